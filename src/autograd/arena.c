@@ -1,0 +1,85 @@
+/* Bump allocator with block consolidation at reset (see arena.h). */
+#include "autograd/arena.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/error.h"
+
+struct vlp_arena_block {
+    vlp_arena_block *next;
+    size_t size, used;
+    char *data; /* VLP_ARENA_ALIGN-aligned */
+};
+
+#define MIN_BLOCK ((size_t)1 << 20)
+
+static size_t round_up(size_t n) {
+    return (n + VLP_ARENA_ALIGN - 1) & ~(size_t)(VLP_ARENA_ALIGN - 1);
+}
+
+static vlp_arena_block *block_new(size_t size) {
+    vlp_arena_block *b = malloc(sizeof *b);
+    void *data = NULL;
+    if (!b || posix_memalign(&data, VLP_ARENA_ALIGN, size) != 0)
+        vlp_fatal(__FILE__, __LINE__, "out of memory allocating a %zu-byte arena block", size);
+    b->next = NULL;
+    b->size = size;
+    b->used = 0;
+    b->data = data;
+    return b;
+}
+
+static void blocks_free(vlp_arena_block *b) {
+    while (b) {
+        vlp_arena_block *next = b->next;
+        free(b->data);
+        free(b);
+        b = next;
+    }
+}
+
+void vlp_arena_init(vlp_arena *a) { memset(a, 0, sizeof *a); }
+
+void vlp_arena_free(vlp_arena *a) {
+    blocks_free(a->blocks);
+    memset(a, 0, sizeof *a);
+}
+
+void *vlp_arena_alloc(vlp_arena *a, size_t bytes) {
+    size_t n = round_up(bytes ? bytes : 1);
+    vlp_arena_block *b = a->blocks;
+    if (!b || b->size - b->used < n) {
+        /* Doubling keeps the number of blocks in a cold step logarithmic. */
+        size_t size = a->capacity > MIN_BLOCK ? a->capacity : MIN_BLOCK;
+        if (size < n) size = round_up(n);
+        b = block_new(size);
+        b->next = a->blocks;
+        a->blocks = b;
+        a->capacity += size;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    a->used += n;
+    if (a->used > a->high_water) a->high_water = a->used;
+    return p;
+}
+
+void *vlp_arena_calloc(vlp_arena *a, size_t bytes) {
+    void *p = vlp_arena_alloc(a, bytes);
+    memset(p, 0, bytes);
+    return p;
+}
+
+void vlp_arena_reset(vlp_arena *a) {
+    if (a->blocks && a->blocks->next) {
+        /* The step needed several blocks: replace them with one that holds
+         * the whole high-water mark, so the same step fits next time. */
+        blocks_free(a->blocks);
+        a->blocks = block_new(round_up(a->high_water));
+        a->capacity = a->blocks->size;
+    }
+    if (a->blocks) a->blocks->used = 0;
+    a->used = 0;
+}

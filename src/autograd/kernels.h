@@ -1,0 +1,120 @@
+/* Raw forward/backward kernels on float pointers, in llm.c's style: outputs
+ * first, then inputs, then sizes. They know nothing of tensors or the tape
+ * (ops.c wraps them). Every backward accumulates (+=) into its input
+ * gradients; a NULL gradient pointer means "not needed, skip". */
+#ifndef VLP_KERNELS_H
+#define VLP_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* C = alpha * op(A) op(B) + beta * C, row-major, op = transpose when t*. */
+void vlp_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Batched matmul. a: (batch, M, K) or (batch, K, M) when ta; b: (batch, K, N)
+ * or (batch, N, K) when tb, or one matrix shared by the batch (b_shared). */
+void vlp_matmul_forward(float *c, const float *a, const float *b, int batch, int M, int N,
+                        int K, bool ta, bool tb, bool b_shared);
+void vlp_matmul_backward(float *da, float *db, const float *dc, const float *a, const float *b,
+                         int batch, int M, int N, int K, bool ta, bool tb, bool b_shared);
+
+/* out (rows, O) = x (rows, In) w^T (O, In) + bias (O); bias may be NULL. */
+void vlp_linear_forward(float *out, const float *x, const float *w, const float *bias, int rows,
+                        int In, int O);
+void vlp_linear_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x,
+                         const float *w, int rows, int In, int O);
+
+/* Elementwise a op b where b (inner) repeats over outer: a is (outer, inner). */
+void vlp_add_forward(float *out, const float *a, const float *b, long outer, long inner);
+void vlp_add_backward(float *da, float *db, const float *dout, long outer, long inner);
+void vlp_sub_forward(float *out, const float *a, const float *b, long outer, long inner);
+void vlp_sub_backward(float *da, float *db, const float *dout, long outer, long inner);
+void vlp_mul_forward(float *out, const float *a, const float *b, long outer, long inner);
+void vlp_mul_backward(float *da, float *db, const float *dout, const float *a, const float *b,
+                      long outer, long inner);
+
+/* out = x * s for one scalar s; ds += sum(dout * x). */
+void vlp_scale_forward(float *out, const float *x, float s, long n);
+void vlp_scale_backward(float *dx, float *ds, const float *dout, const float *x, float s, long n);
+
+void vlp_exp_forward(float *out, const float *x, long n);
+void vlp_exp_backward(float *dx, const float *dout, const float *out, long n);
+
+/* out (rows) = scale * sum over the last dim of x (rows, C). */
+void vlp_sum_rows_forward(float *out, const float *x, long rows, int C, float scale);
+void vlp_sum_rows_backward(float *dx, const float *dout, long rows, int C, float scale);
+
+void vlp_gelu_forward(float *out, const float *x, long n); /* exact, with erf */
+void vlp_gelu_backward(float *dx, const float *dout, const float *x, long n);
+void vlp_quick_gelu_forward(float *out, const float *x, long n); /* x * sigmoid(1.702 x) */
+void vlp_quick_gelu_backward(float *dx, const float *dout, const float *x, long n);
+void vlp_relu_forward(float *out, const float *x, long n);
+void vlp_relu_backward(float *dx, const float *dout, const float *x, long n);
+
+/* LayerNorm over the last dim (eps 1e-5, as torch.nn.LayerNorm); saves
+ * mean and rstd (rows) for backward. */
+void vlp_layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
+                           const float *b, long rows, int C);
+void vlp_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                            const float *w, const float *mean, const float *rstd, long rows,
+                            int C);
+
+/* Softmax over the last dim; rows of -inf become rows of zeros. */
+void vlp_softmax_forward(float *out, const float *x, long rows, int C);
+void vlp_softmax_backward(float *dx, const float *dout, const float *out, long rows, int C);
+void vlp_log_softmax_forward(float *out, const float *x, long rows, int C);
+void vlp_log_softmax_backward(float *dx, const float *dout, const float *out, long rows, int C);
+
+/* Multi-head scaled-dot-product attention. q: (B, Tq, .) with row stride
+ * ldq, heads side by side in the first C columns; k, v: (B, Tk, .) with
+ * strides ldk, ldv; out: (B, Tq, C) contiguous. probs: (B, NH, Tq, Tk), saved
+ * for backward. causal masks key j > query i (needs Tq == Tk); key_mask
+ * (B, Tk), when not NULL, masks keys whose entry is 0. A query that may see
+ * no key gets a zero output. */
+typedef struct vlp_attention_dims {
+    int B, Tq, Tk, C, NH;
+    int ldq, ldk, ldv;
+    bool causal;
+    const uint8_t *key_mask;
+} vlp_attention_dims;
+
+void vlp_attention_forward(float *out, float *probs, const float *q, const float *k,
+                           const float *v, const vlp_attention_dims *d);
+/* scratch: Tq * Tk floats. dq, dk, dv use the strides of q, k, v. */
+void vlp_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                            const float *q, const float *k, const float *v, const float *probs,
+                            const vlp_attention_dims *d);
+
+/* out (n, C) = table[ids[i]]; dtable[ids[i]] += dout[i]. */
+void vlp_embedding_forward(float *out, const float *table, const int *ids, long n, int C);
+void vlp_embedding_backward(float *dtable, const float *dout, const int *ids, long n, int C);
+
+/* out = x / max(||x||, eps) per row, eps 1e-12 as F.normalize; saves norm. */
+void vlp_l2_normalize_forward(float *out, float *norm, const float *x, long rows, int C);
+void vlp_l2_normalize_backward(float *dx, const float *dout, const float *out,
+                               const float *norm, long rows, int C);
+
+/* Mean cross-entropy over rows whose target is not ignore_index. Targets are
+ * class ids (targets) with label smoothing, or distributions (soft, rows x C)
+ * when soft is not NULL. Saves softmax probabilities; *count gets the number
+ * of rows that count. Returns the mean loss (0 when no row counts). */
+float vlp_cross_entropy_forward(float *probs, int *count, const float *logits, const int *targets,
+                                const float *soft, long rows, int C, int ignore_index,
+                                float smoothing);
+void vlp_cross_entropy_backward(float *dlogits, float dloss, const float *probs,
+                                const int *targets, const float *soft, int count, long rows,
+                                int C, int ignore_index, float smoothing);
+
+/* For o < outer: dst[o*dst_stride + i] (+)= src[o*src_stride + i], i < chunk.
+ * Concat and slice along any dim are this copy with the right strides. */
+void vlp_copy_strided(float *dst, long dst_stride, const float *src, long src_stride, long outer,
+                      long chunk, bool accumulate);
+
+/* out (batch, C, R) = x (batch, R, C) transposed; accumulates when asked. */
+void vlp_transpose_forward(float *out, const float *x, long batch, int R, int C, bool accumulate);
+
+/* out (A, C, B, D) = x (A, B, C, D): swaps the middle axes (head split and merge). */
+void vlp_swap12_forward(float *out, const float *x, int A, int B, int C, int D, bool accumulate);
+
+#endif
