@@ -7,7 +7,7 @@
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "testutil.h"
-#include "toy.h"
+#include "train/demo.h"
 
 START_TEST(test_errors) {
     ck_assert_str_eq(vlp_strerror(VLP_ENOMEM), "out of memory");
@@ -130,26 +130,14 @@ START_TEST(test_rng) {
 END_TEST
 
 START_TEST(test_mlp_learns_spirals) {
-    toy t;
-    toy_init(&t);
-    float first = toy_step(&t, 1e-2f), loss = first;
-    for (int step = 1; step < 1500; step++) loss = toy_step(&t, 1e-2f);
-    /* Accuracy on the training points with the trained weights. */
-    vlp_tape_reset(&t.tape);
-    vlp_tensor *x = vlp_tape_tensor(&t.tape, 2, (int[]){TOY_N, 2});
-    memcpy(x->data, t.x, sizeof t.x);
-    vlp_tensor *logits = vlp_mlp_forward(&t.mlp, &t.tape, x);
-    int correct = 0;
-    for (int i = 0; i < TOY_N; i++) {
-        int best = 0;
-        for (int c = 1; c < TOY_CLASSES; c++)
-            if (logits->data[i * TOY_CLASSES + c] > logits->data[i * TOY_CLASSES + best]) best = c;
-        correct += best == t.y[i];
-    }
+    vlp_demo d;
+    ck_assert_int_eq(vlp_demo_init(&d, 3, 40, 2026), VLP_OK);
+    float first = vlp_demo_step(&d, 1e-2f), loss = first;
+    for (int step = 1; step < 1500; step++) loss = vlp_demo_step(&d, 1e-2f);
     ck_assert_msg(first > 0.9f, "initial loss %g is not near ln 3", first);
     ck_assert_msg(loss < 0.02f, "loss after 1500 steps is %g", loss);
-    ck_assert_int_eq(correct, TOY_N);
-    toy_free(&t);
+    ck_assert_float_eq(vlp_demo_accuracy(&d), 1.0f);
+    vlp_demo_free(&d);
 }
 END_TEST
 

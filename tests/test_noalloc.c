@@ -9,8 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "autograd/error.h"
 #include "testutil.h"
-#include "toy.h"
+#include "train/demo.h"
 
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
@@ -32,20 +33,20 @@ int posix_memalign(void **p, size_t a, size_t n) {
 
 START_TEST(test_warm_step_allocates_nothing) {
     openblas_set_num_threads(1);
-    toy t;
-    toy_init(&t);
+    vlp_demo d;
+    ck_assert_int_eq(vlp_demo_init(&d, 3, 40, 2026), VLP_OK);
     long before = allocations;
-    toy_step(&t, 1e-3f);
+    vlp_demo_step(&d, 1e-3f);
     long first = allocations - before;
-    toy_step(&t, 1e-3f); /* the first reset consolidates the arena */
+    vlp_demo_step(&d, 1e-3f); /* the first reset consolidates the arena */
     before = allocations;
-    for (int i = 0; i < 20; i++) toy_step(&t, 1e-3f);
+    for (int i = 0; i < 20; i++) vlp_demo_step(&d, 1e-3f);
     long warm = allocations - before;
     printf("first step: %ld heap allocations; 20 warm steps: %ld; arena high-water %zu bytes "
-           "(%d tape nodes)\n", first, warm, t.tape.arena.high_water, t.tape.n_nodes);
+           "(%d tape nodes)\n", first, warm, d.tape.arena.high_water, d.tape.n_nodes);
     ck_assert_int_gt(first, 0); /* the counter does count */
     ck_assert_int_eq(warm, 0);
-    toy_free(&t);
+    vlp_demo_free(&d);
 }
 END_TEST
 

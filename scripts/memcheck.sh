@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the unit-test binaries of build/ under valgrind memcheck, in one
+# process each (CK_FORK=no), and fails on any error or leak.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+status=0
+for t in test_engine test_kernels test_optim test_gradcheck; do
+  echo "memcheck: $t"
+  CK_FORK=no valgrind -q --error-exitcode=3 --leak-check=full --show-leak-kinds=definite,indirect,possible \
+    --errors-for-leak-kinds=definite,indirect,possible "build/tests/$t" >/dev/null || status=1
+done
+exit $status
