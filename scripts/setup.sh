@@ -24,6 +24,7 @@ packages=(
   libstb-dev                            # image decode/resize/write
   libinih-dev libcsv-dev libcjson-dev   # INI configs, CSV manifests, JSON
   check                                 # unit tests
+  python3-torch python3-h5py hdf5-tools # the PyTorch reference, converters
   valgrind                              # memcheck of the tests
 )
 missing=()

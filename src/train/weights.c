@@ -1,0 +1,139 @@
+/* HDF5 parameter I/O (see weights.h). */
+#include "train/weights.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "autograd/error.h"
+
+/* HDF5 prints its own error stack by default; vlp reports errors itself. */
+static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static hid_t open_or_create_group(hid_t file, const char *group) {
+    if (strcmp(group, "/") == 0) return H5Gopen2(file, "/", H5P_DEFAULT);
+    if (H5Lexists(file, group, H5P_DEFAULT) > 0) return H5Gopen2(file, group, H5P_DEFAULT);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t g = H5Gcreate2(file, group, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    return g;
+}
+
+int vlp_weights_write(hid_t file, const char *group, const vlp_params *p, const float *buf) {
+    quiet();
+    hid_t g = open_or_create_group(file, group);
+    if (g < 0) return vlp_error_set(VLP_EIO, "cannot create HDF5 group %s", group);
+    int rc = VLP_OK;
+    for (int i = 0; i < p->count && rc == VLP_OK; i++) {
+        const vlp_param *e = &p->table[i];
+        hsize_t dims[VLP_MAX_DIMS];
+        for (int d = 0; d < e->t->ndim; d++) dims[d] = (hsize_t)e->t->shape[d];
+        hid_t space = H5Screate_simple(e->t->ndim, dims, NULL);
+        hid_t ds = H5Dcreate2(g, e->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf + e->offset) < 0)
+            rc = vlp_error_set(VLP_EIO, "cannot write tensor %s under %s", e->name, group);
+        if (ds >= 0) H5Dclose(ds);
+        H5Sclose(space);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+/* Finds the first link in the group that the model has no parameter for. */
+typedef struct extra_search {
+    const vlp_params *p;
+    char name[VLP_PARAM_NAME_MAX];
+} extra_search;
+
+static herr_t find_extra(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    (void)g, (void)info;
+    extra_search *s = data;
+    if (vlp_params_find(s->p, name)) return 0;
+    snprintf(s->name, sizeof s->name, "%s", name);
+    return 1; /* stop */
+}
+
+static void shape_text(char *buf, size_t size, int ndim, const hsize_t *dims) {
+    int len = snprintf(buf, size, "(");
+    for (int d = 0; d < ndim && len < (int)size; d++)
+        len += snprintf(buf + len, size - len, d ? ", %llu" : "%llu", (unsigned long long)dims[d]);
+    if (len < (int)size) snprintf(buf + len, size - len, ")");
+}
+
+static int read_one(hid_t g, const char *path, const vlp_param *e, float *dst) {
+    char want[96], got[96];
+    vlp_tensor_shape_str(e->t, want, sizeof want);
+    if (H5Lexists(g, e->name, H5P_DEFAULT) <= 0)
+        return vlp_error_set(VLP_ESHAPE, "%s: tensor %s is missing (the model expects %s)", path,
+                             e->name, want);
+    hid_t ds = H5Dopen2(g, e->name, H5P_DEFAULT);
+    if (ds < 0) return vlp_error_set(VLP_EFORMAT, "%s: %s is not a dataset", path, e->name);
+    int rc = VLP_OK;
+    hid_t type = H5Dget_type(ds), space = H5Dget_space(ds);
+    int ndim = H5Sget_simple_extent_ndims(space);
+    hsize_t dims[H5S_MAX_RANK];
+    if (type < 0 || space < 0 || ndim < 0 || ndim > H5S_MAX_RANK) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: tensor %s is unreadable", path, e->name);
+        goto done;
+    }
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    if (H5Tget_class(type) != H5T_FLOAT) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: tensor %s is not floating point", path, e->name);
+        goto done;
+    }
+    bool same = ndim == e->t->ndim || (ndim == 0 && e->t->n == 1);
+    for (int d = 0; same && d < ndim; d++) same = dims[d] == (hsize_t)e->t->shape[d];
+    if (!same) {
+        shape_text(got, sizeof got, ndim, dims);
+        rc = vlp_error_set(VLP_ESHAPE, "%s: tensor %s has shape %s, the model expects %s", path,
+                           e->name, got, want);
+        goto done;
+    }
+    if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
+        rc = vlp_error_set(VLP_EIO, "%s: cannot read tensor %s", path, e->name);
+done:
+    if (type >= 0) H5Tclose(type);
+    if (space >= 0) H5Sclose(space);
+    H5Dclose(ds);
+    return rc;
+}
+
+int vlp_weights_read(hid_t file, const char *path, const char *group, const vlp_params *p,
+                     float *buf) {
+    quiet();
+    hid_t g = H5Gopen2(file, group, H5P_DEFAULT);
+    if (g < 0) return vlp_error_set(VLP_EFORMAT, "%s: no group %s", path, group);
+    int rc = VLP_OK;
+    for (int i = 0; i < p->count && rc == VLP_OK; i++)
+        rc = read_one(g, path, &p->table[i], buf + p->table[i].offset);
+    if (rc == VLP_OK) {
+        extra_search s = {.p = p};
+        if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, find_extra, &s) > 0)
+            rc = vlp_error_set(VLP_ESHAPE, "%s: tensor %s is not part of this model", path, s.name);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+int vlp_weights_save(const vlp_params *p, const char *path) {
+    quiet();
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return vlp_error_set(VLP_EINVAL, "path too long: %s", path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot create", tmp);
+    int rc = vlp_weights_write(f, "/", p, p->data);
+    if (H5Fclose(f) < 0 && rc == VLP_OK) rc = vlp_error_set(VLP_EIO, "%s: cannot close", tmp);
+    if (rc == VLP_OK && rename(tmp, path) != 0) rc = vlp_error_set(VLP_EIO, "%s: cannot rename to %s", tmp, path);
+    if (rc != VLP_OK) remove(tmp);
+    return rc;
+}
+
+int vlp_weights_load(vlp_params *p, const char *path) {
+    quiet();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot open as HDF5", path);
+    int rc = vlp_weights_read(f, path, "/", p, p->data);
+    H5Fclose(f);
+    return rc;
+}
