@@ -142,6 +142,43 @@ static void check_golden(const char *config) {
     H5Fclose(f);
 }
 
+/* A state_dict from the reference, converted by scripts/convert_state_dict.py
+ * (run by tests/clip_python.sh interop, which sets VLP_CLIP_INTEROP_DIR):
+ * load it, match the reference's embeddings, and save it back for the
+ * reverse conversion. */
+START_TEST(test_interop) {
+    const char *dir = getenv("VLP_CLIP_INTEROP_DIR");
+    char inputs[4096], model[4096], back[4096];
+    snprintf(inputs, sizeof inputs, "%s/inputs.h5", dir);
+    snprintf(model, sizeof model, "%s/model.h5", dir);
+    snprintf(back, sizeof back, "%s/model_vlp.h5", dir);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(inputs, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert_msg(f >= 0, "cannot open %s", inputs);
+    int B;
+    vlp_clip_config cfg = golden_config(f, &B);
+    vlp_clip m;
+    ck_assert_int_eq(vlp_clip_init(&m, &cfg, 99), VLP_OK);
+    int rc = vlp_weights_load(&m.params, model);
+    ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
+    static int text[4096];
+    vlp_tape t;
+    vlp_tape_init(&t);
+    vlp_tensor *images = vlp_tape_tensor(&t, 4, (int[]){B, 3, cfg.image_size, cfg.image_size});
+    read_array(f, "inputs/images", H5T_NATIVE_FLOAT, images->data, images->n);
+    read_array(f, "inputs/text", H5T_NATIVE_INT, text, 4096);
+    long n = read_array(f, "outputs/image_features", H5T_NATIVE_FLOAT, want, MAXN);
+    expect_match("image_features", vlp_clip_encode_image(&m, &t, images)->data, want, n, 1e-5);
+    n = read_array(f, "outputs/text_features", H5T_NATIVE_FLOAT, want, MAXN);
+    expect_match("text_features", vlp_clip_encode_text(&m, &t, text, B)->data, want, n, 1e-5);
+    rc = vlp_weights_save(&m.params, back);
+    ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
+    vlp_tape_free(&t);
+    vlp_clip_free(&m);
+    H5Fclose(f);
+}
+END_TEST
+
 START_TEST(test_golden_gelu) { check_golden("gelu"); }
 END_TEST
 START_TEST(test_golden_quickgelu) { check_golden("quickgelu"); }
@@ -245,6 +282,7 @@ static Suite *clip_suite(void) {
     VLP_ADD_CASE(s, golden_quickgelu);
     VLP_ADD_CASE(s, whole_model_gradcheck);
     VLP_ADD_CASE(s, openclip_init);
+    if (getenv("VLP_CLIP_INTEROP_DIR")) VLP_ADD_CASE(s, interop);
     return s;
 }
 
