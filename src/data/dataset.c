@@ -1,0 +1,601 @@
+/* Dataset readers and the packed shard (see dataset.h). CSV/TSV through
+ * libcsv, HDF5 through its C API; nothing here decodes pixels itself. */
+#include "data/dataset.h"
+
+#include <csv.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "autograd/error.h"
+
+#define SHARD_VERSION 1
+
+struct vlp_shard {
+    hid_t file, images;
+    int size;
+    pthread_mutex_t lock; /* HDF5 calls, whether or not the library is thread-safe */
+};
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static char *dupstr(const char *s) {
+    char *d = strdup(s ? s : "");
+    VLP_ASSERT(d, "out of memory");
+    return d;
+}
+
+static char *join(const char *dir, const char *name) {
+    if (name[0] == '/' || !dir[0]) return dupstr(name);
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    VLP_ASSERT(p, "out of memory");
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static char *dir_of(const char *path) {
+    char *d = dupstr(path);
+    char *slash = strrchr(d, '/');
+    if (slash) *slash = '\0';
+    else d[0] = '\0';
+    return d;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+static bool is_image_name(const char *name) {
+    static const char *ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".pnm", ".tga"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (ends_with(name, ext[i])) return true;
+    return false;
+}
+
+static void add_sample(vlp_dataset *ds, long *cap, char *path, char *caption, int class_id,
+                       int concept_id) {
+    if (ds->n == *cap) {
+        *cap = *cap ? 2 * *cap : 1024;
+        ds->samples = realloc(ds->samples, (size_t)*cap * sizeof *ds->samples);
+        VLP_ASSERT(ds->samples, "out of memory listing %ld samples", *cap);
+    }
+    ds->samples[ds->n++] = (vlp_sample){path, caption, class_id, concept_id};
+}
+
+void vlp_dataset_free(vlp_dataset *ds) {
+    for (long i = 0; i < ds->n; i++) {
+        free(ds->samples[i].path);
+        free(ds->samples[i].caption);
+    }
+    for (int i = 0; i < ds->n_classes; i++) free(ds->class_names[i]);
+    free(ds->class_names);
+    free(ds->samples);
+    free(ds->source);
+    if (ds->shard) {
+        H5Dclose(ds->shard->images);
+        H5Fclose(ds->shard->file);
+        pthread_mutex_destroy(&ds->shard->lock);
+        free(ds->shard);
+    }
+    memset(ds, 0, sizeof *ds);
+}
+
+/* ---- CSV/TSV manifests ------------------------------------------------------ */
+
+typedef struct manifest {
+    vlp_dataset *ds;
+    const char *path;
+    char *dir;
+    const char *image_key, *caption_key;
+    long row, cap;
+    int col_image, col_caption, col_class, col_concept, n_header;
+    char **fields;
+    int n_fields, cap_fields;
+    int error; /* first error; parsing goes on but adds nothing */
+} manifest;
+
+static void on_field(void *s, size_t len, void *data) {
+    manifest *m = data;
+    if (m->n_fields == m->cap_fields) {
+        m->cap_fields = m->cap_fields ? 2 * m->cap_fields : 8;
+        m->fields = realloc(m->fields, (size_t)m->cap_fields * sizeof *m->fields);
+        VLP_ASSERT(m->fields, "out of memory");
+    }
+    char *f = malloc(len + 1);
+    VLP_ASSERT(f, "out of memory");
+    memcpy(f, s, len);
+    f[len] = '\0';
+    m->fields[m->n_fields++] = f;
+}
+
+static int parse_id(const manifest *m, int col, const char *key, int *out) {
+    if (col < 0 || col >= m->n_fields || !m->fields[col][0]) return *out = -1, VLP_OK;
+    char *end;
+    long v = strtol(m->fields[col], &end, 10);
+    if (*end || v < -1 || v > INT32_MAX)
+        return vlp_error_set(VLP_EFORMAT, "%s:%ld: column %s: '%s' is not an integer id", m->path,
+                             m->row, key, m->fields[col]);
+    *out = (int)v;
+    return VLP_OK;
+}
+
+static int find_column(const manifest *m, const char *key) {
+    for (int i = 0; i < m->n_fields; i++)
+        if (strcmp(m->fields[i], key) == 0) return i;
+    return -1;
+}
+
+static void on_row(int term, void *data) {
+    (void)term;
+    manifest *m = data;
+    m->row++;
+    if (m->error) goto done;
+    if (m->row == 1) {
+        m->col_image = find_column(m, m->image_key);
+        m->col_caption = find_column(m, m->caption_key);
+        m->col_class = find_column(m, "class_id");
+        m->col_concept = find_column(m, "concept_id");
+        m->n_header = m->n_fields;
+        if (m->col_image < 0 || m->col_caption < 0) {
+            char cols[512] = "";
+            for (int i = 0; i < m->n_fields; i++)
+                snprintf(cols + strlen(cols), sizeof cols - strlen(cols), "%s'%s'", i ? ", " : "",
+                         m->fields[i]);
+            m->error = vlp_error_set(VLP_EFORMAT, "%s:1: no column '%s' (the header has %s)",
+                                     m->path, m->col_image < 0 ? m->image_key : m->caption_key, cols);
+        }
+        goto done;
+    }
+    if (m->n_fields == 1 && !m->fields[0][0]) goto done; /* blank line */
+    if (m->n_fields != m->n_header) {
+        m->error = vlp_error_set(VLP_EFORMAT, "%s:%ld: %d fields, the header has %d", m->path,
+                                 m->row, m->n_fields, m->n_header);
+        goto done;
+    }
+    int class_id, concept_id;
+    if ((m->error = parse_id(m, m->col_class, "class_id", &class_id)) ||
+        (m->error = parse_id(m, m->col_concept, "concept_id", &concept_id)))
+        goto done;
+    if (!m->fields[m->col_image][0]) {
+        m->error = vlp_error_set(VLP_EFORMAT, "%s:%ld: empty %s", m->path, m->row, m->image_key);
+        goto done;
+    }
+    add_sample(m->ds, &m->cap, join(m->dir, m->fields[m->col_image]),
+               dupstr(m->fields[m->col_caption]), class_id, concept_id);
+done:
+    for (int i = 0; i < m->n_fields; i++) free(m->fields[i]);
+    m->n_fields = 0;
+}
+
+int vlp_dataset_open_manifest(vlp_dataset *ds, const char *path, const vlp_manifest_opts *opts) {
+    memset(ds, 0, sizeof *ds);
+    FILE *f = fopen(path, "rb");
+    if (!f) return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
+    manifest m = {.ds = ds, .path = path, .dir = dir_of(path),
+                  .image_key = opts && opts->image_key ? opts->image_key : "filepath",
+                  .caption_key = opts && opts->caption_key ? opts->caption_key : "title"};
+    struct csv_parser p;
+    csv_init(&p, CSV_APPEND_NULL);
+    csv_set_delim(&p, opts && opts->separator ? (unsigned char)opts->separator : '\t');
+    char buf[1 << 16];
+    size_t n;
+    int rc = VLP_OK;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0 && !m.error)
+        if (csv_parse(&p, buf, n, on_field, on_row, &m) != n) {
+            rc = vlp_error_set(VLP_EFORMAT, "%s:%ld: %s", path, m.row + 1, csv_strerror(csv_error(&p)));
+            break;
+        }
+    if (rc == VLP_OK && ferror(f)) rc = vlp_error_set(VLP_EIO, "%s: read error", path);
+    if (rc == VLP_OK && csv_fini(&p, on_field, on_row, &m) != 0)
+        rc = vlp_error_set(VLP_EFORMAT, "%s:%ld: %s", path, m.row + 1, csv_strerror(csv_error(&p)));
+    csv_free(&p);
+    fclose(f);
+    for (int i = 0; i < m.n_fields; i++) free(m.fields[i]);
+    free(m.fields);
+    free(m.dir);
+    if (rc == VLP_OK) rc = m.error;
+    if (rc == VLP_OK && m.row == 0) rc = vlp_error_set(VLP_EFORMAT, "%s: empty file, no header", path);
+    if (rc == VLP_OK && ds->n == 0) rc = vlp_error_set(VLP_EFORMAT, "%s: no samples after the header", path);
+    if (rc != VLP_OK) {
+        vlp_dataset_free(ds);
+        return rc;
+    }
+    ds->source = dupstr(path);
+    return VLP_OK;
+}
+
+/* ---- folders ------------------------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Entry names of dir, sorted, without "." and ".."; NULL-terminated. */
+static char **list_dir(const char *dir, int *count) {
+    DIR *d = opendir(dir);
+    if (!d) return NULL;
+    char **names = NULL;
+    int n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue; /* also hidden files */
+        if (n + 1 >= cap) {
+            cap = cap ? 2 * cap : 64;
+            names = realloc(names, (size_t)cap * sizeof *names);
+            VLP_ASSERT(names, "out of memory listing %s", dir);
+        }
+        names[n++] = dupstr(e->d_name);
+    }
+    closedir(d);
+    if (!names) names = calloc(1, sizeof *names);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    names[n] = NULL;
+    *count = n;
+    return names;
+}
+
+static void free_list(char **names) {
+    for (char **p = names; p && *p; p++) free(*p);
+    free(names);
+}
+
+static bool is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The caption beside an image: the whole .txt, whitespace runs as one space. */
+static char *read_caption(const char *image_path) {
+    size_t n = strlen(image_path);
+    const char *dot = strrchr(image_path, '.');
+    char *txt = malloc(n + 5);
+    VLP_ASSERT(txt, "out of memory");
+    size_t stem = dot ? (size_t)(dot - image_path) : n;
+    memcpy(txt, image_path, stem);
+    strcpy(txt + stem, ".txt");
+    FILE *f = fopen(txt, "rb");
+    free(txt);
+    if (!f) return NULL;
+    char *out = NULL;
+    size_t len = 0, cap = 0;
+    int c;
+    bool space = false;
+    while ((c = fgetc(f)) != EOF) {
+        if (isspace(c)) {
+            space = len > 0;
+            continue;
+        }
+        if (len + 3 > cap) {
+            cap = cap ? 2 * cap : 128;
+            out = realloc(out, cap);
+            VLP_ASSERT(out, "out of memory");
+        }
+        if (space) out[len++] = ' ', space = false;
+        out[len++] = (char)c;
+    }
+    fclose(f);
+    if (!out) return dupstr("");
+    out[len] = '\0';
+    return out;
+}
+
+static void walk_captions(vlp_dataset *ds, long *cap, const char *dir, long *missing) {
+    int n;
+    char **names = list_dir(dir, &n);
+    for (int i = 0; i < n; i++) {
+        char *path = join(dir, names[i]);
+        if (is_dir(path)) {
+            walk_captions(ds, cap, path, missing);
+            free(path);
+        } else if (is_image_name(names[i])) {
+            char *caption = read_caption(path);
+            if (caption) {
+                add_sample(ds, cap, path, caption, -1, -1);
+            } else {
+                fprintf(stderr, "vlp: warning: %s has no caption file beside it; skipped\n", path);
+                (*missing)++;
+                free(path);
+            }
+        } else {
+            free(path);
+        }
+    }
+    free_list(names);
+}
+
+int vlp_dataset_open_caption_folder(vlp_dataset *ds, const char *dir) {
+    memset(ds, 0, sizeof *ds);
+    if (!is_dir(dir)) return vlp_error_set(VLP_EIO, "%s: not a folder", dir);
+    long cap = 0, missing = 0;
+    walk_captions(ds, &cap, dir, &missing);
+    if (ds->n == 0) {
+        vlp_dataset_free(ds);
+        return vlp_error_set(VLP_EFORMAT, "%s: no image with a .txt caption beside it (%ld without)",
+                             dir, missing);
+    }
+    ds->source = dupstr(dir);
+    return VLP_OK;
+}
+
+int vlp_dataset_open_class_folder(vlp_dataset *ds, const char *dir) {
+    memset(ds, 0, sizeof *ds);
+    int n;
+    char **names = list_dir(dir, &n);
+    if (!names) return vlp_error_set(VLP_EIO, "%s: %s", dir, strerror(errno));
+    long cap = 0;
+    for (int i = 0; i < n; i++) {
+        char *sub = join(dir, names[i]);
+        int m;
+        char **files = is_dir(sub) ? list_dir(sub, &m) : NULL;
+        if (files) {
+            int id = ds->n_classes++;
+            ds->class_names = realloc(ds->class_names, (size_t)ds->n_classes * sizeof(char *));
+            VLP_ASSERT(ds->class_names, "out of memory");
+            char *label = dupstr(names[i]); /* "ankle_boot" reads "ankle boot" */
+            for (char *c = label; *c; c++)
+                if (*c == '_') *c = ' ';
+            ds->class_names[id] = label;
+            for (int j = 0; j < m; j++)
+                if (is_image_name(files[j])) add_sample(ds, &cap, join(sub, files[j]), dupstr(label), id, -1);
+            free_list(files);
+        }
+        free(sub);
+    }
+    free_list(names);
+    if (ds->n == 0) {
+        vlp_dataset_free(ds);
+        return vlp_error_set(VLP_EFORMAT, "%s: no class subfolder holds an image", dir);
+    }
+    ds->source = dupstr(dir);
+    return VLP_OK;
+}
+
+/* ---- packed HDF5 shards ------------------------------------------------------------ */
+
+static hid_t vlen_string_type(void) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+static int read_ints(hid_t f, const char *name, int *out, long n) {
+    if (H5Lexists(f, name, H5P_DEFAULT) <= 0) {
+        for (long i = 0; i < n; i++) out[i] = -1;
+        return VLP_OK;
+    }
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t s = H5Dget_space(d);
+    bool ok = d >= 0 && H5Sget_simple_extent_npoints(s) == n &&
+              H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0;
+    H5Sclose(s);
+    H5Dclose(d);
+    return ok ? VLP_OK : VLP_EFORMAT;
+}
+
+int vlp_dataset_open_shard(vlp_dataset *ds, const char *path) {
+    memset(ds, 0, sizeof *ds);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot open as HDF5", path);
+    int rc = VLP_OK, version = 0;
+    hid_t images = -1, caps = -1, space = -1, strtype = vlen_string_type();
+    char **texts = NULL;
+    int *class_id = NULL, *concept_id = NULL;
+    hid_t a = H5Aopen(f, "vlp_shard_version", H5P_DEFAULT);
+    if (a < 0 || H5Aread(a, H5T_NATIVE_INT, &version) < 0 || version != SHARD_VERSION) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: not a vlp shard of version %d (found %d)", path,
+                           SHARD_VERSION, version);
+        goto fail;
+    }
+    images = H5Dopen2(f, "images", H5P_DEFAULT);
+    caps = H5Dopen2(f, "captions", H5P_DEFAULT);
+    hsize_t dims[4];
+    space = images >= 0 ? H5Dget_space(images) : -1;
+    if (images < 0 || caps < 0 || space < 0 || H5Sget_simple_extent_ndims(space) != 4 ||
+        H5Sget_simple_extent_dims(space, dims, NULL) < 0 || dims[1] != dims[2] || dims[3] != 3) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: images must be (N, S, S, 3) uint8 with captions", path);
+        goto fail;
+    }
+    long n = (long)dims[0];
+    texts = calloc((size_t)n + 1, sizeof *texts);
+    class_id = malloc(((size_t)n + 1) * sizeof *class_id);
+    concept_id = malloc(((size_t)n + 1) * sizeof *concept_id);
+    if (!texts || !class_id || !concept_id) {
+        rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory for %ld captions", path, n);
+        goto fail;
+    }
+    if (H5Dread(caps, strtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, texts) < 0 ||
+        read_ints(f, "class_id", class_id, n) || read_ints(f, "concept_id", concept_id, n)) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: captions or ids unreadable, or not %ld of them", path, n);
+        goto fail;
+    }
+    ds->samples = calloc((size_t)n + 1, sizeof *ds->samples);
+    VLP_ASSERT(ds->samples, "out of memory");
+    for (long i = 0; i < n; i++)
+        ds->samples[i] = (vlp_sample){NULL, dupstr(texts[i]), class_id[i], concept_id[i]};
+    ds->n = n;
+    ds->shard = calloc(1, sizeof *ds->shard);
+    VLP_ASSERT(ds->shard, "out of memory");
+    *ds->shard = (vlp_shard){.file = f, .images = images, .size = (int)dims[1]};
+    pthread_mutex_init(&ds->shard->lock, NULL);
+    ds->source = dupstr(path);
+    images = -1, f = -1; /* owned by the shard now */
+    if (n == 0) rc = vlp_error_set(VLP_EFORMAT, "%s: no samples", path);
+fail:
+    if (texts) {
+        for (long i = 0; texts[i]; i++) H5free_memory(texts[i]);
+        free(texts);
+    }
+    free(class_id);
+    free(concept_id);
+    if (a >= 0) H5Aclose(a);
+    if (space >= 0) H5Sclose(space);
+    if (caps >= 0) H5Dclose(caps);
+    if (images >= 0) H5Dclose(images);
+    if (f >= 0) H5Fclose(f);
+    H5Tclose(strtype);
+    if (rc != VLP_OK) vlp_dataset_free(ds);
+    return rc;
+}
+
+int vlp_dataset_image_size(const vlp_dataset *ds) { return ds->shard ? ds->shard->size : 0; }
+
+/* One chunk holds one image: read its compressed bytes under the lock and
+ * inflate them outside it, so loader threads decompress in parallel. */
+static int shard_image(const vlp_dataset *ds, long i, vlp_image *out) {
+    vlp_shard *s = ds->shard;
+    size_t bytes = (size_t)s->size * s->size * 3;
+    hsize_t offset[4] = {(hsize_t)i, 0, 0, 0}, stored = 0;
+    uint32_t filters = 0;
+    memset(out, 0, sizeof *out);
+    uint8_t *raw = NULL;
+    int rc = VLP_OK;
+    pthread_mutex_lock(&s->lock);
+    if (H5Dget_chunk_storage_size(s->images, offset, &stored) < 0 || stored == 0 ||
+        !(raw = malloc(stored)) || H5Dread_chunk(s->images, H5P_DEFAULT, offset, &filters, raw) < 0)
+        rc = vlp_error_set(VLP_EFORMAT, "%s: image %ld unreadable", ds->source, i);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == VLP_OK && !(out->rgb = malloc(bytes))) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
+    if (rc == VLP_OK) {
+        out->w = out->h = s->size;
+        uLongf len = bytes;
+        if (filters & 1) { /* the optional deflate filter was skipped for this chunk */
+            if (stored != bytes) rc = vlp_error_set(VLP_EFORMAT, "%s: image %ld has a bad size", ds->source, i);
+            else memcpy(out->rgb, raw, bytes);
+        } else if (uncompress(out->rgb, &len, raw, stored) != Z_OK || len != bytes) {
+            rc = vlp_error_set(VLP_EFORMAT, "%s: image %ld does not inflate", ds->source, i);
+        }
+    }
+    free(raw);
+    if (rc != VLP_OK) vlp_image_free(out);
+    return rc;
+}
+
+int vlp_dataset_image(const vlp_dataset *ds, long i, vlp_image *out, const vlp_image_opts *opts) {
+    VLP_ASSERT(i >= 0 && i < ds->n, "sample %ld of %ld", i, ds->n);
+    if (ds->shard) return shard_image(ds, i, out);
+    return vlp_image_load(out, ds->samples[i].path, opts);
+}
+
+static int write_ints(hid_t f, const char *name, const int *v, hsize_t n) {
+    hid_t space = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, name, H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = d >= 0 && H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(space);
+    return ok ? VLP_OK : VLP_EIO;
+}
+
+int vlp_shard_pack(const vlp_dataset *ds, const char *path, int size, const vlp_image_opts *opts,
+                   long *skipped) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    *skipped = 0;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return vlp_error_set(VLP_EINVAL, "path too long: %s", path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot create", tmp);
+    hsize_t dims[4] = {0, (hsize_t)size, (hsize_t)size, 3}, maxdims[4] = {H5S_UNLIMITED, dims[1], dims[2], 3};
+    hsize_t chunk[4] = {1, dims[1], dims[2], 3};
+    hid_t space = H5Screate_simple(4, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, chunk);
+    H5Pset_deflate(dcpl, 4);
+    hid_t images = H5Dcreate2(f, "images", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    const char **texts = malloc(((size_t)ds->n + 1) * sizeof *texts);
+    int *class_id = malloc(((size_t)ds->n + 1) * sizeof *class_id);
+    int *concept_id = malloc(((size_t)ds->n + 1) * sizeof *concept_id);
+    int rc = images < 0 ? vlp_error_set(VLP_EIO, "%s: cannot create the images dataset", tmp) : VLP_OK;
+    if (!texts || !class_id || !concept_id) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
+    hsize_t kept = 0;
+    for (long i = 0; i < ds->n && rc == VLP_OK; i++) {
+        vlp_image img, sq;
+        if (vlp_dataset_image(ds, i, &img, opts) != VLP_OK) {
+            fprintf(stderr, "vlp: warning: skipped %s\n", vlp_error_message());
+            (*skipped)++;
+            continue;
+        }
+        rc = vlp_image_center(&sq, &img, size);
+        vlp_image_free(&img);
+        if (rc != VLP_OK) break;
+        dims[0] = kept + 1;
+        hsize_t start[4] = {kept, 0, 0, 0};
+        hid_t fspace = -1, mspace = H5Screate_simple(4, chunk, NULL);
+        if (H5Dset_extent(images, dims) < 0 || (fspace = H5Dget_space(images)) < 0 ||
+            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, chunk, NULL) < 0 ||
+            H5Dwrite(images, H5T_NATIVE_UCHAR, mspace, fspace, H5P_DEFAULT, sq.rgb) < 0)
+            rc = vlp_error_set(VLP_EIO, "%s: cannot write image %ld", tmp, i);
+        if (fspace >= 0) H5Sclose(fspace);
+        H5Sclose(mspace);
+        vlp_image_free(&sq);
+        texts[kept] = ds->samples[i].caption;
+        class_id[kept] = ds->samples[i].class_id;
+        concept_id[kept] = ds->samples[i].concept_id;
+        kept++;
+    }
+    if (rc == VLP_OK && kept == 0) rc = vlp_error_set(VLP_EFORMAT, "%s: no image could be read", ds->source);
+    if (rc == VLP_OK) {
+        hid_t st = vlen_string_type(), sp = H5Screate_simple(1, &kept, NULL);
+        hid_t d = H5Dcreate2(f, "captions", st, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (d < 0 || H5Dwrite(d, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, texts) < 0 ||
+            write_ints(f, "class_id", class_id, kept) || write_ints(f, "concept_id", concept_id, kept))
+            rc = vlp_error_set(VLP_EIO, "%s: cannot write captions and ids", tmp);
+        if (d >= 0) H5Dclose(d);
+        H5Sclose(sp);
+        H5Tclose(st);
+        int version = SHARD_VERSION;
+        hid_t as = H5Screate(H5S_SCALAR);
+        hid_t a1 = H5Acreate2(f, "vlp_shard_version", H5T_STD_I32LE, as, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t a2 = H5Acreate2(f, "image_size", H5T_STD_I32LE, as, H5P_DEFAULT, H5P_DEFAULT);
+        if (a1 < 0 || a2 < 0 || H5Awrite(a1, H5T_NATIVE_INT, &version) < 0 ||
+            H5Awrite(a2, H5T_NATIVE_INT, &size) < 0)
+            rc = vlp_error_set(VLP_EIO, "%s: cannot write attributes", tmp);
+        if (a1 >= 0) H5Aclose(a1);
+        if (a2 >= 0) H5Aclose(a2);
+        H5Sclose(as);
+    }
+    free(texts);
+    free(class_id);
+    free(concept_id);
+    if (images >= 0) H5Dclose(images);
+    if (H5Fclose(f) < 0 && rc == VLP_OK) rc = vlp_error_set(VLP_EIO, "%s: cannot close", tmp);
+    if (rc == VLP_OK && rename(tmp, path) != 0) rc = vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
+    if (rc != VLP_OK) remove(tmp);
+    return rc;
+}
+
+/* ---- by path ------------------------------------------------------------------------ */
+
+/* Is there a .txt file anywhere under dir? */
+static bool has_captions(const char *dir) {
+    int n;
+    char **names = list_dir(dir, &n);
+    bool found = false;
+    for (int i = 0; names && i < n && !found; i++) {
+        char *p = join(dir, names[i]);
+        found = is_dir(p) ? has_captions(p) : ends_with(names[i], ".txt");
+        free(p);
+    }
+    free_list(names);
+    return found;
+}
+
+int vlp_dataset_open(vlp_dataset *ds, const char *path, const vlp_manifest_opts *opts) {
+    if (ends_with(path, ".h5") || ends_with(path, ".hdf5")) return vlp_dataset_open_shard(ds, path);
+    if (is_dir(path))
+        return has_captions(path) ? vlp_dataset_open_caption_folder(ds, path)
+                                  : vlp_dataset_open_class_folder(ds, path);
+    vlp_manifest_opts o = opts ? *opts : (vlp_manifest_opts){0};
+    if (!o.separator) o.separator = ends_with(path, ".csv") ? ',' : '\t';
+    return vlp_dataset_open_manifest(ds, path, &o);
+}

@@ -1,0 +1,166 @@
+/* Image decode and transforms on stb_image / stb_image_resize (see image.h).
+ * libstb (Debian) carries the implementations; this file only calls them. */
+#include "data/image.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stb_image.h>
+#include <stb_image_resize.h>
+
+#include "autograd/error.h"
+
+const float VLP_CLIP_MEAN[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+const float VLP_CLIP_STD[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+
+#define DEFAULT_MAX_PIXELS (1L << 26) /* 8192 x 8192 */
+
+void vlp_image_free(vlp_image *img) {
+    free(img->rgb);
+    memset(img, 0, sizeof *img);
+}
+
+static int image_alloc(vlp_image *img, int w, int h) {
+    img->w = w;
+    img->h = h;
+    img->rgb = malloc((size_t)w * h * 3);
+    return img->rgb ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory for a %dx%d image", w, h);
+}
+
+int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char *name,
+                     const vlp_image_opts *opts) {
+    memset(out, 0, sizeof *out);
+    if (n == 0) return vlp_error_set(VLP_EFORMAT, "%s: empty file", name);
+    if (n > INT32_MAX) return vlp_error_set(VLP_EINVAL, "%s: file of %zu bytes is too large", name, n);
+    int w, h, channels;
+    long max = opts && opts->max_pixels > 0 ? opts->max_pixels : DEFAULT_MAX_PIXELS;
+    if (!stbi_info_from_memory(bytes, (int)n, &w, &h, &channels)) {
+        /* stb rejects a PNG declaring over 2^30 bytes of pixels but then
+         * reports "unknown image type": read the size from IHDR to say why. */
+        if (n >= 24 && memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(bytes + 12, "IHDR", 4) == 0) {
+            long pw = (long)bytes[16] << 24 | bytes[17] << 16 | bytes[18] << 8 | bytes[19];
+            long ph = (long)bytes[20] << 24 | bytes[21] << 16 | bytes[22] << 8 | bytes[23];
+            if (pw * ph > max)
+                return vlp_error_set(VLP_EINVAL, "%s: %ldx%ld pixels is more than the limit of %ld",
+                                     name, pw, ph, max);
+        }
+        return vlp_error_set(VLP_EFORMAT, "%s: not an image stb_image can read (%s)", name,
+                             stbi_failure_reason());
+    }
+    if (w <= 0 || h <= 0 || (long)w * h > max)
+        return vlp_error_set(VLP_EINVAL, "%s: %dx%d pixels is more than the limit of %ld", name, w,
+                             h, max);
+    /* Ask for RGBA whatever the file holds: stb expands grey and palettes and
+     * reduces 16-bit to 8-bit; alpha is composited below. */
+    uint8_t *rgba = stbi_load_from_memory(bytes, (int)n, &w, &h, &channels, 4);
+    if (!rgba)
+        return vlp_error_set(VLP_EFORMAT, "%s: cannot decode (%s)", name, stbi_failure_reason());
+    int rc = image_alloc(out, w, h);
+    if (rc == VLP_OK) {
+        static const uint8_t black[3] = {0, 0, 0};
+        const uint8_t *bg = opts ? opts->background : black;
+        for (long i = 0; i < (long)w * h; i++) {
+            unsigned a = rgba[4 * i + 3];
+            for (int c = 0; c < 3; c++)
+                out->rgb[3 * i + c] = (uint8_t)((rgba[4 * i + c] * a + bg[c] * (255 - a) + 127) / 255);
+        }
+    }
+    stbi_image_free(rgba);
+    return rc;
+}
+
+int vlp_image_load(vlp_image *out, const char *path, const vlp_image_opts *opts) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
+    uint8_t *buf = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+    int rc = VLP_OK;
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        rc = vlp_error_set(VLP_EIO, "%s: cannot read", path);
+    } else if (!(buf = malloc(size ? (size_t)size : 1))) {
+        rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory for %ld bytes", path, size);
+    } else if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        rc = vlp_error_set(VLP_EIO, "%s: short read", path);
+    } else {
+        rc = vlp_image_decode(out, buf, (size_t)size, path, opts);
+    }
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int vlp_image_resize_box(vlp_image *dst, const vlp_image *src, int x, int y, int w, int h, int dw,
+                         int dh) {
+    VLP_ASSERT(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= src->w && y + h <= src->h,
+               "box (%d, %d, %d, %d) outside a %dx%d image", x, y, w, h, src->w, src->h);
+    int rc = image_alloc(dst, dw, dh);
+    if (rc != VLP_OK) return rc;
+    const uint8_t *origin = src->rgb + ((long)y * src->w + x) * 3;
+    /* Linear colour space: no sRGB conversion, as PIL and torchvision. */
+    if (!stbir_resize_uint8_generic(origin, w, h, src->w * 3, dst->rgb, dw, dh, dw * 3, 3,
+                                    STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP,
+                                    STBIR_FILTER_CATMULLROM, STBIR_COLORSPACE_LINEAR, NULL)) {
+        vlp_image_free(dst);
+        return vlp_error_set(VLP_ENOMEM, "cannot resize %dx%d to %dx%d", w, h, dw, dh);
+    }
+    return VLP_OK;
+}
+
+int vlp_image_center(vlp_image *dst, const vlp_image *src, int S) {
+    /* Resizing the short side to S then cropping S x S is the same as
+     * resizing the centred square box of side min(w, h) to S x S. */
+    int side = src->w < src->h ? src->w : src->h;
+    return vlp_image_resize_box(dst, src, (src->w - side) / 2, (src->h - side) / 2, side, side, S, S);
+}
+
+int vlp_image_random_crop(vlp_image *dst, const vlp_image *src, int S, float smin, float smax,
+                          float flip, vlp_rng *rng) {
+    double area = (double)src->w * src->h;
+    int x = 0, y = 0, w = src->w, h = src->h;
+    bool found = false;
+    /* torchvision's RandomResizedCrop: ten tries, then the centre crop of
+     * the largest box whose aspect ratio is within range. */
+    for (int attempt = 0; attempt < 10 && !found; attempt++) {
+        double target = area * (smin + (smax - smin) * vlp_rng_uniform(rng));
+        double ratio = exp(log(3.0 / 4.0) + (log(4.0 / 3.0) - log(3.0 / 4.0)) * vlp_rng_uniform(rng));
+        int cw = (int)lround(sqrt(target * ratio)), ch = (int)lround(sqrt(target / ratio));
+        if (cw > 0 && ch > 0 && cw <= src->w && ch <= src->h) {
+            w = cw, h = ch;
+            x = (int)vlp_rng_below(rng, (uint64_t)(src->w - w + 1));
+            y = (int)vlp_rng_below(rng, (uint64_t)(src->h - h + 1));
+            found = true;
+        }
+    }
+    if (!found) {
+        double ratio = (double)src->w / src->h;
+        if (ratio < 3.0 / 4.0) w = src->w, h = (int)lround(w / (3.0 / 4.0));
+        else if (ratio > 4.0 / 3.0) h = src->h, w = (int)lround(h * (4.0 / 3.0));
+        if (w > src->w) w = src->w;
+        if (h > src->h) h = src->h;
+        x = (src->w - w) / 2, y = (src->h - h) / 2;
+    }
+    int rc = vlp_image_resize_box(dst, src, x, y, w, h, S, S);
+    if (rc == VLP_OK && flip > 0.0f && vlp_rng_uniform(rng) < flip)
+        for (int r = 0; r < S; r++)
+            for (int c = 0; c < S / 2; c++)
+                for (int k = 0; k < 3; k++) {
+                    uint8_t *a = dst->rgb + ((long)r * S + c) * 3 + k;
+                    uint8_t *b = dst->rgb + ((long)r * S + S - 1 - c) * 3 + k;
+                    uint8_t t = *a;
+                    *a = *b, *b = t;
+                }
+    return rc;
+}
+
+void vlp_image_normalize(float *out, const uint8_t *rgb, int S, const float mean[3],
+                         const float std[3]) {
+    long hw = (long)S * S;
+    for (int c = 0; c < 3; c++) {
+        float scale = 1.0f / (255.0f * std[c]), shift = mean[c] / std[c];
+        for (long i = 0; i < hw; i++) out[c * hw + i] = rgb[3 * i + c] * scale - shift;
+    }
+}
