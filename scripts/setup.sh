@@ -25,6 +25,7 @@ packages=(
   libinih-dev libcsv-dev libcjson-dev   # INI configs, CSV manifests, JSON
   check                                 # unit tests
   python3-torch python3-h5py hdf5-tools # the PyTorch reference, converters
+  tuxpaint-stamps-default               # real RGBA photos: default data, decode tests
   valgrind                              # memcheck of the tests
 )
 missing=()
