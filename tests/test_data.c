@@ -332,7 +332,7 @@ END_TEST
 START_TEST(test_folders) {
     write_images(tmp("caps/a"), 2);
     write_images(tmp("caps/b"), 1);
-    write_text(tmp("caps/a/img0.txt"), "  a  black\n square ");
+    write_text(tmp("caps/a/img0.txt"), "\n  a  black \t square \nun carré noir\n");
     write_text(tmp("caps/a/img1.txt"), "grey");
     write_text(tmp("caps/b/img0.txt"), "nested");
     vlp_dataset ds;

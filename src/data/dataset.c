@@ -252,13 +252,14 @@ static bool is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The caption beside an image: the whole .txt, whitespace runs as one space. */
+/* The caption beside an image: the first non-blank line of its .txt,
+ * whitespace runs as one space (Tux Paint's files add translations below). */
 static char *read_caption(const char *image_path) {
     size_t n = strlen(image_path);
     const char *dot = strrchr(image_path, '.');
     char *txt = malloc(n + 5);
     VLP_ASSERT(txt, "out of memory");
-    size_t stem = dot ? (size_t)(dot - image_path) : n;
+    size_t stem = dot && !strchr(dot, '/') ? (size_t)(dot - image_path) : n;
     memcpy(txt, image_path, stem);
     strcpy(txt + stem, ".txt");
     FILE *f = fopen(txt, "rb");
@@ -269,6 +270,7 @@ static char *read_caption(const char *image_path) {
     int c;
     bool space = false;
     while ((c = fgetc(f)) != EOF) {
+        if (c == '\n' && len > 0) break;
         if (isspace(c)) {
             space = len > 0;
             continue;

@@ -2,7 +2,8 @@
  *   - a CSV/TSV manifest (OpenCLIP's: tab-separated, columns filepath and
  *     title; separator and columns configurable; optional class_id and
  *     concept_id columns; paths relative to the manifest's folder);
- *   - a folder of images, each with a same-name .txt caption beside it;
+ *   - a folder of images, each with a same-name .txt beside it whose first
+ *     line is the caption;
  *   - a class-per-subfolder folder (caption = class name), for evaluation;
  *   - a packed HDF5 shard (vlp_shard_pack): pre-resized uint8 images,
  *     captions, optional ids, one compressed chunk per image.

@@ -1,0 +1,143 @@
+/* vlpdata: look at, pack and time datasets.
+ *   vlpdata info DATASET            what it holds, with example captions
+ *   vlpdata pack DATASET -o OUT.h5 [--size S]
+ *   vlpdata bench DATASET [--image-size S] [--batch B] [--workers N] [--batches K] [--augment]
+ * DATASET is a manifest (.tsv, .csv), a caption or class folder, or a shard
+ * (.h5). Argument parsing only; the work is in src/data. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "autograd/error.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+
+static void usage(FILE *f) {
+    fputs("usage: vlpdata info DATASET [manifest options]\n"
+          "       vlpdata pack DATASET -o OUT.h5 [--size S] [manifest options]\n"
+          "       vlpdata bench DATASET [--image-size S] [--batch B] [--workers N] [--batches K]\n"
+          "                             [--augment] [manifest options]\n"
+          "manifest options: --separator C (default tab; ',' for .csv), --image-key NAME\n"
+          "                  (default filepath), --caption-key NAME (default title)\n",
+          f);
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int info(const vlp_dataset *ds) {
+    long with_class = 0, with_concept = 0;
+    for (long i = 0; i < ds->n; i++) {
+        with_class += ds->samples[i].class_id >= 0;
+        with_concept += ds->samples[i].concept_id >= 0;
+    }
+    printf("%s: %ld samples%s", ds->source, ds->n, ds->shard ? " (packed shard" : "");
+    if (ds->shard) printf(", %dx%d images)", vlp_dataset_image_size(ds), vlp_dataset_image_size(ds));
+    printf("\n  %ld with a class id, %ld with a concept id\n", with_class, with_concept);
+    for (int c = 0; c < ds->n_classes; c++) printf("  class %d: %s\n", c, ds->class_names[c]);
+    for (long i = 0; i < ds->n && i < 5; i++) {
+        long k = i * (ds->n / 5 > 0 ? ds->n / 5 : 1);
+        printf("  [%ld] %s%s%s\n", k, ds->samples[k].caption, ds->samples[k].path ? "  <- " : "",
+               ds->samples[k].path ? ds->samples[k].path : "");
+    }
+    return 0;
+}
+
+static int bench(const vlp_dataset *ds, int S, int B, int workers, int batches, bool augment) {
+    vlp_loader_opts o = vlp_loader_defaults(B, S);
+    o.workers = workers;
+    o.augment = augment;
+    vlp_loader *l;
+    if (vlp_loader_open(&l, ds, &o, 0, 0) != VLP_OK) {
+        fprintf(stderr, "vlpdata: %s\n", vlp_error_message());
+        return 1;
+    }
+    vlp_batch *b;
+    int rc = vlp_loader_next(l, &b); /* the first batch includes thread start-up */
+    double start = now();
+    long images = 0;
+    for (int i = 0; i < batches && rc == VLP_OK; i++) {
+        rc = vlp_loader_next(l, &b);
+        images += b->n;
+    }
+    double secs = now() - start;
+    if (rc != VLP_OK) fprintf(stderr, "vlpdata: %s\n", vlp_error_message());
+    else printf("%s: %.0f images/s (%d workers, %dx%d, %s, %ld images in %.2f s)\n", ds->source,
+                images / secs, workers, S, S, augment ? "random resized crop" : "centre crop",
+                images, secs);
+    vlp_loader_close(l);
+    return rc == VLP_OK ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+    }
+    const char *cmd = argv[1], *input = argv[2], *output = NULL;
+    int size = 64, S = 32, B = 64, workers = 1, batches = 50;
+    bool augment = false;
+    vlp_manifest_opts mo = {0};
+    for (int i = 3; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int *num = !strcmp(a, "--size") ? &size : !strcmp(a, "--image-size") ? &S
+                 : !strcmp(a, "--batch") ? &B : !strcmp(a, "--workers") ? &workers
+                 : !strcmp(a, "--batches") ? &batches : NULL;
+        if (!strcmp(a, "--augment")) {
+            augment = true;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "vlpdata: %s needs a value\n", a);
+            return 2;
+        }
+        i++;
+        if (num) {
+            char *end;
+            long x = strtol(v, &end, 10);
+            if (*end || x < 1 || x > 1 << 20) {
+                fprintf(stderr, "vlpdata: bad value '%s' for %s\n", v, a);
+                return 2;
+            }
+            *num = (int)x;
+        } else if (!strcmp(a, "-o")) {
+            output = v;
+        } else if (!strcmp(a, "--separator") && strlen(v) == 1) {
+            mo.separator = v[0];
+        } else if (!strcmp(a, "--image-key")) {
+            mo.image_key = v;
+        } else if (!strcmp(a, "--caption-key")) {
+            mo.caption_key = v;
+        } else {
+            fprintf(stderr, "vlpdata: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    vlp_dataset ds;
+    if (vlp_dataset_open(&ds, input, &mo) != VLP_OK) {
+        fprintf(stderr, "vlpdata: %s\n", vlp_error_message());
+        return 1;
+    }
+    int rc = 2;
+    if (!strcmp(cmd, "info")) {
+        rc = info(&ds);
+    } else if (!strcmp(cmd, "bench")) {
+        rc = bench(&ds, S, B, workers, batches, augment);
+    } else if (!strcmp(cmd, "pack") && output) {
+        long skipped = 0;
+        double start = now();
+        rc = vlp_shard_pack(&ds, output, size, NULL, &skipped) == VLP_OK ? 0 : 1;
+        if (rc) fprintf(stderr, "vlpdata: %s\n", vlp_error_message());
+        else printf("vlpdata: packed %ld of %ld samples of %s into %s (%dx%d, %ld skipped, %.1f s)\n",
+                    ds.n - skipped, ds.n, input, output, size, size, skipped, now() - start);
+    } else {
+        usage(stderr);
+    }
+    vlp_dataset_free(&ds);
+    return rc;
+}
