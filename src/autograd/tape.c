@@ -46,6 +46,16 @@ vlp_tensor *vlp_tape_tensor(vlp_tape *tape, int ndim, const int *shape) {
     return t;
 }
 
+vlp_tensor *vlp_tape_wrap(vlp_tape *tape, float *data, int ndim, const int *shape) {
+    VLP_ASSERT(ndim >= 1 && ndim <= VLP_MAX_DIMS, "tensor of %d dimensions", ndim);
+    vlp_tensor *t = vlp_arena_calloc(&tape->arena, sizeof *t);
+    t->ndim = ndim;
+    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    t->n = vlp_shape_numel(ndim, shape);
+    t->data = data;
+    return t;
+}
+
 vlp_tensor *vlp_tape_zeros(vlp_tape *tape, int ndim, const int *shape) {
     vlp_tensor *t = vlp_tape_tensor(tape, ndim, shape);
     memset(t->data, 0, (size_t)t->n * sizeof(float));

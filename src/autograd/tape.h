@@ -53,6 +53,9 @@ void vlp_tape_no_grad_end(vlp_tape *tape);
 vlp_tensor *vlp_tape_tensor(vlp_tape *tape, int ndim, const int *shape);
 vlp_tensor *vlp_tape_zeros(vlp_tape *tape, int ndim, const int *shape);
 vlp_tensor *vlp_tape_tensor_like(vlp_tape *tape, const vlp_tensor *t);
+/* A tensor over memory the caller owns (a loader's batch, a feature
+ * cache), valid until the next reset; it does not require a gradient. */
+vlp_tensor *vlp_tape_wrap(vlp_tape *tape, float *data, int ndim, const int *shape);
 /* Arena scratch memory for ops (saved buffers, index copies). */
 void *vlp_tape_alloc(vlp_tape *tape, size_t bytes);
 

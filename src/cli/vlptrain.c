@@ -1,0 +1,77 @@
+/* vlptrain: train CLIP from an INI recipe, on one process or under mpirun.
+ *   vlptrain CONFIG.ini [--set section.key=value ...] [--resume PATH|latest]
+ *   vlptrain --help-config [--markdown]
+ * Argument parsing only; the work is in src/train. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/error.h"
+#include "train/config.h"
+#include "train/dist.h"
+#include "train/trainer.h"
+
+static void usage(FILE *f) {
+    fputs("usage: vlptrain CONFIG.ini [--set section.key=value ...] [--resume PATH|latest]\n"
+          "       vlptrain --help-config [--markdown]\n"
+          "Under mpirun, every rank trains on its shard and the contrastive loss sees the\n"
+          "global batch. --resume latest continues from the newest checkpoint of [log] dir.\n",
+          f);
+}
+
+int main(int argc, char **argv) {
+    const char *config_path = NULL, *resume = NULL;
+    const char **sets = calloc((size_t)argc, sizeof *sets);
+    int n_sets = 0;
+    bool help_config = false, markdown = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--help-config")) {
+            help_config = true;
+        } else if (!strcmp(a, "--markdown")) {
+            markdown = true;
+        } else if (!strcmp(a, "--set") && i + 1 < argc) {
+            sets[n_sets++] = argv[++i];
+        } else if (!strcmp(a, "--resume") && i + 1 < argc) {
+            resume = argv[++i];
+        } else if (a[0] != '-' && !config_path) {
+            config_path = a;
+        } else {
+            fprintf(stderr, "vlptrain: unexpected argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (help_config) {
+        vlp_config_help(stdout, markdown);
+        return 0;
+    }
+    if (!config_path) {
+        usage(stderr);
+        return 2;
+    }
+    vlp_config cfg;
+    if (vlp_config_load(&cfg, config_path, sets, n_sets) != VLP_OK) {
+        fprintf(stderr, "vlptrain: %s\n", vlp_error_message());
+        return 2;
+    }
+    vlp_dist dist;
+    if (vlp_dist_init(&dist, &argc, &argv) != VLP_OK) {
+        fprintf(stderr, "vlptrain: %s\n", vlp_error_message());
+        return 1;
+    }
+    vlp_trainer t;
+    int rc = vlp_trainer_open(&t, &cfg, config_path, resume, &dist);
+    if (rc == VLP_OK) rc = vlp_trainer_run(&t);
+    if (rc != VLP_OK) {
+        fprintf(stderr, "vlptrain: rank %d: %s\n", dist.rank, vlp_error_message());
+        vlp_dist_abort(&dist, 1); /* the other ranks may be waiting in a collective */
+    }
+    vlp_trainer_close(&t);
+    vlp_dist_finalize(&dist);
+    free(sets);
+    return 0;
+}

@@ -1,0 +1,202 @@
+/* Crash-safe HDF5 checkpoints (see checkpoint.h). */
+#include "train/checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "autograd/error.h"
+#include "train/config.h"
+#include "train/weights.h"
+
+static int write_long(hid_t f, const char *name, long v) {
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_LONG, &v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(s);
+    return ok ? VLP_OK : VLP_EIO;
+}
+
+static int write_string(hid_t f, const char *name, const char *v) {
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t a = H5Acreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    const char *p = v ? v : "";
+    int ok = a >= 0 && H5Awrite(a, t, &p) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+    return ok ? VLP_OK : VLP_EIO;
+}
+
+static int read_long(hid_t f, const char *name, long *v) {
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    int ok = a >= 0 && H5Aread(a, H5T_NATIVE_LONG, v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    return ok ? VLP_OK : VLP_EFORMAT;
+}
+
+static int read_string(hid_t f, const char *name, char **v) {
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT), t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    char *s = NULL;
+    int ok = a >= 0 && H5Aread(a, t, &s) >= 0 && s;
+    *v = ok ? strdup(s) : NULL;
+    if (s) H5free_memory(s);
+    if (a >= 0) H5Aclose(a);
+    H5Tclose(t);
+    return ok && *v ? VLP_OK : VLP_EFORMAT;
+}
+
+/* fsync a file or a folder by path. */
+static int sync_path(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static bool is_checkpoint_name(const char *name) {
+    size_t n = strlen(name);
+    return strncmp(name, "step_", 5) == 0 && n > 8 && strcmp(name + n - 3, ".h5") == 0;
+}
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Checkpoint file names in dir, oldest first (zero-padded steps sort). */
+static char **list_checkpoints(const char *dir, int *count) {
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d) return NULL;
+    char **names = NULL;
+    int cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_checkpoint_name(e->d_name)) continue;
+        if (*count == cap) {
+            cap = cap ? 2 * cap : 16;
+            names = realloc(names, (size_t)cap * sizeof *names);
+            VLP_ASSERT(names, "out of memory");
+        }
+        names[(*count)++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (*count) qsort(names, (size_t)*count, sizeof *names, cmp_names);
+    return names;
+}
+
+int vlp_checkpoint_save(const char *dir, const vlp_params *p, const vlp_checkpoint_meta *m,
+                        int keep, char *written) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return vlp_error_set(VLP_EIO, "%s: cannot create: %s", dir, strerror(errno));
+    char path[VLP_PATH_MAX], tmp[VLP_PATH_MAX + 8];
+    if (snprintf(path, sizeof path, "%s/step_%010ld.h5", dir, m->step) >= (int)sizeof path)
+        return vlp_error_set(VLP_EINVAL, "%s: path too long", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot create", tmp);
+    int rc = vlp_weights_write(f, "/params", p, p->data);
+    if (!rc) rc = vlp_weights_write(f, "/optim/m", p, p->m);
+    if (!rc) rc = vlp_weights_write(f, "/optim/v", p, p->v);
+    if (!rc) rc = write_long(f, "format_version", VLP_CHECKPOINT_FORMAT) || write_long(f, "step", m->step) ||
+                  write_long(f, "loader_epoch", m->loader_epoch) || write_long(f, "loader_step", m->loader_step) ||
+                  write_long(f, "adam_step", m->adam_step) || write_long(f, "seed", m->seed) ||
+                  write_string(f, "config", m->config) || write_string(f, "tokenizer", m->tokenizer) ||
+                  write_string(f, "version", m->version) ? VLP_EIO : VLP_OK;
+    if (H5Fclose(f) < 0 && !rc) rc = VLP_EIO;
+    /* Data on disk before the name changes; the name change on disk after. */
+    if (!rc && sync_path(tmp) != 0) rc = VLP_EIO;
+    if (!rc && rename(tmp, path) != 0) rc = VLP_EIO;
+    if (!rc) sync_path(dir);
+    if (rc) {
+        int saved = errno;
+        remove(tmp);
+        return vlp_error_set(VLP_EIO, "%s: cannot write the checkpoint%s%s; the previous one is intact",
+                             path, saved ? ": " : "", saved ? strerror(saved) : "");
+    }
+    if (written) snprintf(written, VLP_PATH_MAX, "%s", path);
+    int n;
+    char **names = list_checkpoints(dir, &n);
+    for (int i = 0; i < n; i++) {
+        if (i < n - keep) {
+            char old[VLP_PATH_MAX + 300];
+            snprintf(old, sizeof old, "%s/%s", dir, names[i]);
+            remove(old);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return VLP_OK;
+}
+
+void vlp_checkpoint_meta_free(vlp_checkpoint_meta *m) {
+    free(m->config);
+    free(m->tokenizer);
+    free(m->version);
+    memset(m, 0, sizeof *m);
+}
+
+int vlp_checkpoint_read_meta(const char *path, vlp_checkpoint_meta *m) {
+    memset(m, 0, sizeof *m);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return vlp_error_set(VLP_EFORMAT, "%s: not a readable HDF5 file (truncated?)", path);
+    long format = 0;
+    int rc = read_long(f, "format_version", &format);
+    if (rc) rc = vlp_error_set(VLP_EFORMAT, "%s: not a vlp checkpoint (no format_version)", path);
+    else if (format > VLP_CHECKPOINT_FORMAT)
+        rc = vlp_error_set(VLP_EFORMAT, "%s: checkpoint format %ld is newer than this build's %d; "
+                           "update vlp", path, format, VLP_CHECKPOINT_FORMAT);
+    else if (read_long(f, "step", &m->step) || read_long(f, "loader_epoch", &m->loader_epoch) ||
+             read_long(f, "loader_step", &m->loader_step) || read_long(f, "adam_step", &m->adam_step) ||
+             read_long(f, "seed", &m->seed) || read_string(f, "config", &m->config) ||
+             read_string(f, "tokenizer", &m->tokenizer) || read_string(f, "version", &m->version))
+        rc = vlp_error_set(VLP_EFORMAT, "%s: a checkpoint attribute is missing or unreadable", path);
+    H5Fclose(f);
+    if (rc) vlp_checkpoint_meta_free(m);
+    return rc;
+}
+
+int vlp_checkpoint_load(const char *path, vlp_params *p, bool with_optim) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return vlp_error_set(VLP_EFORMAT, "%s: not a readable HDF5 file (truncated?)", path);
+    int rc = vlp_weights_read(f, path, "/params", p, p->data);
+    if (!rc && with_optim) rc = vlp_weights_read(f, path, "/optim/m", p, p->m);
+    if (!rc && with_optim) rc = vlp_weights_read(f, path, "/optim/v", p, p->v);
+    H5Fclose(f);
+    return rc;
+}
+
+int vlp_checkpoint_latest(const char *dir, char *path, size_t size) {
+    int n;
+    char **names = list_checkpoints(dir, &n);
+    int rc = VLP_ENOTFOUND;
+    for (int i = n - 1; i >= 0; i--) {
+        snprintf(path, size, "%s/%s", dir, names[i]);
+        vlp_checkpoint_meta m;
+        if (vlp_checkpoint_read_meta(path, &m) == VLP_OK) {
+            vlp_checkpoint_meta_free(&m);
+            rc = VLP_OK;
+            break;
+        }
+        fprintf(stderr, "vlp: warning: passing over %s\n", vlp_error_message());
+    }
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    if (rc) vlp_error_set(rc, "%s: no readable checkpoint to resume from", dir);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/* Checkpoints: HDF5 files holding the parameters (/params/<name>), AdamW's
+ * moments (/optim/m/<name>, /optim/v/<name>) and, as attributes, what an
+ * exact resume needs: steps, the loader's position, the whole config text,
+ * the tokenizer's merges and the build's version. Written to a temporary
+ * file, fsync'd and renamed (then the folder fsync'd), so at every instant
+ * the previous checkpoint is intact. h5dump and h5py read them. */
+#ifndef VLP_CHECKPOINT_H
+#define VLP_CHECKPOINT_H
+
+#include <stddef.h>
+
+#include "autograd/params.h"
+
+#define VLP_CHECKPOINT_FORMAT 1
+
+typedef struct vlp_checkpoint_meta {
+    long step;                      /* optimizer steps done */
+    long loader_epoch, loader_step; /* where the next batch comes from */
+    long adam_step;
+    long seed;
+    char *config;    /* INI text */
+    char *tokenizer; /* merges file text */
+    char *version;   /* of the build that wrote it */
+} vlp_checkpoint_meta;
+
+/* Writes dir/step_<step>.h5 (creating dir), then deletes all but the newest
+ * `keep`. *written gets the path (size VLP_PATH_MAX). */
+int vlp_checkpoint_save(const char *dir, const vlp_params *p, const vlp_checkpoint_meta *m,
+                        int keep, char *written);
+
+/* The newest readable checkpoint in dir; unreadable newer ones are reported
+ * on stderr and passed over. VLP_ENOTFOUND when there is none. */
+int vlp_checkpoint_latest(const char *dir, char *path, size_t size);
+
+/* Reads the attributes (strings malloc'd; free with vlp_checkpoint_meta_free). */
+int vlp_checkpoint_read_meta(const char *path, vlp_checkpoint_meta *m);
+void vlp_checkpoint_meta_free(vlp_checkpoint_meta *m);
+
+/* Reads parameters, and AdamW's moments when with_optim; every tensor
+ * checked by name and shape (a checkpoint of another architecture fails
+ * naming the first tensor that differs). */
+int vlp_checkpoint_load(const char *path, vlp_params *p, bool with_optim);
+
+#endif

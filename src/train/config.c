@@ -1,0 +1,363 @@
+/* The key table and its parser (see config.h). */
+#include "train/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/error.h"
+
+typedef enum { KEY_INT, KEY_LONG, KEY_FLOAT, KEY_BOOL, KEY_STRING, KEY_CHOICE } key_kind;
+
+typedef struct key {
+    const char *section, *name;
+    key_kind kind;
+    size_t offset, size; /* size: for strings, the buffer */
+    const char *value;   /* default, as text; NULL: required */
+    double min, max;     /* numbers */
+    const char *choices; /* KEY_CHOICE: "a|b|c", stored as the index */
+    const char *help;
+} key;
+
+#define F(field) offsetof(vlp_config, field), sizeof(((vlp_config *)0)->field)
+
+static const key KEYS[] = {
+    {"model", "embed_dim", KEY_INT, F(model.embed_dim), "128", 1, 8192, 0, "size of the joint embedding"},
+    {"model", "image_size", KEY_INT, F(model.image_size), "32", 8, 1024, 0, "input images are image_size x image_size"},
+    {"model", "patch_size", KEY_INT, F(model.patch_size), "4", 1, 64, 0, "ViT patch side; divides image_size"},
+    {"model", "vision_width", KEY_INT, F(model.vision_width), "128", 8, 8192, 0, "ViT width"},
+    {"model", "vision_layers", KEY_INT, F(model.vision_layers), "4", 1, 48, 0, "ViT blocks"},
+    {"model", "vision_heads", KEY_INT, F(model.vision_heads), "4", 1, 128, 0, "ViT attention heads; divide vision_width"},
+    {"model", "context_length", KEY_INT, F(model.context_length), "32", 4, 1024, 0, "text tokens per caption, SOT and EOT included"},
+    {"model", "text_width", KEY_INT, F(model.text_width), "128", 8, 8192, 0, "text transformer width"},
+    {"model", "text_layers", KEY_INT, F(model.text_layers), "4", 1, 48, 0, "text transformer blocks"},
+    {"model", "text_heads", KEY_INT, F(model.text_heads), "4", 1, 128, 0, "text attention heads; divide text_width"},
+    {"model", "mlp_ratio", KEY_FLOAT, F(model.mlp_ratio), "4", 0.25, 16, 0, "MLP width / model width, both towers"},
+    {"model", "activation", KEY_CHOICE, F(model.activation), "gelu", 0, 0, "gelu|quick_gelu", "GELU, or OpenAI CLIP's QuickGELU"},
+    {"data", "train", KEY_STRING, F(data.train), NULL, 0, 0, 0, "training data: a .tsv/.csv manifest, a caption or class folder, or a packed .h5 shard (relative paths are relative to the config file)"},
+    {"data", "val", KEY_STRING, F(data.val), "", 0, 0, 0, "validation data for [eval], same forms; empty for none"},
+    {"data", "tokenizer", KEY_STRING, F(data.tokenizer), "", 0, 0, 0, "BPE merges file (CLIP's format, .gz allowed); empty: learn one from the training captions"},
+    {"data", "vocab_size", KEY_INT, F(data.vocab_size), "1024", 514, 1 << 20, 0, "vocabulary of the learned tokenizer (when tokenizer is empty)"},
+    {"data", "separator", KEY_STRING, F(data.separator), "", 0, 0, 0, "manifest separator; empty: tab, or ',' for .csv"},
+    {"data", "image_key", KEY_STRING, F(data.image_key), "filepath", 0, 0, 0, "manifest column of image paths"},
+    {"data", "caption_key", KEY_STRING, F(data.caption_key), "title", 0, 0, 0, "manifest column of captions"},
+    {"data", "workers", KEY_INT, F(data.workers), "1", 1, 64, 0, "image decoding threads per rank"},
+    {"data", "crop_min", KEY_FLOAT, F(data.crop_min), "0.9", 0.05, 1, 0, "random resized crop: smallest area fraction"},
+    {"data", "flip", KEY_FLOAT, F(data.flip), "0", 0, 1, 0, "probability of a horizontal flip"},
+    {"train", "batch_size", KEY_INT, F(train.batch_size), "128", 1, 1 << 20, 0, "pairs per rank per micro-batch; the contrastive batch is batch_size x ranks x accum_freq"},
+    {"train", "accum_freq", KEY_INT, F(train.accum_freq), "1", 1, 1024, 0, "micro-batches per step, every negative kept (OpenCLIP's scheme)"},
+    {"train", "steps", KEY_LONG, F(train.steps), "0", 0, 1e12, 0, "optimizer steps; 0: epochs x steps per epoch"},
+    {"train", "epochs", KEY_LONG, F(train.epochs), "1", 1, 1e9, 0, "passes over the data when steps is 0"},
+    {"train", "seed", KEY_LONG, F(train.seed), "0", 0, 1e15, 0, "seeds initialisation, order and augmentation"},
+    {"train", "init", KEY_STRING, F(train.init), "", 0, 0, 0, "start from these weights (a model .h5 or a checkpoint); empty: OpenCLIP's initialisation"},
+    {"train", "lock_image", KEY_BOOL, F(train.lock_image), "false", 0, 0, 0, "freeze the image tower"},
+    {"train", "lock_text", KEY_BOOL, F(train.lock_text), "false", 0, 0, 0, "freeze the text tower"},
+    {"train", "positives", KEY_CHOICE, F(train.positives), "none", 0, 0, "none|class|caption", "extra positives: pairs sharing a class id or an identical caption (soft targets)"},
+    {"optim", "lr", KEY_FLOAT, F(optim.lr), "5e-4", 0, 10, 0, "peak learning rate"},
+    {"optim", "min_lr", KEY_FLOAT, F(optim.min_lr), "0", 0, 10, 0, "learning rate at the end of the cosine"},
+    {"optim", "warmup", KEY_LONG, F(optim.warmup), "100", 0, 1e12, 0, "steps of linear warmup"},
+    {"optim", "weight_decay", KEY_FLOAT, F(optim.weight_decay), "0.2", 0, 10, 0, "AdamW decoupled decay, tensors of 2+ dims only"},
+    {"optim", "beta1", KEY_FLOAT, F(optim.beta1), "0.9", 0, 0.99999, 0, "AdamW beta1"},
+    {"optim", "beta2", KEY_FLOAT, F(optim.beta2), "0.98", 0, 0.99999, 0, "AdamW beta2"},
+    {"optim", "eps", KEY_FLOAT, F(optim.eps), "1e-6", 1e-12, 1, 0, "AdamW epsilon"},
+    {"optim", "grad_clip", KEY_FLOAT, F(optim.grad_clip), "0", 0, 1e6, 0, "global gradient norm limit; 0: no clipping"},
+    {"checkpoint", "every", KEY_LONG, F(checkpoint.every), "500", 0, 1e12, 0, "steps between checkpoints (and one at the end); 0: only at the end"},
+    {"checkpoint", "keep", KEY_INT, F(checkpoint.keep), "3", 1, 1000, 0, "newest checkpoints kept"},
+    {"eval", "every", KEY_LONG, F(eval.every), "0", 0, 1e12, 0, "steps between evaluations on [data] val; 0: only at the end"},
+    {"log", "dir", KEY_STRING, F(log.dir), NULL, 0, 0, 0, "run folder: metrics.jsonl, checkpoints, tokenizer (relative to the working directory)"},
+    {"log", "every", KEY_LONG, F(log.every), "10", 1, 1e12, 0, "steps between plain progress lines when not on a terminal"},
+};
+#define N_KEYS (sizeof KEYS / sizeof KEYS[0])
+
+static const key *find_key(const char *section, const char *name) {
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(KEYS[i].section, section) && !strcmp(KEYS[i].name, name)) return &KEYS[i];
+    return NULL;
+}
+
+static bool known_section(const char *section) {
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(KEYS[i].section, section)) return true;
+    return false;
+}
+
+/* "a, b, c" of a section's keys, or of all sections. */
+static void list_keys(char *out, size_t size, const char *section) {
+    out[0] = '\0';
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (section && strcmp(KEYS[i].section, section)) continue;
+        if (!section && i && !strcmp(KEYS[i].section, KEYS[i - 1].section)) continue;
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s%s", len ? ", " : "", section ? KEYS[i].name : KEYS[i].section);
+    }
+}
+
+/* Sets one key from text; where is "file:line" or "--set". */
+static int set_value(vlp_config *c, const key *k, const char *value, const char *where) {
+    char *dst = (char *)c + k->offset, *end = NULL;
+    errno = 0;
+    switch (k->kind) {
+    case KEY_INT:
+    case KEY_LONG:
+    case KEY_FLOAT: {
+        double v = strtod(value, &end);
+        if (end == value || *end || errno || !isfinite(v))
+            return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s = '%s' is not a number", where, k->section,
+                                 k->name, value);
+        if (k->kind != KEY_FLOAT && v != floor(v))
+            return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s = '%s' is not a whole number", where,
+                                 k->section, k->name, value);
+        if (v < k->min || v > k->max)
+            return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s = %s is out of range [%g, %g]", where,
+                                 k->section, k->name, value, k->min, k->max);
+        if (k->kind == KEY_INT) *(int *)dst = (int)v;
+        else if (k->kind == KEY_LONG) *(long *)dst = (long)v;
+        else *(float *)dst = (float)v;
+        return VLP_OK;
+    }
+    case KEY_BOOL:
+        if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes")) *(bool *)dst = true;
+        else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no")) *(bool *)dst = false;
+        else
+            return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s = '%s': valid values are true, false",
+                                 where, k->section, k->name, value);
+        return VLP_OK;
+    case KEY_STRING:
+        if (strlen(value) >= k->size)
+            return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s is longer than %zu characters", where,
+                                 k->section, k->name, k->size - 1);
+        strcpy(dst, value);
+        return VLP_OK;
+    case KEY_CHOICE: {
+        int index = 0;
+        for (const char *p = k->choices; *p; index++) {
+            size_t len = strcspn(p, "|");
+            if (strlen(value) == len && !strncmp(p, value, len)) {
+                *(int *)dst = index;
+                return VLP_OK;
+            }
+            p += len + (p[len] == '|');
+        }
+        char valid[256];
+        snprintf(valid, sizeof valid, "%s", k->choices);
+        for (char *p = valid; *p; p++)
+            if (*p == '|') *p = ',';
+        return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s = '%s': valid values are %s", where,
+                             k->section, k->name, value, valid);
+    }
+    }
+    return VLP_EINVAL;
+}
+
+void vlp_config_defaults(vlp_config *c) {
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (KEYS[i].value) {
+            int rc = set_value(c, &KEYS[i], KEYS[i].value, "defaults");
+            VLP_ASSERT(rc == VLP_OK, "bad default for %s.%s", KEYS[i].section, KEYS[i].name);
+        }
+}
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+typedef struct parse_state {
+    vlp_config *c;
+    const char *name; /* file, for messages */
+    long line;        /* current line, counted by the reader */
+    const char *text; /* parse_text: the remaining text */
+    FILE *file;
+    bool seen[N_KEYS];
+    long seen_line[N_KEYS];
+    int error;
+} parse_state;
+
+static int on_key(void *user, const char *section, const char *name, const char *value) {
+    parse_state *s = user;
+    if (s->error) return 0;
+    char where[VLP_PATH_MAX + 32];
+    snprintf(where, sizeof where, "%s:%ld", s->name, s->line);
+    char valid[1024];
+    if (!known_section(section)) {
+        list_keys(valid, sizeof valid, NULL);
+        s->error = vlp_error_set(VLP_ECONFIG, "%s: unknown section [%s]; valid sections are %s",
+                                 where, section, valid);
+        return 0;
+    }
+    const key *k = find_key(section, name);
+    if (!k) {
+        list_keys(valid, sizeof valid, section);
+        s->error = vlp_error_set(VLP_ECONFIG, "%s: unknown key '%s' in [%s]; valid keys are %s",
+                                 where, name, section, valid);
+        return 0;
+    }
+    size_t i = (size_t)(k - KEYS);
+    if (s->seen[i]) {
+        s->error = vlp_error_set(VLP_ECONFIG, "%s: [%s] %s is set twice (first on line %ld)", where,
+                                 section, name, s->seen_line[i]);
+        return 0;
+    }
+    s->seen[i] = true;
+    s->seen_line[i] = s->line;
+    s->error = set_value(s->c, k, value, where);
+    return s->error == VLP_OK;
+}
+
+/* libinih's readers: one line per call, which is how lines are counted. */
+static char *read_file_line(char *buf, int size, void *stream) {
+    parse_state *s = stream;
+    char *r = fgets(buf, size, s->file);
+    if (r) s->line++;
+    return r;
+}
+
+static char *read_text_line(char *buf, int size, void *stream) {
+    parse_state *s = stream;
+    if (!*s->text) return NULL;
+    size_t len = strcspn(s->text, "\n");
+    if (s->text[len] == '\n') len++;
+    if (len >= (size_t)size) len = (size_t)size - 1;
+    memcpy(buf, s->text, len);
+    buf[len] = '\0';
+    s->text += len;
+    s->line++;
+    return buf;
+}
+
+static int check_required(const vlp_config *c, const parse_state *s) {
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const key *k = &KEYS[i];
+        if (k->value || s->seen[i]) continue;
+        if (k->kind == KEY_STRING && ((const char *)c + k->offset)[0]) continue; /* set by --set */
+        return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s is required (%s)", s->name, k->section,
+                             k->name, k->help);
+    }
+    const char *bad = NULL;
+    if (c->model.image_size % c->model.patch_size) bad = "[model] image_size must be a multiple of patch_size";
+    else if (c->model.vision_width % c->model.vision_heads) bad = "[model] vision_heads must divide vision_width";
+    else if (c->model.text_width % c->model.text_heads) bad = "[model] text_heads must divide text_width";
+    else if (c->optim.min_lr > c->optim.lr) bad = "[optim] min_lr must not exceed lr";
+    if (bad) return vlp_error_set(VLP_ECONFIG, "%s: %s", s->name, bad);
+    return VLP_OK;
+}
+
+static int finish(parse_state *s, int ini_rc) {
+    if (s->error) return s->error;
+    if (ini_rc > 0)
+        return vlp_error_set(VLP_ECONFIG, "%s:%d: not an INI line (expected [section] or key = value)",
+                             s->name, ini_rc);
+    return VLP_OK;
+}
+
+int vlp_config_parse_text(vlp_config *c, const char *text, const char *name) {
+    vlp_config_defaults(c);
+    parse_state s = {.c = c, .name = name, .text = text};
+    int rc = finish(&s, ini_parse_stream(read_text_line, &s, on_key, &s));
+    return rc ? rc : check_required(c, &s);
+}
+
+int vlp_config_load(vlp_config *c, const char *path, const char *const *overrides, int n_overrides) {
+    vlp_config_defaults(c);
+    parse_state s = {.c = c, .name = path};
+    s.file = fopen(path, "r");
+    if (!s.file) return vlp_error_set(VLP_ECONFIG, "%s: %s", path, strerror(errno));
+    int rc = finish(&s, ini_parse_stream(read_file_line, &s, on_key, &s));
+    fclose(s.file);
+    for (int i = 0; i < n_overrides && rc == VLP_OK; i++) {
+        /* "section.key=value" */
+        char buf[2048], where[2100];
+        snprintf(buf, sizeof buf, "%s", overrides[i]);
+        snprintf(where, sizeof where, "--set %s", overrides[i]);
+        char *dot = strchr(buf, '.'), *eq = strchr(buf, '=');
+        if (!dot || !eq || dot > eq) {
+            rc = vlp_error_set(VLP_ECONFIG, "%s: expected section.key=value", where);
+            break;
+        }
+        *dot = *eq = '\0';
+        const key *k = find_key(buf, dot + 1);
+        if (!k) {
+            char valid[1024];
+            list_keys(valid, sizeof valid, known_section(buf) ? buf : NULL);
+            rc = vlp_error_set(VLP_ECONFIG, "%s: unknown %s; valid %s are %s", where,
+                               known_section(buf) ? "key" : "section",
+                               known_section(buf) ? "keys" : "sections", valid);
+            break;
+        }
+        rc = set_value(c, k, eq + 1, where);
+        s.seen[k - KEYS] = true;
+    }
+    return rc ? rc : check_required(c, &s);
+}
+
+char *vlp_config_to_text(const vlp_config *c) {
+    size_t cap = 8192, len = 0;
+    char *out = malloc(cap);
+    VLP_ASSERT(out, "out of memory");
+    out[0] = '\0';
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const key *k = &KEYS[i];
+        const char *p = (const char *)c + k->offset;
+        char value[VLP_PATH_MAX + 64];
+        switch (k->kind) {
+        case KEY_INT: snprintf(value, sizeof value, "%d", *(const int *)p); break;
+        case KEY_LONG: snprintf(value, sizeof value, "%ld", *(const long *)p); break;
+        case KEY_FLOAT: snprintf(value, sizeof value, "%.9g", *(const float *)p); break;
+        case KEY_BOOL: snprintf(value, sizeof value, "%s", *(const bool *)p ? "true" : "false"); break;
+        case KEY_STRING: snprintf(value, sizeof value, "%s", p); break;
+        case KEY_CHOICE: {
+            const char *q = k->choices;
+            for (int n = *(const int *)p; n > 0; n--) q += strcspn(q, "|") + 1;
+            snprintf(value, sizeof value, "%.*s", (int)strcspn(q, "|"), q);
+            break;
+        }
+        }
+        char line[VLP_PATH_MAX + 256];
+        bool new_section = i == 0 || strcmp(k->section, KEYS[i - 1].section);
+        int n = snprintf(line, sizeof line, "%s%s%s%s%s = %s\n", new_section && i ? "\n" : "",
+                         new_section ? "[" : "", new_section ? k->section : "",
+                         new_section ? "]\n" : "", k->name, value);
+        while (len + (size_t)n + 1 > cap) {
+            out = realloc(out, cap *= 2);
+            VLP_ASSERT(out, "out of memory");
+        }
+        memcpy(out + len, line, (size_t)n + 1), len += (size_t)n;
+    }
+    return out;
+}
+
+void vlp_config_help(FILE *out, bool markdown) {
+    if (markdown)
+        fputs("# vlptrain configuration\n\n"
+              "Generated by `vlptrain --help-config --markdown`; the table in src/train/config.c is\n"
+              "the one place these keys are defined. An unknown key, a bad value or a missing\n"
+              "required key stops vlptrain before any work, naming the file, line and key.\n",
+              out);
+    const char *kinds[] = {"integer", "integer", "number", "true/false", "text", "choice"};
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const key *k = &KEYS[i];
+        bool new_section = i == 0 || strcmp(k->section, KEYS[i - 1].section);
+        char range[128] = "";
+        if (k->kind <= KEY_FLOAT) snprintf(range, sizeof range, "%g to %g", k->min, k->max);
+        else if (k->kind == KEY_CHOICE) snprintf(range, sizeof range, "%s", k->choices);
+        const char *def = k->value ? (k->value[0] ? k->value : "(empty)") : "required";
+        if (markdown) {
+            if (new_section)
+                fprintf(out, "\n## [%s]\n\n| key | type | default | range | meaning |\n|---|---|---|---|---|\n", k->section);
+            char esc[128];
+            size_t j = 0;
+            for (const char *p = range; *p && j + 2 < sizeof esc; p++) {
+                if (*p == '|') esc[j++] = '\\';
+                esc[j++] = *p;
+            }
+            esc[j] = '\0';
+            fprintf(out, "| `%s` | %s | `%s` | %s | %s |\n", k->name, kinds[k->kind], def, esc, k->help);
+        } else {
+            if (new_section) fprintf(out, "%s[%s]\n", i ? "\n" : "", k->section);
+            fprintf(out, "  %-15s %-10s default %-10s %s%s%s%s\n", k->name, kinds[k->kind], def,
+                    k->help, range[0] ? " (" : "", range, range[0] ? ")" : "");
+        }
+    }
+}

@@ -1,0 +1,408 @@
+/* The CLIP training loop (see trainer.h). */
+#include "train/trainer.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "autograd/error.h"
+#include "train/checkpoint.h"
+#include "train/progress.h"
+#include "train/weights.h"
+
+#ifndef VLP_VERSION
+#define VLP_VERSION "unknown"
+#endif
+
+/* path relative to the config file's folder, unless absolute or empty. */
+static void resolve(char *path, const char *config_path) {
+    if (!path[0] || path[0] == '/') return;
+    const char *slash = strrchr(config_path, '/');
+    if (!slash) return;
+    char out[VLP_PATH_MAX];
+    int n = snprintf(out, sizeof out, "%.*s/%s", (int)(slash - config_path), config_path, path);
+    if (n < (int)sizeof out) strcpy(path, out);
+}
+
+static char *read_text_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, len = 0, n;
+    char *buf = malloc(cap);
+    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (len + 1 == cap) buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    if (buf) buf[len] = '\0';
+    return buf;
+}
+
+/* The tokenizer's merges as text, through a private temporary file. */
+static char *merges_text(const vlp_tokenizer *tok) {
+    char path[] = "/tmp/vlp-merges-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return NULL;
+    close(fd);
+    char *text = vlp_tokenizer_save(tok, path) == VLP_OK ? read_text_file(path) : NULL;
+    unlink(path);
+    return text;
+}
+
+static int tokenizer_from_text(vlp_tokenizer **tok, const char *text) {
+    char path[] = "/tmp/vlp-merges-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return vlp_error_set(VLP_EIO, "cannot create a temporary file: %s", strerror(errno));
+    size_t n = strlen(text);
+    int rc = write(fd, text, n) == (ssize_t)n ? VLP_OK : VLP_EIO;
+    close(fd);
+    if (rc == VLP_OK) rc = vlp_tokenizer_load(tok, path, -1);
+    else vlp_error_set(rc, "cannot write a temporary file");
+    unlink(path);
+    return rc;
+}
+
+static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed) {
+    const vlp_config *c = &t->cfg;
+    int rc;
+    if (resumed) {
+        rc = tokenizer_from_text(&t->tok, resumed->tokenizer);
+    } else if (c->data.tokenizer[0]) {
+        rc = vlp_tokenizer_load(&t->tok, c->data.tokenizer, -1);
+    } else {
+        /* Learned from the training captions: the same on every rank. */
+        const char **texts = malloc((size_t)t->data.n * sizeof *texts);
+        VLP_ASSERT(texts, "out of memory");
+        for (long i = 0; i < t->data.n; i++) texts[i] = t->data.samples[i].caption;
+        rc = vlp_tokenizer_train(&t->tok, texts, (int)t->data.n, c->data.vocab_size);
+        free(texts);
+    }
+    if (rc) return rc;
+    t->merges = merges_text(t->tok);
+    if (!t->merges) return vlp_error_set(VLP_EIO, "cannot serialise the tokenizer");
+    return vlp_dist_check_same(t->dist, t->merges, strlen(t->merges), "tokenizer");
+}
+
+static vlp_clip_config clip_config(const vlp_config *c, int vocab) {
+    return (vlp_clip_config){
+        .embed_dim = c->model.embed_dim, .image_size = c->model.image_size,
+        .patch_size = c->model.patch_size, .vision_width = c->model.vision_width,
+        .vision_layers = c->model.vision_layers, .vision_heads = c->model.vision_heads,
+        .vocab_size = vocab, .context_length = c->model.context_length,
+        .text_width = c->model.text_width, .text_layers = c->model.text_layers,
+        .text_heads = c->model.text_heads, .mlp_ratio = c->model.mlp_ratio,
+        .act = (vlp_activation)c->model.activation};
+}
+
+/* Initial weights from a model file (tensors at the root) or a checkpoint. */
+static int load_init(vlp_trainer *t, const char *path) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot open as HDF5", path);
+    bool checkpoint = H5Lexists(f, "params", H5P_DEFAULT) > 0;
+    int rc = vlp_weights_read(f, path, checkpoint ? "/params" : "/", &t->model.params, t->model.params.data);
+    H5Fclose(f);
+    return rc;
+}
+
+static void freeze(vlp_trainer *t) {
+    vlp_params *p = &t->model.params;
+    if (t->cfg.train.lock_image) vlp_params_set_trainable(p, "visual.", false);
+    if (t->cfg.train.lock_text) {
+        static const char *text[] = {"token_embedding.", "positional_embedding", "transformer.",
+                                     "ln_final.", "text_projection"};
+        for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) vlp_params_set_trainable(p, text[i], false);
+    }
+}
+
+/* Keeps the metrics of steps up to `step`: a resumed run rewrites the rest. */
+static void truncate_metrics(const char *path, long step) {
+    char *text = read_text_file(path);
+    if (!text) return;
+    FILE *f = fopen(path, "w");
+    for (char *line = strtok(text, "\n"); f && line; line = strtok(NULL, "\n")) {
+        long s;
+        if (sscanf(line, "{\"step\": %ld", &s) == 1 && s > step) continue;
+        fprintf(f, "%s\n", line);
+    }
+    if (f) fclose(f);
+    free(text);
+}
+
+int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_path,
+                     const char *resume, const vlp_dist *dist) {
+    memset(t, 0, sizeof *t);
+    t->cfg = *cfg;
+    t->dist = dist;
+    t->gather_grad = true;
+    vlp_config *c = &t->cfg;
+    resolve(c->data.train, config_path);
+    resolve(c->data.val, config_path);
+    resolve(c->data.tokenizer, config_path);
+    resolve(c->train.init, config_path);
+    snprintf(t->run_dir, sizeof t->run_dir, "%s", c->log.dir);
+    snprintf(t->checkpoint_dir, sizeof t->checkpoint_dir, "%s/checkpoints", t->run_dir);
+    vlp_tape_init(&t->tape);
+    vlp_params_init(&t->model.params);
+
+    char *text = vlp_config_to_text(cfg);
+    int rc = vlp_dist_check_same(dist, text, strlen(text), "configuration");
+    free(text);
+    if (!rc) rc = vlp_dist_check_same(dist, VLP_VERSION, strlen(VLP_VERSION), "vlp version");
+    if (rc) return rc;
+
+    vlp_manifest_opts mo = {.separator = c->data.separator[0], .image_key = c->data.image_key,
+                            .caption_key = c->data.caption_key};
+    if ((rc = vlp_dataset_open(&t->data, c->data.train, &mo))) return rc;
+
+    vlp_checkpoint_meta meta = {0}, *resumed = NULL;
+    char ckpt[VLP_PATH_MAX];
+    if (resume) {
+        if (!strcmp(resume, "latest")) rc = vlp_checkpoint_latest(t->checkpoint_dir, ckpt, sizeof ckpt);
+        else snprintf(ckpt, sizeof ckpt, "%s", resume);
+        if (!rc) rc = vlp_checkpoint_read_meta(ckpt, &meta);
+        if (rc) return rc;
+        resumed = &meta;
+    }
+    if ((rc = setup_tokenizer(t, resumed))) goto done;
+    vlp_clip_config mc = clip_config(c, vlp_tokenizer_vocab_size(t->tok));
+    vlp_params_free(&t->model.params);
+    if ((rc = vlp_clip_init(&t->model, &mc, (uint64_t)c->train.seed))) goto done;
+    if (resumed) rc = vlp_checkpoint_load(ckpt, &t->model.params, true);
+    else if (c->train.init[0]) rc = load_init(t, c->train.init);
+    if (rc) goto done;
+    freeze(t);
+
+    vlp_adamw_init(&t->opt);
+    t->opt.beta1 = c->optim.beta1, t->opt.beta2 = c->optim.beta2;
+    t->opt.eps = c->optim.eps, t->opt.weight_decay = c->optim.weight_decay;
+    long epoch = 0, pos = 0;
+    if (resumed) {
+        t->step = meta.step;
+        t->opt.step = meta.adam_step;
+        epoch = meta.loader_epoch, pos = meta.loader_step;
+    }
+    t->next_epoch = epoch, t->next_batch = pos;
+
+    vlp_loader_opts lo = vlp_loader_defaults(c->train.batch_size, c->model.image_size);
+    lo.workers = c->data.workers, lo.seed = (uint64_t)c->train.seed;
+    lo.rank = dist->rank, lo.world = dist->world;
+    lo.crop_min = c->data.crop_min, lo.flip = c->data.flip;
+    if ((rc = vlp_loader_open(&t->loader, &t->data, &lo, epoch, pos))) goto done;
+    long per_epoch = vlp_loader_steps_per_epoch(t->loader) / c->train.accum_freq;
+    if (per_epoch == 0) {
+        rc = vlp_error_set(VLP_ECONFIG, "%s: %ld samples are fewer than one step's %d x %d x %d",
+                           c->data.train, t->data.n, c->train.batch_size, dist->world, c->train.accum_freq);
+        goto done;
+    }
+    t->total_steps = c->train.steps ? c->train.steps : c->train.epochs * per_epoch;
+
+    int K = c->train.accum_freq, B = c->train.batch_size, S = c->model.image_size;
+    long D = c->model.embed_dim;
+    t->images = malloc(sizeof(float) * (size_t)K * B * 3 * S * S);
+    t->ids = malloc(sizeof(int) * (size_t)K * B * c->model.context_length);
+    t->groups = malloc(sizeof(int) * (size_t)K * B);
+    t->groups_all = malloc(sizeof(int) * (size_t)K * B * dist->world);
+    t->cache_img = malloc(sizeof(float) * (size_t)K * B * D);
+    t->cache_txt = malloc(sizeof(float) * (size_t)K * B * D);
+    VLP_ASSERT(t->images && t->ids && t->groups && t->groups_all && t->cache_img && t->cache_txt,
+               "out of memory for a step of %d x %d pairs", K, B);
+
+    if (dist->rank == 0) {
+        if (mkdir(t->run_dir, 0755) != 0 && errno != EEXIST) {
+            rc = vlp_error_set(VLP_EIO, "%s: cannot create the run folder: %s", t->run_dir, strerror(errno));
+            goto done;
+        }
+        char path[VLP_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
+        if (resumed) truncate_metrics(path, t->step);
+        t->metrics = fopen(path, resumed ? "a" : "w");
+        snprintf(path, sizeof path, "%s/tokenizer.bpe", t->run_dir);
+        FILE *f = fopen(path, "w");
+        if (f) fputs(t->merges, f), fclose(f);
+        snprintf(path, sizeof path, "%s/config.ini", t->run_dir);
+        char *effective = vlp_config_to_text(c);
+        f = fopen(path, "w");
+        if (f) fputs(effective, f), fclose(f);
+        free(effective);
+        if (!t->metrics) rc = vlp_error_set(VLP_EIO, "%s/metrics.jsonl: %s", t->run_dir, strerror(errno));
+    }
+done:
+    vlp_checkpoint_meta_free(&meta);
+    return rc;
+}
+
+void vlp_trainer_close(vlp_trainer *t) {
+    vlp_loader_close(t->loader);
+    if (t->metrics) fclose(t->metrics);
+    vlp_dataset_free(&t->data);
+    if (t->tok) vlp_tokenizer_free(t->tok);
+    vlp_clip_free(&t->model);
+    vlp_tape_free(&t->tape);
+    free(t->merges), free(t->images), free(t->ids), free(t->groups), free(t->groups_all);
+    free(t->cache_img), free(t->cache_txt);
+    memset(t, 0, sizeof *t);
+}
+
+static int caption_hash(const char *s) {
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return (int)(h & 0x7fffffff);
+}
+
+/* Reads the step's K micro-batches into the trainer's buffers. */
+static int read_batches(vlp_trainer *t) {
+    const vlp_config *c = &t->cfg;
+    int K = c->train.accum_freq, B = c->train.batch_size, ctx = c->model.context_length;
+    long image_floats = 3L * c->model.image_size * c->model.image_size;
+    for (int k = 0; k < K; k++) {
+        vlp_batch *b;
+        int rc = vlp_loader_next(t->loader, &b);
+        if (rc) return rc;
+        VLP_ASSERT(b->n == B, "a short batch with drop_last");
+        memcpy(t->images + k * B * image_floats, b->images, sizeof(float) * B * image_floats);
+        for (int j = 0; j < B; j++) {
+            int row = k * B + j;
+            rc = vlp_tokenizer_encode(t->tok, b->caption[j], t->ids + (long)row * ctx, ctx, NULL);
+            if (rc) return rc;
+            t->groups[row] = c->train.positives == VLP_POSITIVES_CLASS ? b->class_id[j]
+                                                                     : caption_hash(b->caption[j]);
+            if (c->train.positives == VLP_POSITIVES_CLASS && b->class_id[j] < 0)
+                return vlp_error_set(VLP_ECONFIG, "[train] positives = class, but sample %ld of %s has no class_id",
+                                     b->index[j], t->data.source);
+        }
+        t->next_epoch = b->epoch, t->next_batch = b->step + 1;
+    }
+    return VLP_OK;
+}
+
+/* Rows [0, k B) and [(k + 1) B, K B) of a feature cache around the live rows. */
+static vlp_tensor *with_cache(vlp_tape *tp, float *cache, vlp_tensor *live, int k, int K, int B) {
+    if (K == 1) return live;
+    int D = live->shape[1], n = 0;
+    vlp_tensor *parts[3];
+    if (k > 0) parts[n++] = vlp_tape_wrap(tp, cache, 2, (int[]){k * B, D});
+    parts[n++] = live;
+    if (k < K - 1) parts[n++] = vlp_tape_wrap(tp, cache + (long)(k + 1) * B * D, 2, (int[]){(K - 1 - k) * B, D});
+    return vlp_op_concat(tp, n, parts, 0);
+}
+
+int vlp_trainer_step(vlp_trainer *t, float *loss_out) {
+    const vlp_config *c = &t->cfg;
+    const vlp_dist *d = t->dist;
+    int K = c->train.accum_freq, B = c->train.batch_size, S = c->model.image_size;
+    int ctx = c->model.context_length, D = c->model.embed_dim;
+    long image_floats = 3L * S * S;
+    vlp_tape *tp = &t->tape;
+    int rc = read_batches(t);
+    if (rc) return rc;
+    bool positives = c->train.positives != VLP_POSITIVES_NONE;
+    if (positives) vlp_dist_allgather_ints(d, t->groups, K * B, t->groups_all);
+
+    /* Accumulation, OpenCLIP's way: features of every micro-batch first,
+     * without gradient; then each micro-batch again with gradient, its
+     * live features among the cached ones, so each loss sees all K B pairs. */
+    for (int k = 0; k < K && K > 1; k++) {
+        vlp_tape_reset(tp);
+        vlp_tape_no_grad_begin(tp);
+        vlp_tensor *images = vlp_tape_wrap(tp, t->images + k * B * image_floats, 4, (int[]){B, 3, S, S});
+        vlp_tensor *img = vlp_clip_encode_image(&t->model, tp, images);
+        vlp_tensor *txt = vlp_clip_encode_text(&t->model, tp, t->ids + (long)k * B * ctx, B);
+        memcpy(t->cache_img + (long)k * B * D, img->data, sizeof(float) * B * D);
+        memcpy(t->cache_txt + (long)k * B * D, txt->data, sizeof(float) * B * D);
+        vlp_tape_no_grad_end(tp);
+    }
+    vlp_params_zero_grad(&t->model.params);
+    float loss = 0.0f;
+    for (int k = 0; k < K; k++) {
+        vlp_tape_reset(tp);
+        vlp_tensor *images = vlp_tape_wrap(tp, t->images + k * B * image_floats, 4, (int[]){B, 3, S, S});
+        vlp_tensor *img = vlp_clip_encode_image(&t->model, tp, images);
+        vlp_tensor *txt = vlp_clip_encode_text(&t->model, tp, t->ids + (long)k * B * ctx, B);
+        img = with_cache(tp, t->cache_img, img, k, K, B);
+        txt = with_cache(tp, t->cache_txt, txt, k, K, B);
+        vlp_tensor *img_all = vlp_dist_all_gather(tp, d, img, t->gather_grad);
+        vlp_tensor *txt_all = vlp_dist_all_gather(tp, d, txt, t->gather_grad);
+        /* logit_scale's gradient once per step, not once per micro-batch */
+        vlp_tensor *scale = k == 0 ? t->model.logit_scale : vlp_op_stop_gradient(tp, t->model.logit_scale);
+        vlp_tensor *l = vlp_clip_loss(tp, img, txt, img_all, txt_all, scale, d->rank * K * B,
+                                      positives ? t->groups_all : NULL, NULL);
+        if (l->requires_grad) vlp_tape_backward(tp, l, NULL);
+        loss = l->data[0];
+    }
+    vlp_dist_allreduce_mean(d, t->model.params.grad, t->model.params.n);
+    t->grad_norm = vlp_grad_clip(&t->model.params, c->optim.grad_clip);
+    t->lr = vlp_lr_schedule(t->step, c->optim.warmup, t->total_steps, c->optim.lr, c->optim.min_lr);
+    vlp_adamw_step(&t->opt, &t->model.params, t->lr);
+    vlp_clip_clamp_logit_scale(&t->model);
+    t->step++;
+    *loss_out = (float)vlp_dist_mean(d, loss);
+    return VLP_OK;
+}
+
+int vlp_trainer_checkpoint(vlp_trainer *t) {
+    if (t->dist->rank != 0) return VLP_OK;
+    char *config = vlp_config_to_text(&t->cfg), written[VLP_PATH_MAX];
+    vlp_checkpoint_meta m = {.step = t->step, .loader_epoch = t->next_epoch,
+                             .loader_step = t->next_batch, .adam_step = t->opt.step,
+                             .seed = t->cfg.train.seed, .config = config,
+                             .tokenizer = t->merges, .version = (char *)VLP_VERSION};
+    int rc = vlp_checkpoint_save(t->checkpoint_dir, &t->model.params, &m, t->cfg.checkpoint.keep, written);
+    free(config);
+    return rc;
+}
+
+/* One line of metrics.jsonl; "step" first, which resuming relies on. */
+static void log_metrics(vlp_trainer *t, float loss, double samples_per_s, double elapsed) {
+    if (!t->metrics) return;
+    double scale = exp(t->model.logit_scale->data[0]);
+    fprintf(t->metrics, "{\"step\": %ld, \"epoch\": %ld, \"loss\": ", t->step, t->next_epoch);
+    if (isfinite(loss)) fprintf(t->metrics, "%.9g", loss);
+    else fputs("null", t->metrics);
+    fprintf(t->metrics, ", \"lr\": %.9g, \"logit_scale\": %.6g, \"grad_norm\": %.6g, "
+            "\"samples_per_s\": %.1f, \"elapsed_s\": %.3f}\n", t->lr, scale, t->grad_norm,
+            samples_per_s, elapsed);
+    fflush(t->metrics);
+}
+
+int vlp_trainer_run(vlp_trainer *t) {
+    const vlp_config *c = &t->cfg;
+    int pairs = c->train.batch_size * c->train.accum_freq * t->dist->world;
+    vlp_progress progress;
+    vlp_progress_init(&progress, stdout, t->total_steps - t->step, pairs, "samples");
+    if (t->dist->rank == 0)
+        printf("vlptrain: %ld pairs from %s; %ld steps of %d pairs (%d ranks x %d x %d); "
+               "%zu parameters; run folder %s\n", t->data.n, c->data.train, t->total_steps, pairs,
+               t->dist->world, c->train.batch_size, c->train.accum_freq, t->model.params.n, t->run_dir);
+    long first = t->step, last_checkpoint = t->step;
+    while (t->step < t->total_steps) {
+        float loss;
+        int rc = vlp_trainer_step(t, &loss);
+        if (rc) return rc;
+        double elapsed = vlp_progress_elapsed(&progress);
+        log_metrics(t, loss, (t->step - first) * pairs / elapsed, elapsed);
+        if (t->dist->rank == 0)
+            vlp_progress_update(&progress, t->step - first, "epoch %ld | loss %.4f | lr %.2e | scale %.1f",
+                                t->next_epoch, loss, t->lr, exp(t->model.logit_scale->data[0]));
+        if (c->checkpoint.every && t->step % c->checkpoint.every == 0) {
+            if ((rc = vlp_trainer_checkpoint(t))) return rc;
+            last_checkpoint = t->step;
+        }
+    }
+    if (last_checkpoint != t->step) {
+        int rc = vlp_trainer_checkpoint(t);
+        if (rc) return rc;
+    }
+    if (t->dist->rank == 0) {
+        char path[VLP_PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/model.h5", t->run_dir);
+        int rc = vlp_weights_save(&t->model.params, path);
+        if (rc) return rc;
+        printf("vlptrain: wrote %s and %s/metrics.jsonl\n", path, t->run_dir);
+    }
+    return VLP_OK;
+}

@@ -1,0 +1,57 @@
+/* The CLIP trainer: one process or W MPI ranks, each with its shard of the
+ * data; a step gathers every rank's embeddings so the contrastive loss sees
+ * the global batch, accumulates micro-batches without losing negatives,
+ * all-reduces the flat gradient, clips, and takes an AdamW step. It logs
+ * to the run folder (metrics.jsonl), checkpoints, and resumes exactly. */
+#ifndef VLP_TRAINER_H
+#define VLP_TRAINER_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "autograd/optim.h"
+#include "data/loader.h"
+#include "data/tokenizer.h"
+#include "models/clip.h"
+#include "train/config.h"
+#include "train/dist.h"
+
+typedef struct vlp_trainer {
+    vlp_config cfg;
+    const vlp_dist *dist;
+    vlp_clip model;
+    vlp_tokenizer *tok;
+    char *merges; /* the tokenizer's file text, for checkpoints */
+    vlp_dataset data;
+    vlp_loader *loader;
+    vlp_tape tape;
+    vlp_adamw opt;
+    long step, total_steps;
+    long next_epoch, next_batch; /* the loader's position after this step */
+    float lr, grad_norm;         /* of the last step */
+    bool gather_grad; /* false only to prove the exactness test can fail */
+    FILE *metrics;
+    char run_dir[VLP_PATH_MAX], checkpoint_dir[VLP_PATH_MAX + 16];
+    /* a step's micro-batches: images, token ids, group ids, cached features */
+    float *images, *cache_img, *cache_txt;
+    int *ids, *groups, *groups_all;
+} vlp_trainer;
+
+/* Sets everything up from cfg (paths relative to config_path's folder):
+ * data, tokenizer (loaded, or learned from the captions), model (OpenCLIP
+ * init, or [train] init weights), loader. resume: NULL, "latest" or a
+ * checkpoint path. Every rank must call it; ranks check they agree. */
+int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_path,
+                     const char *resume, const vlp_dist *dist);
+void vlp_trainer_close(vlp_trainer *t);
+
+/* One optimizer step; *loss gets the global batch's loss (mean over ranks). */
+int vlp_trainer_step(vlp_trainer *t, float *loss);
+
+/* Steps until total_steps with progress, metrics and checkpoints. */
+int vlp_trainer_run(vlp_trainer *t);
+
+/* Writes a checkpoint now (rank 0 writes; all ranks call). */
+int vlp_trainer_checkpoint(vlp_trainer *t);
+
+#endif
