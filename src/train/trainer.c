@@ -138,7 +138,6 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     memset(t, 0, sizeof *t);
     t->cfg = *cfg;
     t->dist = dist;
-    t->gather_grad = true;
     vlp_config *c = &t->cfg;
     resolve(c->data.train, config_path);
     resolve(c->data.val, config_path);
@@ -291,56 +290,58 @@ static vlp_tensor *with_cache(vlp_tape *tp, float *cache, vlp_tensor *live, int 
     return vlp_op_concat(tp, n, parts, 0);
 }
 
-int vlp_trainer_step(vlp_trainer *t, float *loss_out) {
-    const vlp_config *c = &t->cfg;
-    const vlp_dist *d = t->dist;
-    int K = c->train.accum_freq, B = c->train.batch_size, S = c->model.image_size;
-    int ctx = c->model.context_length, D = c->model.embed_dim;
+float vlp_clip_gradients(vlp_clip *m, vlp_tape *tp, const vlp_dist *d, const vlp_step_batch *b,
+                         bool gather_grad) {
+    int K = b->K, B = b->B, S = m->cfg.image_size, ctx = m->cfg.context_length, D = m->cfg.embed_dim;
     long image_floats = 3L * S * S;
-    vlp_tape *tp = &t->tape;
-    int rc = read_batches(t);
-    if (rc) return rc;
-    bool positives = c->train.positives != VLP_POSITIVES_NONE;
-    if (positives) vlp_dist_allgather_ints(d, t->groups, K * B, t->groups_all);
-
-    /* Accumulation, OpenCLIP's way: features of every micro-batch first,
-     * without gradient; then each micro-batch again with gradient, its
-     * live features among the cached ones, so each loss sees all K B pairs. */
     for (int k = 0; k < K && K > 1; k++) {
         vlp_tape_reset(tp);
         vlp_tape_no_grad_begin(tp);
-        vlp_tensor *images = vlp_tape_wrap(tp, t->images + k * B * image_floats, 4, (int[]){B, 3, S, S});
-        vlp_tensor *img = vlp_clip_encode_image(&t->model, tp, images);
-        vlp_tensor *txt = vlp_clip_encode_text(&t->model, tp, t->ids + (long)k * B * ctx, B);
-        memcpy(t->cache_img + (long)k * B * D, img->data, sizeof(float) * B * D);
-        memcpy(t->cache_txt + (long)k * B * D, txt->data, sizeof(float) * B * D);
+        vlp_tensor *images = vlp_tape_wrap(tp, b->images + k * B * image_floats, 4, (int[]){B, 3, S, S});
+        vlp_tensor *img = vlp_clip_encode_image(m, tp, images);
+        vlp_tensor *txt = vlp_clip_encode_text(m, tp, b->ids + (long)k * B * ctx, B);
+        memcpy(b->cache_img + (long)k * B * D, img->data, sizeof(float) * B * D);
+        memcpy(b->cache_txt + (long)k * B * D, txt->data, sizeof(float) * B * D);
         vlp_tape_no_grad_end(tp);
     }
-    vlp_params_zero_grad(&t->model.params);
+    vlp_params_zero_grad(&m->params);
     float loss = 0.0f;
     for (int k = 0; k < K; k++) {
         vlp_tape_reset(tp);
-        vlp_tensor *images = vlp_tape_wrap(tp, t->images + k * B * image_floats, 4, (int[]){B, 3, S, S});
-        vlp_tensor *img = vlp_clip_encode_image(&t->model, tp, images);
-        vlp_tensor *txt = vlp_clip_encode_text(&t->model, tp, t->ids + (long)k * B * ctx, B);
-        img = with_cache(tp, t->cache_img, img, k, K, B);
-        txt = with_cache(tp, t->cache_txt, txt, k, K, B);
-        vlp_tensor *img_all = vlp_dist_all_gather(tp, d, img, t->gather_grad);
-        vlp_tensor *txt_all = vlp_dist_all_gather(tp, d, txt, t->gather_grad);
+        vlp_tensor *images = vlp_tape_wrap(tp, b->images + k * B * image_floats, 4, (int[]){B, 3, S, S});
+        vlp_tensor *img = vlp_clip_encode_image(m, tp, images);
+        vlp_tensor *txt = vlp_clip_encode_text(m, tp, b->ids + (long)k * B * ctx, B);
+        img = with_cache(tp, b->cache_img, img, k, K, B);
+        txt = with_cache(tp, b->cache_txt, txt, k, K, B);
+        vlp_tensor *img_all = vlp_dist_all_gather(tp, d, img, gather_grad);
+        vlp_tensor *txt_all = vlp_dist_all_gather(tp, d, txt, gather_grad);
         /* logit_scale's gradient once per step, not once per micro-batch */
-        vlp_tensor *scale = k == 0 ? t->model.logit_scale : vlp_op_stop_gradient(tp, t->model.logit_scale);
+        vlp_tensor *scale = k == 0 ? m->logit_scale : vlp_op_stop_gradient(tp, m->logit_scale);
         vlp_tensor *l = vlp_clip_loss(tp, img, txt, img_all, txt_all, scale, d->rank * K * B,
-                                      positives ? t->groups_all : NULL, NULL);
+                                      b->groups, NULL);
         if (l->requires_grad) vlp_tape_backward(tp, l, NULL);
         loss = l->data[0];
     }
-    vlp_dist_allreduce_mean(d, t->model.params.grad, t->model.params.n);
+    vlp_dist_allreduce_mean(d, m->params.grad, m->params.n);
+    return (float)vlp_dist_mean(d, loss);
+}
+
+int vlp_trainer_step(vlp_trainer *t, float *loss_out) {
+    const vlp_config *c = &t->cfg;
+    int K = c->train.accum_freq, B = c->train.batch_size;
+    int rc = read_batches(t);
+    if (rc) return rc;
+    bool positives = c->train.positives != VLP_POSITIVES_NONE;
+    if (positives) vlp_dist_allgather_ints(t->dist, t->groups, K * B, t->groups_all);
+    vlp_step_batch b = {.K = K, .B = B, .images = t->images, .ids = t->ids,
+                        .groups = positives ? t->groups_all : NULL,
+                        .cache_img = t->cache_img, .cache_txt = t->cache_txt};
+    *loss_out = vlp_clip_gradients(&t->model, &t->tape, t->dist, &b, true);
     t->grad_norm = vlp_grad_clip(&t->model.params, c->optim.grad_clip);
     t->lr = vlp_lr_schedule(t->step, c->optim.warmup, t->total_steps, c->optim.lr, c->optim.min_lr);
     vlp_adamw_step(&t->opt, &t->model.params, t->lr);
     vlp_clip_clamp_logit_scale(&t->model);
     t->step++;
-    *loss_out = (float)vlp_dist_mean(d, loss);
     return VLP_OK;
 }
 

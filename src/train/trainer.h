@@ -29,13 +29,30 @@ typedef struct vlp_trainer {
     long step, total_steps;
     long next_epoch, next_batch; /* the loader's position after this step */
     float lr, grad_norm;         /* of the last step */
-    bool gather_grad; /* false only to prove the exactness test can fail */
     FILE *metrics;
     char run_dir[VLP_PATH_MAX], checkpoint_dir[VLP_PATH_MAX + 16];
     /* a step's micro-batches: images, token ids, group ids, cached features */
     float *images, *cache_img, *cache_txt;
     int *ids, *groups, *groups_all;
 } vlp_trainer;
+
+/* One step's pairs on this rank: K micro-batches of B. */
+typedef struct vlp_step_batch {
+    int K, B;
+    float *images;                /* (K B, 3, S, S), normalised */
+    const int *ids;               /* (K B, context_length) */
+    const int *groups;            /* (world K B) ids of extra positives, or NULL */
+    float *cache_img, *cache_txt; /* (K B, embed_dim) scratch, used when K > 1 */
+} vlp_step_batch;
+
+/* The gradient of the global batch's CLIP loss, all-reduced (mean) into the
+ * model's flat gradient buffer; returns the loss (mean over ranks). With
+ * K > 1, OpenCLIP's accumulation: every micro-batch's features without
+ * gradient first, then each micro-batch again with gradient among the
+ * cached features, so K micro-batches of B give the gradient of one batch
+ * of K B. gather_grad false is the broken gather the exactness test needs. */
+float vlp_clip_gradients(vlp_clip *m, vlp_tape *tp, const vlp_dist *d, const vlp_step_batch *b,
+                         bool gather_grad);
 
 /* Sets everything up from cfg (paths relative to config_path's folder):
  * data, tokenizer (loaded, or learned from the captions), model (OpenCLIP
