@@ -112,7 +112,7 @@ static int set_value(vlp_config *c, const key *k, const char *value, const char 
             return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s = '%s' is not a whole number", where,
                                  k->section, k->name, value);
         if (v < k->min || v > k->max)
-            return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s = %s is out of range [%g, %g]", where,
+            return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s = %s is out of range [%.15g, %.15g]", where,
                                  k->section, k->name, value, k->min, k->max);
         if (k->kind == KEY_INT) *(int *)dst = (int)v;
         else if (k->kind == KEY_LONG) *(long *)dst = (long)v;
@@ -143,9 +143,10 @@ static int set_value(vlp_config *c, const key *k, const char *value, const char 
             p += len + (p[len] == '|');
         }
         char valid[256];
-        snprintf(valid, sizeof valid, "%s", k->choices);
-        for (char *p = valid; *p; p++)
-            if (*p == '|') *p = ',';
+        size_t len = 0;
+        for (const char *p = k->choices; *p && len + 3 < sizeof valid; p++)
+            len += (size_t)(*p == '|' ? snprintf(valid + len, sizeof valid - len, ", ")
+                                      : snprintf(valid + len, sizeof valid - len, "%c", *p));
         return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s = '%s': valid values are %s", where,
                              k->section, k->name, value, valid);
     }
@@ -340,7 +341,7 @@ void vlp_config_help(FILE *out, bool markdown) {
         const key *k = &KEYS[i];
         bool new_section = i == 0 || strcmp(k->section, KEYS[i - 1].section);
         char range[128] = "";
-        if (k->kind <= KEY_FLOAT) snprintf(range, sizeof range, "%g to %g", k->min, k->max);
+        if (k->kind <= KEY_FLOAT) snprintf(range, sizeof range, "%.15g to %.15g", k->min, k->max);
         else if (k->kind == KEY_CHOICE) snprintf(range, sizeof range, "%s", k->choices);
         const char *def = k->value ? (k->value[0] ? k->value : "(empty)") : "required";
         if (markdown) {

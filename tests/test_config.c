@@ -1,0 +1,116 @@
+/* Configuration errors stop before any work and say where: file:line, the
+ * section and key, and what would be valid. And docs/config.md is what the
+ * key table prints. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "autograd/error.h"
+#include "testutil.h"
+#include "train/config.h"
+
+static char path[] = "/tmp/vlp-test-config-XXXXXX";
+
+static int load_text(vlp_config *c, const char *text, const char *const *sets, int n_sets) {
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return vlp_config_load(c, path, sets, n_sets);
+}
+
+#define GOOD "[data]\ntrain = data/train.tsv\n[log]\ndir = runs/x\n"
+
+static void expect_error(const char *text, const char *const *sets, int n_sets, const char *says) {
+    vlp_config c;
+    int rc = load_text(&c, text, sets, n_sets);
+    printf("-> %s\n", vlp_error_message());
+    ck_assert_int_eq(rc, VLP_ECONFIG);
+    ck_assert_msg(strstr(vlp_error_message(), says), "message '%s' lacks '%s'", vlp_error_message(), says);
+}
+
+START_TEST(test_good_file_and_overrides) {
+    vlp_config c;
+    const char *sets[] = {"optim.lr=0.01", "train.lock_image=true"};
+    int rc = load_text(&c, GOOD "[model]\nactivation = quick_gelu ; OpenAI's\n", sets, 2);
+    ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
+    ck_assert_str_eq(c.data.train, "data/train.tsv");
+    ck_assert_int_eq(c.model.activation, 1);
+    ck_assert_float_eq(c.optim.lr, 0.01f);
+    ck_assert(c.train.lock_image);
+    ck_assert_int_eq(c.train.batch_size, 128); /* a default */
+    /* The effective text parses back to the same configuration. */
+    char *text = vlp_config_to_text(&c);
+    vlp_config again;
+    rc = vlp_config_parse_text(&again, text, "effective");
+    ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
+    char *text2 = vlp_config_to_text(&again);
+    ck_assert_str_eq(text, text2);
+    free(text), free(text2);
+}
+END_TEST
+
+START_TEST(test_errors_name_line_and_key) {
+    char where[64];
+    snprintf(where, sizeof where, "%s:6:", path);
+    expect_error(GOOD "[optim]\nlearning_rate = 1\n", NULL, 0, "unknown key 'learning_rate' in [optim]; valid keys are lr, min_lr");
+    expect_error(GOOD "[optim]\nlearning_rate = 1\n", NULL, 0, where);
+    expect_error(GOOD "[optim]\nlr = fast\n", NULL, 0, ":6: [optim] lr = 'fast' is not a number");
+    expect_error(GOOD "[train]\nbatch_size = 2.5\n", NULL, 0, "[train] batch_size = '2.5' is not a whole number");
+    expect_error(GOOD "[train]\nbatch_size = 0\n", NULL, 0, "[train] batch_size = 0 is out of range [1, 1048576]");
+    expect_error(GOOD "[model]\nactivation = relu\n", NULL, 0, "valid values are gelu, quick_gelu");
+    expect_error(GOOD "[train]\nlock_text = maybe\n", NULL, 0, "valid values are true, false");
+    expect_error(GOOD "[optimizer]\nlr = 1\n", NULL, 0, ":6: unknown section [optimizer]; valid sections are model, data, train");
+    expect_error("[log]\ndir = x\n", NULL, 0, "[data] train is required");
+    expect_error(GOOD "[train]\nseed = 1\nseed = 2\n", NULL, 0, ":7: [train] seed is set twice (first on line 6)");
+    expect_error(GOOD "this is not ini\n", NULL, 0, ":5: not an INI line");
+    expect_error(GOOD "[model]\nimage_size = 30\n", NULL, 0, "image_size must be a multiple of patch_size");
+    const char *bad_set[] = {"optim.lrr=1"};
+    expect_error(GOOD, bad_set, 1, "--set optim.lrr=1: unknown key");
+    const char *bad_value[] = {"optim.lr=-1"};
+    expect_error(GOOD, bad_value, 1, "--set optim.lr=-1: [optim] lr = -1 is out of range");
+    vlp_config c;
+    ck_assert_int_eq(vlp_config_load(&c, "/nonexistent/x.ini", NULL, 0), VLP_ECONFIG);
+    ck_assert(strstr(vlp_error_message(), "/nonexistent/x.ini: No such file"));
+}
+END_TEST
+
+/* docs/config.md must be the table's own output. */
+START_TEST(test_docs_current) {
+    char *doc = NULL, *gen = NULL;
+    size_t dn = 0, gn = 0;
+    FILE *g = open_memstream(&gen, &gn);
+    vlp_config_help(g, true);
+    fclose(g);
+    FILE *f = fopen(VLP_SOURCE_DIR "/docs/config.md", "r");
+    ck_assert_msg(f, "docs/config.md is missing: vlptrain --help-config --markdown > docs/config.md");
+    FILE *d = open_memstream(&doc, &dn);
+    int ch;
+    while ((ch = fgetc(f)) != EOF) fputc(ch, d);
+    fclose(f);
+    fclose(d);
+    ck_assert_msg(dn == gn && !memcmp(doc, gen, gn),
+                  "docs/config.md is stale: vlptrain --help-config --markdown > docs/config.md");
+    free(doc), free(gen);
+}
+END_TEST
+
+static Suite *config_suite(void) {
+    Suite *s = suite_create("config");
+    VLP_ADD_CASE(s, good_file_and_overrides);
+    VLP_ADD_CASE(s, errors_name_line_and_key);
+    VLP_ADD_CASE(s, docs_current);
+    return s;
+}
+
+int main(void) {
+    int fd = mkstemp(path);
+    if (fd < 0) return 1;
+    close(fd);
+    SRunner *sr = srunner_create(config_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    unlink(path);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
