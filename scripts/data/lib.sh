@@ -1,0 +1,59 @@
+# Shared helpers for the dataset scripts in scripts/data/, sourced, not run.
+# It installs missing Debian packages and finds the tools; the datasets
+# themselves are prepared by the Python (standard library only) beside it.
+# shellcheck shell=bash
+
+# Only Debian's interpreter: the first python3 on PATH may be another one
+# (pyenv) with other modules; ours needs nothing but the standard library.
+PY=/usr/bin/python3
+
+# vlp_sudo: prefix for commands that need root (empty when we are root).
+vlp_sudo() {
+  if [ "$(id -u)" = 0 ]; then
+    "$@"
+  else
+    command -v sudo >/dev/null || { echo "$VLP_WHO: run as root or install sudo" >&2; exit 1; }
+    sudo "$@"
+  fi
+}
+
+# need_debs PKG...: apt-get install those of the Debian packages that are missing.
+need_debs() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  echo "$VLP_WHO: installing Debian packages ${missing[*]}"
+  vlp_sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive vlp_sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# need_python: Debian's python3 with its full standard library (gzip, zlib, json).
+need_python() {
+  need_debs python3
+  [ -x "$PY" ] || { echo "$VLP_WHO: $PY is missing after installing python3" >&2; exit 1; }
+}
+
+# need_npm: the machine's npm if there is one, else Debian's (it brings nodejs).
+need_npm() {
+  command -v npm >/dev/null && return 0
+  need_debs npm ca-certificates
+}
+
+# deb_version PKG: the installed version of a Debian package.
+deb_version() {
+  dpkg-query -W -f='${Version}' "$1"
+}
+
+# pack MANIFEST SIZE: writes MANIFEST's packed shard (same name, .h5) with
+# SIZE x SIZE images through build/vlpdata; kept when newer than MANIFEST.
+pack() {
+  local manifest=$1 size=$2 shard=${1%.*}.h5
+  [ -x build/vlpdata ] || { echo "$VLP_WHO: build/vlpdata is missing: run scripts/setup.sh first" >&2; exit 1; }
+  if [ "$shard" -nt "$manifest" ] && [ -z "${VLP_FORCE:-}" ]; then
+    echo "$VLP_WHO: $shard is up to date"
+    return 0
+  fi
+  build/vlpdata pack "$manifest" -o "$shard" --size "$size" | sed "s/^vlpdata/$VLP_WHO/"
+}
