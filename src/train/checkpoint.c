@@ -66,9 +66,25 @@ static int sync_path(const char *path) {
     return rc;
 }
 
-static bool is_checkpoint_name(const char *name) {
-    size_t n = strlen(name);
-    return strncmp(name, "step_", 5) == 0 && n > 8 && strcmp(name + n - 3, ".h5") == 0;
+static bool has_suffix(const char *name, const char *suffix) {
+    size_t n = strlen(name), m = strlen(suffix);
+    return strncmp(name, "step_", 5) == 0 && n > m + 5 && strcmp(name + n - m, suffix) == 0;
+}
+
+static bool is_checkpoint_name(const char *name) { return has_suffix(name, ".h5"); }
+
+/* Deletes the .tmp files of writes that a crash interrupted. */
+static void remove_partial(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (has_suffix(e->d_name, ".h5.tmp")) {
+            char path[VLP_PATH_MAX + 300];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            remove(path);
+        }
+    closedir(d);
 }
 
 static int cmp_names(const void *a, const void *b) {
@@ -128,6 +144,7 @@ int vlp_checkpoint_save(const char *dir, const vlp_params *p, const vlp_checkpoi
                              path, saved ? ": " : "", saved ? strerror(saved) : "");
     }
     if (written) snprintf(written, VLP_PATH_MAX, "%s", path);
+    remove_partial(dir);
     int n;
     char **names = list_checkpoints(dir, &n);
     for (int i = 0; i < n; i++) {
