@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for t in test_engine test_kernels test_optim test_gradcheck; do
+for t in test_engine test_kernels test_optim test_gradcheck test_tokenizer test_config; do
   echo "memcheck: $t"
   CK_FORK=no valgrind -q --error-exitcode=3 --leak-check=full --show-leak-kinds=definite,indirect,possible \
     --errors-for-leak-kinds=definite,indirect,possible "build/tests/$t" >/dev/null || status=1

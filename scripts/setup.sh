@@ -23,6 +23,7 @@ packages=(
   libhdf5-dev                           # checkpoints, packed datasets
   libstb-dev                            # image decode/resize/write
   libinih-dev libcsv-dev libcjson-dev   # INI configs, CSV manifests, JSON
+  libutf8proc-dev zlib1g-dev python3-regex # tokenizer: Unicode classes, gzip merges, Python reference
   check                                 # unit tests
   python3-torch python3-h5py hdf5-tools # the PyTorch reference, converters
   tuxpaint-stamps-default               # real RGBA photos: default data, decode tests
