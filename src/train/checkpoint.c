@@ -217,3 +217,72 @@ int vlp_checkpoint_latest(const char *dir, char *path, size_t size) {
     if (rc) vlp_error_set(rc, "%s: no readable checkpoint to resume from", dir);
     return rc;
 }
+
+int vlp_tokenizer_from_text(vlp_tokenizer **tok, const char *text) {
+    char path[] = "/tmp/vlp-merges-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return vlp_error_set(VLP_EIO, "cannot create a temporary file: %s", strerror(errno));
+    size_t n = strlen(text);
+    int rc = write(fd, text, n) == (ssize_t)n ? VLP_OK : VLP_EIO;
+    close(fd);
+    if (rc == VLP_OK) rc = vlp_tokenizer_load(tok, path, -1);
+    else vlp_error_set(rc, "cannot write a temporary file");
+    unlink(path);
+    return rc;
+}
+
+vlp_clip_config vlp_config_clip(const vlp_config *c, int vocab_size) {
+    return (vlp_clip_config){
+        .embed_dim = c->model.embed_dim, .image_size = c->model.image_size,
+        .patch_size = c->model.patch_size, .vision_width = c->model.vision_width,
+        .vision_layers = c->model.vision_layers, .vision_heads = c->model.vision_heads,
+        .vocab_size = vocab_size, .context_length = c->model.context_length,
+        .text_width = c->model.text_width, .text_layers = c->model.text_layers,
+        .text_heads = c->model.text_heads, .mlp_ratio = c->model.mlp_ratio,
+        .act = (vlp_activation)c->model.activation};
+}
+
+char *vlp_read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    int ch;
+    while ((ch = fgetc(f)) != EOF) fputc(ch, mem);
+    fclose(mem);
+    fclose(f);
+    return buf;
+}
+
+int vlp_model_open(const char *path, vlp_clip *m, vlp_tokenizer **tok) {
+    *tok = NULL;
+    struct stat st;
+    bool folder = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    vlp_checkpoint_meta meta = {0};
+    char file[VLP_PATH_MAX + 32], weights[VLP_PATH_MAX + 32];
+    int rc;
+    if (folder) {
+        snprintf(file, sizeof file, "%s/config.ini", path);
+        meta.config = vlp_read_text(file);
+        snprintf(file, sizeof file, "%s/tokenizer.bpe", path);
+        meta.tokenizer = vlp_read_text(file);
+        snprintf(weights, sizeof weights, "%s/model.h5", path);
+        rc = meta.config && meta.tokenizer ? VLP_OK
+             : vlp_error_set(VLP_ENOTFOUND, "%s: not a run folder (config.ini, tokenizer.bpe, model.h5)", path);
+    } else {
+        rc = vlp_checkpoint_read_meta(path, &meta);
+    }
+    vlp_config cfg;
+    if (!rc) rc = vlp_config_parse_text(&cfg, meta.config, folder ? file : path);
+    if (!rc) rc = vlp_tokenizer_from_text(tok, meta.tokenizer);
+    if (!rc) {
+        vlp_clip_config mc = vlp_config_clip(&cfg, vlp_tokenizer_vocab_size(*tok));
+        rc = vlp_clip_init(m, &mc, 0);
+        if (!rc) rc = folder ? vlp_weights_load(&m->params, weights) : vlp_checkpoint_load(path, &m->params, false);
+        if (rc) vlp_clip_free(m);
+    }
+    if (rc && *tok) vlp_tokenizer_free(*tok), *tok = NULL;
+    vlp_checkpoint_meta_free(&meta);
+    return rc;
+}

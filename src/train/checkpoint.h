@@ -10,6 +10,9 @@
 #include <stddef.h>
 
 #include "autograd/params.h"
+#include "data/tokenizer.h"
+#include "models/clip.h"
+#include "train/config.h"
 
 #define VLP_CHECKPOINT_FORMAT 1
 
@@ -40,5 +43,19 @@ void vlp_checkpoint_meta_free(vlp_checkpoint_meta *m);
  * checked by name and shape (a checkpoint of another architecture fails
  * naming the first tensor that differs). */
 int vlp_checkpoint_load(const char *path, vlp_params *p, bool with_optim);
+
+/* A whole file as a NUL-terminated string (malloc'd), or NULL. */
+char *vlp_read_text(const char *path);
+
+/* A tokenizer from merges-file text (a checkpoint's copy). */
+int vlp_tokenizer_from_text(vlp_tokenizer **tok, const char *text);
+
+/* The CLIP architecture a configuration describes, with the tokenizer's
+ * vocabulary. */
+vlp_clip_config vlp_config_clip(const vlp_config *c, int vocab_size);
+
+/* A trained model for inference, from a checkpoint file or a run folder
+ * (its config.ini, tokenizer.bpe and model.h5). */
+int vlp_model_open(const char *path, vlp_clip *m, vlp_tokenizer **tok);
 
 #endif

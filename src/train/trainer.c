@@ -28,49 +28,22 @@ static void resolve(char *path, const char *config_path) {
     if (n < (int)sizeof out) strcpy(path, out);
 }
 
-static char *read_text_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap);
-    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 == cap) buf = realloc(buf, cap *= 2);
-    }
-    fclose(f);
-    if (buf) buf[len] = '\0';
-    return buf;
-}
-
 /* The tokenizer's merges as text, through a private temporary file. */
 static char *merges_text(const vlp_tokenizer *tok) {
     char path[] = "/tmp/vlp-merges-XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0) return NULL;
     close(fd);
-    char *text = vlp_tokenizer_save(tok, path) == VLP_OK ? read_text_file(path) : NULL;
+    char *text = vlp_tokenizer_save(tok, path) == VLP_OK ? vlp_read_text(path) : NULL;
     unlink(path);
     return text;
-}
-
-static int tokenizer_from_text(vlp_tokenizer **tok, const char *text) {
-    char path[] = "/tmp/vlp-merges-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) return vlp_error_set(VLP_EIO, "cannot create a temporary file: %s", strerror(errno));
-    size_t n = strlen(text);
-    int rc = write(fd, text, n) == (ssize_t)n ? VLP_OK : VLP_EIO;
-    close(fd);
-    if (rc == VLP_OK) rc = vlp_tokenizer_load(tok, path, -1);
-    else vlp_error_set(rc, "cannot write a temporary file");
-    unlink(path);
-    return rc;
 }
 
 static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed) {
     const vlp_config *c = &t->cfg;
     int rc;
     if (resumed) {
-        rc = tokenizer_from_text(&t->tok, resumed->tokenizer);
+        rc = vlp_tokenizer_from_text(&t->tok, resumed->tokenizer);
     } else if (c->data.tokenizer[0]) {
         rc = vlp_tokenizer_load(&t->tok, c->data.tokenizer, -1);
     } else {
@@ -85,17 +58,6 @@ static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed) {
     t->merges = merges_text(t->tok);
     if (!t->merges) return vlp_error_set(VLP_EIO, "cannot serialise the tokenizer");
     return vlp_dist_check_same(t->dist, t->merges, strlen(t->merges), "tokenizer");
-}
-
-static vlp_clip_config clip_config(const vlp_config *c, int vocab) {
-    return (vlp_clip_config){
-        .embed_dim = c->model.embed_dim, .image_size = c->model.image_size,
-        .patch_size = c->model.patch_size, .vision_width = c->model.vision_width,
-        .vision_layers = c->model.vision_layers, .vision_heads = c->model.vision_heads,
-        .vocab_size = vocab, .context_length = c->model.context_length,
-        .text_width = c->model.text_width, .text_layers = c->model.text_layers,
-        .text_heads = c->model.text_heads, .mlp_ratio = c->model.mlp_ratio,
-        .act = (vlp_activation)c->model.activation};
 }
 
 /* Initial weights from a model file (tensors at the root) or a checkpoint. */
@@ -121,7 +83,7 @@ static void freeze(vlp_trainer *t) {
 
 /* Keeps the metrics of steps up to `step`: a resumed run rewrites the rest. */
 static void truncate_metrics(const char *path, long step) {
-    char *text = read_text_file(path);
+    char *text = vlp_read_text(path);
     if (!text) return;
     FILE *f = fopen(path, "w");
     for (char *line = strtok(text, "\n"); f && line; line = strtok(NULL, "\n")) {
@@ -168,7 +130,7 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
         resumed = &meta;
     }
     if ((rc = setup_tokenizer(t, resumed))) goto done;
-    vlp_clip_config mc = clip_config(c, vlp_tokenizer_vocab_size(t->tok));
+    vlp_clip_config mc = vlp_config_clip(c, vlp_tokenizer_vocab_size(t->tok));
     vlp_params_free(&t->model.params);
     if ((rc = vlp_clip_init(&t->model, &mc, (uint64_t)c->train.seed))) goto done;
     if (resumed) rc = vlp_checkpoint_load(ckpt, &t->model.params, true);

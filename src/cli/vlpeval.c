@@ -1,0 +1,189 @@
+/* vlpeval: what a trained CLIP does on data it was not trained on.
+ *   vlpeval MODEL DATA [--zeroshot CLASSNAMES [TEMPLATES]] [--retrieval [--match concept]]
+ *           [--json OUT] [--batch N] [--workers N]
+ * MODEL is a checkpoint or a run folder; DATA a manifest, folder or shard.
+ * Zero-shot uses DATA's class ids (or class folders); retrieval matches
+ * image i with caption i, or with any caption of its concept. Runs under
+ * mpirun with the data sharded. Argument parsing and printing only. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/error.h"
+#include "train/checkpoint.h"
+#include "train/eval.h"
+
+static void usage(FILE *f) {
+    fputs("usage: vlpeval MODEL DATA [--zeroshot CLASSNAMES [TEMPLATES]] [--retrieval [--match concept]]\n"
+          "               [--json OUT] [--batch N] [--workers N]\n"
+          "MODEL: a checkpoint (.h5) or a run folder; DATA: a manifest, folder or packed shard.\n"
+          "CLASSNAMES and TEMPLATES: one per line; templates hold {} for the class name\n"
+          "(default: \"a photo of a {}.\"). --json - prints the JSON on stdout.\n",
+          f);
+}
+
+/* Non-empty lines of a file, trailing whitespace removed. */
+static char **read_lines(const char *path, int *n) {
+    char *text = vlp_read_text(path);
+    *n = 0;
+    if (!text) return NULL;
+    char **lines = calloc(strlen(text) + 2, sizeof *lines);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        size_t len = strlen(line);
+        while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = '\0';
+        if (len) lines[(*n)++] = strdup(line);
+    }
+    free(text);
+    return lines;
+}
+
+static void free_lines(char **lines, int n) {
+    for (int i = 0; i < n; i++) free(lines[i]);
+    free(lines);
+}
+
+static void fail(const vlp_dist *d, const char *what) {
+    fprintf(stderr, "vlpeval: %s\n", what);
+    vlp_dist_abort(d, 1);
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *data_path = NULL, *classes_path = NULL, *templates_path = NULL;
+    const char *json_path = NULL, *match = "pair";
+    bool retrieval = false;
+    int batch = 256, workers = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
+        if (!strcmp(a, "--zeroshot") && has) {
+            classes_path = argv[++i];
+            if (i + 1 < argc && argv[i + 1][0] != '-') templates_path = argv[++i];
+        } else if (!strcmp(a, "--retrieval")) retrieval = true;
+        else if (!strcmp(a, "--match") && has) match = argv[++i];
+        else if (!strcmp(a, "--json") && has) json_path = argv[++i];
+        else if (!strcmp(a, "--batch") && has) batch = atoi(argv[++i]);
+        else if (!strcmp(a, "--workers") && has) workers = atoi(argv[++i]);
+        else if (a[0] != '-' && !model_path) model_path = a;
+        else if (a[0] != '-' && !data_path) data_path = a;
+        else return fprintf(stderr, "vlpeval: unexpected argument '%s'\n", a), usage(stderr), 2;
+    }
+    if (!model_path || !data_path || batch < 1 || workers < 1 || (!classes_path && !retrieval) ||
+        (strcmp(match, "pair") && strcmp(match, "concept")))
+        return usage(stderr), 2;
+
+    vlp_dist d;
+    if (vlp_dist_init(&d, &argc, &argv)) return fprintf(stderr, "vlpeval: %s\n", vlp_error_message()), 1;
+    vlp_clip m;
+    vlp_tokenizer *tok;
+    vlp_dataset ds;
+    if (vlp_model_open(model_path, &m, &tok) || vlp_dataset_open(&ds, data_path, NULL))
+        fail(&d, vlp_error_message());
+    int D = m.cfg.embed_dim;
+    float *img = malloc(sizeof(float) * ds.n * D), *txt = malloc(sizeof(float) * ds.n * D);
+    if (!img || !txt) fail(&d, "out of memory for the features");
+    if (vlp_eval_embed(&m, tok, &ds, &d, batch, workers, img, txt)) fail(&d, vlp_error_message());
+
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "model", model_path);
+    cJSON_AddStringToObject(out, "data", data_path);
+    cJSON_AddNumberToObject(out, "samples", (double)ds.n);
+    if (classes_path) {
+        int n_classes, n_templates;
+        char **classes = read_lines(classes_path, &n_classes);
+        char **templates = templates_path ? read_lines(templates_path, &n_templates) : NULL;
+        static const char *fallback[] = {"a photo of a {}."};
+        if (!templates_path) n_templates = 1;
+        if (!classes || n_classes == 0) fail(&d, "no class names (one per line) in the --zeroshot file");
+        if (templates_path && (!templates || n_templates == 0)) fail(&d, "no templates in the templates file");
+        int *labels = malloc(sizeof(int) * ds.n);
+        for (long i = 0; i < ds.n; i++) {
+            labels[i] = ds.samples[i].class_id;
+            if (labels[i] < 0 || labels[i] >= n_classes) {
+                fprintf(stderr, "vlpeval: %s: sample %ld has class id %d, not one of the %d names in %s\n",
+                        data_path, i, labels[i], n_classes, classes_path);
+                vlp_dist_abort(&d, 1);
+            }
+        }
+        cJSON *zs = cJSON_AddObjectToObject(out, "zeroshot");
+        /* The prompt ensemble, and each template alone. */
+        float *cls = malloc(sizeof(float) * n_classes * D);
+        const char *const *tmpl = templates ? (const char *const *)templates : fallback;
+        cJSON *single = cJSON_CreateArray();
+        for (int k = -1; k < n_templates; k++) {
+            if (vlp_eval_class_embeddings(&m, tok, (const char *const *)classes, n_classes,
+                                          k < 0 ? tmpl : tmpl + k, k < 0 ? n_templates : 1, cls))
+                fail(&d, vlp_error_message());
+            vlp_zeroshot_result r;
+            vlp_eval_zeroshot(img, labels, ds.n, cls, n_classes, D, &r);
+            if (k < 0) {
+                cJSON_AddNumberToObject(zs, "top1", r.top1);
+                cJSON_AddNumberToObject(zs, "top5", r.top5);
+                cJSON_AddNumberToObject(zs, "templates", n_templates);
+                cJSON *pc = cJSON_AddObjectToObject(zs, "per_class");
+                cJSON *conf = cJSON_AddArrayToObject(zs, "confusion");
+                for (int c = 0; c < n_classes; c++) {
+                    cJSON_AddNumberToObject(pc, classes[c], r.per_class[c]);
+                    cJSON *row = cJSON_CreateArray();
+                    for (int p = 0; p < n_classes; p++)
+                        cJSON_AddItemToArray(row, cJSON_CreateNumber((double)r.confusion[(long)c * n_classes + p]));
+                    cJSON_AddItemToArray(conf, row);
+                }
+                if (d.rank == 0) printf("zero-shot top-1 %.2f%%, top-5 %.2f%% (%ld images, %d classes, %d templates)\n",
+                                        100 * r.top1, 100 * r.top5, ds.n, n_classes, n_templates);
+            } else {
+                cJSON *one = cJSON_CreateObject();
+                cJSON_AddStringToObject(one, "template", tmpl[k]);
+                cJSON_AddNumberToObject(one, "top1", r.top1);
+                cJSON_AddItemToArray(single, one);
+                if (d.rank == 0) printf("  single template %-40s top-1 %.2f%%\n", tmpl[k], 100 * r.top1);
+            }
+            vlp_zeroshot_result_free(&r);
+        }
+        cJSON_AddItemToObject(zs, "single_template", single);
+        free(cls);
+        free(labels);
+        free_lines(classes, n_classes);
+        if (templates) free_lines(templates, n_templates);
+    }
+    if (retrieval) {
+        int *groups = NULL;
+        if (!strcmp(match, "concept")) {
+            groups = malloc(sizeof(int) * ds.n);
+            for (long i = 0; i < ds.n; i++) groups[i] = ds.samples[i].concept_id;
+        }
+        vlp_retrieval_result r;
+        vlp_eval_retrieval(img, txt, groups, ds.n, D, &r);
+        cJSON *rt = cJSON_AddObjectToObject(out, "retrieval");
+        cJSON_AddStringToObject(rt, "match", match);
+        cJSON_AddNumberToObject(rt, "chance_r1", 1.0 / ds.n);
+        cJSON_AddNumberToObject(rt, "chance_r5", 5.0 / ds.n);
+#define ADD(field) cJSON_AddNumberToObject(rt, #field, r.field)
+        ADD(i2t_r1), ADD(i2t_r5), ADD(i2t_r10), ADD(i2t_mean_rank), ADD(i2t_median_rank);
+        ADD(t2i_r1), ADD(t2i_r5), ADD(t2i_r10), ADD(t2i_mean_rank), ADD(t2i_median_rank);
+#undef ADD
+        if (d.rank == 0)
+            printf("retrieval over %ld pairs (match: %s; chance R@1 %.2f%%)\n"
+                   "  image->text R@1 %.2f%%  R@5 %.2f%%  R@10 %.2f%%  median rank %.0f\n"
+                   "  text->image R@1 %.2f%%  R@5 %.2f%%  R@10 %.2f%%  median rank %.0f\n",
+                   ds.n, match, 100.0 / ds.n, 100 * r.i2t_r1, 100 * r.i2t_r5, 100 * r.i2t_r10,
+                   r.i2t_median_rank, 100 * r.t2i_r1, 100 * r.t2i_r5, 100 * r.t2i_r10, r.t2i_median_rank);
+        free(groups);
+    }
+    if (json_path && d.rank == 0) {
+        char *text = cJSON_Print(out);
+        FILE *f = strcmp(json_path, "-") ? fopen(json_path, "w") : stdout;
+        if (!f) fail(&d, "cannot write the --json file");
+        fprintf(f, "%s\n", text);
+        if (f != stdout) fclose(f);
+        free(text);
+    }
+    cJSON_Delete(out);
+    free(img), free(txt);
+    vlp_dataset_free(&ds);
+    vlp_tokenizer_free(tok);
+    vlp_clip_free(&m);
+    vlp_dist_finalize(&d);
+    return 0;
+}

@@ -1,0 +1,167 @@
+/* Zero-shot classification and retrieval (see eval.h). */
+#include "train/eval.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/error.h"
+#include "autograd/kernels.h"
+#include "data/loader.h"
+
+int vlp_eval_embed(const vlp_clip *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
+                   const vlp_dist *d, int batch, int workers, float *img, float *txt) {
+    int S = m->cfg.image_size, ctx = m->cfg.context_length, D = m->cfg.embed_dim;
+    vlp_loader_opts o = vlp_loader_defaults(batch, S);
+    o.workers = workers, o.rank = d->rank, o.world = d->world;
+    o.shuffle = false, o.drop_last = false, o.augment = false;
+    vlp_loader *l;
+    int rc = vlp_loader_open(&l, ds, &o, 0, 0);
+    if (rc) return rc;
+    memset(img, 0, sizeof(float) * ds->n * D);
+    memset(txt, 0, sizeof(float) * ds->n * D);
+    int *ids = malloc(sizeof(int) * batch * ctx);
+    vlp_tape t;
+    vlp_tape_init(&t);
+    long steps = vlp_loader_steps_per_epoch(l);
+    for (long s = 0; s < steps && !rc; s++) {
+        vlp_batch *b;
+        if ((rc = vlp_loader_next(l, &b))) break;
+        if (b->n == 0) continue;
+        for (int j = 0; j < b->n && !rc; j++)
+            rc = vlp_tokenizer_encode(tok, b->caption[j], ids + (long)j * ctx, ctx, NULL);
+        vlp_tape_reset(&t);
+        vlp_tape_no_grad_begin(&t);
+        vlp_tensor *x = vlp_tape_wrap(&t, b->images, 4, (int[]){b->n, 3, S, S});
+        vlp_tensor *fi = vlp_clip_encode_image(m, &t, x);
+        vlp_tensor *ft = vlp_clip_encode_text(m, &t, ids, b->n);
+        for (int j = 0; j < b->n; j++) {
+            memcpy(img + b->index[j] * D, fi->data + (long)j * D, sizeof(float) * D);
+            memcpy(txt + b->index[j] * D, ft->data + (long)j * D, sizeof(float) * D);
+        }
+        vlp_tape_no_grad_end(&t);
+    }
+    /* Each row was written by one rank, zeros elsewhere: a sum gathers them. */
+    if (!rc && d->world > 1) {
+        vlp_dist_allreduce_mean(d, img, (size_t)ds->n * D);
+        vlp_dist_allreduce_mean(d, txt, (size_t)ds->n * D);
+        for (long i = 0; i < ds->n * D; i++) img[i] *= d->world, txt[i] *= d->world;
+    }
+    vlp_tape_free(&t);
+    free(ids);
+    vlp_loader_close(l);
+    return rc;
+}
+
+int vlp_eval_class_embeddings(const vlp_clip *m, const vlp_tokenizer *tok,
+                              const char *const *classes, int n_classes,
+                              const char *const *templates, int n_templates, float *out) {
+    int ctx = m->cfg.context_length, D = m->cfg.embed_dim;
+    int *ids = malloc(sizeof(int) * n_templates * ctx);
+    char prompt[1024];
+    vlp_tape t;
+    vlp_tape_init(&t);
+    int rc = VLP_OK;
+    for (int c = 0; c < n_classes && !rc; c++) {
+        for (int k = 0; k < n_templates && !rc; k++) {
+            const char *hole = strstr(templates[k], "{}");
+            if (hole) snprintf(prompt, sizeof prompt, "%.*s%s%s", (int)(hole - templates[k]),
+                               templates[k], classes[c], hole + 2);
+            else snprintf(prompt, sizeof prompt, "%s %s", templates[k], classes[c]);
+            rc = vlp_tokenizer_encode(tok, prompt, ids + (long)k * ctx, ctx, NULL);
+        }
+        if (rc) break;
+        vlp_tape_reset(&t);
+        vlp_tape_no_grad_begin(&t);
+        vlp_tensor *f = vlp_clip_encode_text(m, &t, ids, n_templates);
+        vlp_tensor *mean = vlp_op_mean_last(&t, vlp_op_transpose(&t, f)); /* (D) */
+        vlp_tensor *unit = vlp_op_l2_normalize(&t, mean);
+        memcpy(out + (long)c * D, unit->data, sizeof(float) * D);
+        vlp_tape_no_grad_end(&t);
+    }
+    vlp_tape_free(&t);
+    free(ids);
+    return rc;
+}
+
+void vlp_eval_zeroshot(const float *img, const int *labels, long n, const float *classes,
+                       int n_classes, int D, vlp_zeroshot_result *r) {
+    memset(r, 0, sizeof *r);
+    r->n_classes = n_classes, r->n = n;
+    r->per_class = calloc((size_t)n_classes, sizeof *r->per_class);
+    r->confusion = calloc((size_t)n_classes * n_classes, sizeof *r->confusion);
+    float *sim = malloc(sizeof(float) * n_classes);
+    long *count = calloc((size_t)n_classes, sizeof *count);
+    VLP_ASSERT(r->per_class && r->confusion && sim && count, "out of memory");
+    long top1 = 0, top5 = 0;
+    for (long i = 0; i < n; i++) {
+        vlp_gemm(false, true, 1, n_classes, D, 1.0f, img + i * D, D, classes, D, 0.0f, sim, n_classes);
+        int best = 0, above = 0, y = labels[i];
+        for (int c = 1; c < n_classes; c++)
+            if (sim[c] > sim[best]) best = c;
+        for (int c = 0; c < n_classes; c++) above += sim[c] > sim[y];
+        top1 += best == y;
+        top5 += above < 5;
+        r->confusion[(long)y * n_classes + best]++;
+        count[y]++;
+        r->per_class[y] += best == y;
+    }
+    for (int c = 0; c < n_classes; c++) r->per_class[c] = count[c] ? r->per_class[c] / count[c] : 0;
+    r->top1 = n ? (double)top1 / n : 0, r->top5 = n ? (double)top5 / n : 0;
+    free(sim);
+    free(count);
+}
+
+void vlp_zeroshot_result_free(vlp_zeroshot_result *r) {
+    free(r->per_class);
+    free(r->confusion);
+    memset(r, 0, sizeof *r);
+}
+
+static int cmp_long(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* For each query row of q against all rows of k: the rank of its best match. */
+static void ranks(const float *q, const float *k, const int *groups, long n, int D, long *rank) {
+    float *sim = malloc(sizeof(float) * n);
+    VLP_ASSERT(sim, "out of memory");
+    for (long i = 0; i < n; i++) {
+        vlp_gemm(false, true, 1, (int)n, D, 1.0f, q + i * D, D, k, D, 0.0f, sim, (int)n);
+        float best = -2.0f; /* the best similarity of a match */
+        for (long j = 0; j < n; j++)
+            if ((groups ? groups[j] == groups[i] : j == i) && sim[j] > best) best = sim[j];
+        long above = 0;
+        for (long j = 0; j < n; j++) above += sim[j] > best;
+        rank[i] = above + 1;
+    }
+    free(sim);
+}
+
+static void summarise(long *rank, long n, double *r1, double *r5, double *r10, double *mean,
+                      double *median) {
+    long a = 0, b = 0, c = 0;
+    double sum = 0;
+    for (long i = 0; i < n; i++) {
+        a += rank[i] <= 1, b += rank[i] <= 5, c += rank[i] <= 10;
+        sum += rank[i];
+    }
+    qsort(rank, (size_t)n, sizeof *rank, cmp_long);
+    *r1 = (double)a / n, *r5 = (double)b / n, *r10 = (double)c / n;
+    *mean = sum / n;
+    *median = n % 2 ? rank[n / 2] : 0.5 * (rank[n / 2 - 1] + rank[n / 2]);
+}
+
+void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, long n, int D,
+                        vlp_retrieval_result *r) {
+    memset(r, 0, sizeof *r);
+    r->n = n;
+    if (n == 0) return;
+    long *rank = malloc(sizeof(long) * n);
+    VLP_ASSERT(rank, "out of memory");
+    ranks(img, txt, groups, n, D, rank);
+    summarise(rank, n, &r->i2t_r1, &r->i2t_r5, &r->i2t_r10, &r->i2t_mean_rank, &r->i2t_median_rank);
+    ranks(txt, img, groups, n, D, rank);
+    summarise(rank, n, &r->t2i_r1, &r->t2i_r5, &r->t2i_r10, &r->t2i_mean_rank, &r->t2i_median_rank);
+    free(rank);
+}

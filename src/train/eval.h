@@ -1,0 +1,50 @@
+/* Evaluation of a CLIP model: embedding a dataset (centre crops, no
+ * augmentation; sharded over ranks and summed back), zero-shot
+ * classification with prompt ensembles, and image-text retrieval.
+ * Not training: nothing here records a gradient. */
+#ifndef VLP_EVAL_H
+#define VLP_EVAL_H
+
+#include <stdio.h>
+
+#include "data/dataset.h"
+#include "data/tokenizer.h"
+#include "models/clip.h"
+#include "train/dist.h"
+
+/* img, txt: (ds->n, embed_dim) L2-normalised features, in dataset order. */
+int vlp_eval_embed(const vlp_clip *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
+                   const vlp_dist *d, int batch, int workers, float *img, float *txt);
+
+/* Class embeddings (n_classes, D): for each class, every template with
+ * "{}" replaced by the name, embedded, L2-normalised, averaged, normalised. */
+int vlp_eval_class_embeddings(const vlp_clip *m, const vlp_tokenizer *tok,
+                              const char *const *classes, int n_classes,
+                              const char *const *templates, int n_templates, float *out);
+
+typedef struct vlp_zeroshot_result {
+    int n_classes;
+    long n;
+    double top1, top5;
+    double *per_class; /* (n_classes) accuracy */
+    long *confusion;   /* (n_classes, n_classes): true class row, predicted column */
+} vlp_zeroshot_result;
+
+/* Classifies each image by cosine similarity; labels (n) in [0, n_classes). */
+void vlp_eval_zeroshot(const float *img, const int *labels, long n, const float *classes,
+                       int n_classes, int D, vlp_zeroshot_result *r);
+void vlp_zeroshot_result_free(vlp_zeroshot_result *r);
+
+typedef struct vlp_retrieval_result {
+    long n;
+    double i2t_r1, i2t_r5, i2t_r10, t2i_r1, t2i_r5, t2i_r10;
+    double i2t_mean_rank, i2t_median_rank, t2i_mean_rank, t2i_median_rank;
+} vlp_retrieval_result;
+
+/* Image i's match is caption i, or with groups (n ids, may be NULL) any
+ * caption of the same group (a concept written several ways). Ranks are
+ * 1-based: the rank of the best-ranked match. */
+void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, long n, int D,
+                        vlp_retrieval_result *r);
+
+#endif
