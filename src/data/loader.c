@@ -3,7 +3,6 @@
  * order while the consumer takes them in order. */
 #include "data/loader.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,9 +71,7 @@ struct vlp_loader {
     epoch_order orders[2]; /* the epochs in flight: at most two at once */
     long *skipped;   /* per epoch since start_epoch */
     long n_skipped;
-    /* Per sample: the last epoch that counted it as unreadable (LONG_MIN:
-     * never failed). A known-bad image is not decoded or reported again. */
-    long *bad_epoch;
+    bool *bad; /* per sample: unreadable, not to be decoded or reported again */
     vlp_rng data;
 };
 
@@ -90,10 +87,8 @@ static const long *order_of(vlp_loader *l, long epoch) {
     return e->order;
 }
 
-/* Under the lock: index is unreadable; count it once per epoch. */
-static void count_skip(vlp_loader *l, long index, long epoch) {
-    if (l->bad_epoch[index] == epoch) return;
-    l->bad_epoch[index] = epoch;
+/* Under the lock: a position of the epoch held an unreadable image. */
+static void count_skip(vlp_loader *l, long epoch) {
     long k = epoch - l->start_epoch;
     if (k >= l->n_skipped) {
         long n = k + 16;
@@ -150,7 +145,7 @@ static void fill(vlp_loader *l, slot *s, long number) {
             long p = (pos[j] + tries) % l->ds->n;
             pthread_mutex_lock(&l->lock);
             long index = order_of(l, b->epoch)[p];
-            bool stopping = l->stop || l->error, known_bad = l->bad_epoch[index] != LONG_MIN;
+            bool stopping = l->stop || l->error, known_bad = l->bad[index];
             pthread_mutex_unlock(&l->lock);
             if (stopping) return;
             if (!known_bad && load_one(l, index, b->epoch, b->images + j * image_floats) == VLP_OK) {
@@ -163,7 +158,10 @@ static void fill(vlp_loader *l, slot *s, long number) {
             }
             if (!known_bad) fprintf(stderr, "vlp: warning: skipped %s\n", vlp_error_message());
             pthread_mutex_lock(&l->lock);
-            count_skip(l, index, b->epoch);
+            l->bad[index] = true;
+            /* Each index holds one position of an epoch's order: counting it
+             * there (not where it stood in for another) counts it once. */
+            if (tries == 0) count_skip(l, b->epoch);
             if (tries + 1 == l->ds->n && !l->error) {
                 l->error = vlp_error_set(VLP_EFORMAT, "%s: no image of the dataset can be read",
                                          l->ds->source);
@@ -232,9 +230,8 @@ int vlp_loader_open(vlp_loader **out, const vlp_dataset *ds, const vlp_loader_op
         l->orders[i] = (epoch_order){.epoch = -1 - i, .order = malloc((size_t)ds->n * sizeof(long))};
         VLP_ASSERT(l->orders[i].order, "out of memory");
     }
-    l->bad_epoch = malloc((size_t)ds->n * sizeof *l->bad_epoch);
-    VLP_ASSERT(l->bad_epoch, "out of memory");
-    for (long i = 0; i < ds->n; i++) l->bad_epoch[i] = LONG_MIN;
+    l->bad = calloc((size_t)ds->n, sizeof *l->bad);
+    VLP_ASSERT(l->bad, "out of memory");
     l->slots = calloc((size_t)o.prefetch, sizeof *l->slots);
     VLP_ASSERT(l->slots, "out of memory");
     long B = o.batch_size, image_floats = 3L * o.image_size * o.image_size;
@@ -294,6 +291,6 @@ void vlp_loader_close(vlp_loader *l) {
     free(l->slots);
     free(l->threads);
     free(l->skipped);
-    free(l->bad_epoch);
+    free(l->bad);
     free(l);
 }
