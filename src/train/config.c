@@ -53,7 +53,7 @@ static const key KEYS[] = {
     {"train", "steps", KEY_LONG, F(train.steps), "0", 0, 1e12, 0, "optimizer steps; 0: epochs x steps per epoch"},
     {"train", "epochs", KEY_LONG, F(train.epochs), "1", 1, 1e9, 0, "passes over the data when steps is 0"},
     {"train", "seed", KEY_LONG, F(train.seed), "0", 0, 1e15, 0, "seeds initialisation, order and augmentation"},
-    {"train", "init", KEY_STRING, F(train.init), "", 0, 0, 0, "start from these weights (a model .h5 or a checkpoint); empty: OpenCLIP's initialisation"},
+    {"train", "init", KEY_STRING, F(train.init), "", 0, 0, 0, "start from these weights: a run folder, a checkpoint, or a model .h5 (its tokenizer comes along unless [data] tokenizer is set); empty: OpenCLIP's initialisation"},
     {"train", "lock_image", KEY_BOOL, F(train.lock_image), "false", 0, 0, 0, "freeze the image tower"},
     {"train", "lock_text", KEY_BOOL, F(train.lock_text), "false", 0, 0, 0, "freeze the text tower"},
     {"train", "positives", KEY_CHOICE, F(train.positives), "none", 0, 0, "none|class|caption", "extra positives: pairs sharing a class id or an identical caption (soft targets)"},

@@ -39,11 +39,38 @@ static char *merges_text(const vlp_tokenizer *tok) {
     return text;
 }
 
-static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed) {
+/* The weights file and tokenizer text of [train] init: a run folder (its
+ * model.h5 and tokenizer.bpe), a checkpoint, or a plain model file (no
+ * tokenizer: [data] tokenizer must name the one it was trained with). */
+static int init_source(const char *init, char *weights, size_t size, char **merges) {
+    struct stat st;
+    vlp_checkpoint_meta meta;
+    *merges = NULL;
+    if (stat(init, &st) != 0) return vlp_error_set(VLP_ENOTFOUND, "[train] init = %s: %s", init, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        char path[VLP_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/tokenizer.bpe", init);
+        *merges = vlp_read_text(path);
+        snprintf(weights, size, "%s/model.h5", init);
+        return *merges ? VLP_OK : vlp_error_set(VLP_ENOTFOUND, "%s: missing", path);
+    }
+    snprintf(weights, size, "%s", init);
+    if (vlp_checkpoint_read_meta(init, &meta) == VLP_OK) {
+        *merges = meta.tokenizer, meta.tokenizer = NULL;
+        vlp_checkpoint_meta_free(&meta);
+    }
+    return VLP_OK;
+}
+
+/* The tokenizer of a resumed run, of the init weights, of [data]
+ * tokenizer, or learned from the training captions, in that order. */
+static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed, const char *init_merges) {
     const vlp_config *c = &t->cfg;
     int rc;
     if (resumed) {
         rc = vlp_tokenizer_from_text(&t->tok, resumed->tokenizer);
+    } else if (init_merges && !c->data.tokenizer[0]) {
+        rc = vlp_tokenizer_from_text(&t->tok, init_merges);
     } else if (c->data.tokenizer[0]) {
         rc = vlp_tokenizer_load(&t->tok, c->data.tokenizer, -1);
     } else {
@@ -129,12 +156,18 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
         if (rc) return rc;
         resumed = &meta;
     }
-    if ((rc = setup_tokenizer(t, resumed))) goto done;
+    char init_weights[VLP_PATH_MAX + 32] = "", *init_merges = NULL;
+    if (!resumed && c->train.init[0] &&
+        (rc = init_source(c->train.init, init_weights, sizeof init_weights, &init_merges)))
+        goto done;
+    rc = setup_tokenizer(t, resumed, init_merges);
+    free(init_merges);
+    if (rc) goto done;
     vlp_clip_config mc = vlp_config_clip(c, vlp_tokenizer_vocab_size(t->tok));
     vlp_params_free(&t->model.params);
     if ((rc = vlp_clip_init(&t->model, &mc, (uint64_t)c->train.seed))) goto done;
     if (resumed) rc = vlp_checkpoint_load(ckpt, &t->model.params, true);
-    else if (c->train.init[0]) rc = load_init(t, c->train.init);
+    else if (init_weights[0]) rc = load_init(t, init_weights);
     if (rc) goto done;
     freeze(t);
 
