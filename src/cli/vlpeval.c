@@ -23,26 +23,6 @@ static void usage(FILE *f) {
           f);
 }
 
-/* Non-empty lines of a file, trailing whitespace removed. */
-static char **read_lines(const char *path, int *n) {
-    char *text = vlp_read_text(path);
-    *n = 0;
-    if (!text) return NULL;
-    char **lines = calloc(strlen(text) + 2, sizeof *lines);
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        size_t len = strlen(line);
-        while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = '\0';
-        if (len) lines[(*n)++] = strdup(line);
-    }
-    free(text);
-    return lines;
-}
-
-static void free_lines(char **lines, int n) {
-    for (int i = 0; i < n; i++) free(lines[i]);
-    free(lines);
-}
-
 static void fail(const vlp_dist *d, const char *what) {
     fprintf(stderr, "vlpeval: %s\n", what);
     vlp_dist_abort(d, 1);
@@ -91,8 +71,8 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(out, "samples", (double)ds.n);
     if (classes_path) {
         int n_classes, n_templates;
-        char **classes = read_lines(classes_path, &n_classes);
-        char **templates = templates_path ? read_lines(templates_path, &n_templates) : NULL;
+        char **classes = vlp_read_lines(classes_path, &n_classes);
+        char **templates = templates_path ? vlp_read_lines(templates_path, &n_templates) : NULL;
         static const char *fallback[] = {"a photo of a {}."};
         if (!templates_path) n_templates = 1;
         if (!classes || n_classes == 0) fail(&d, "no class names (one per line) in the --zeroshot file");
@@ -144,8 +124,8 @@ int main(int argc, char **argv) {
         cJSON_AddItemToObject(zs, "single_template", single);
         free(cls);
         free(labels);
-        free_lines(classes, n_classes);
-        if (templates) free_lines(templates, n_templates);
+        vlp_free_lines(classes, n_classes);
+        if (templates) vlp_free_lines(templates, n_templates);
     }
     if (retrieval) {
         int *groups = NULL;

@@ -67,7 +67,11 @@ static const key KEYS[] = {
     {"optim", "grad_clip", KEY_FLOAT, F(optim.grad_clip), "0", 0, 1e6, 0, "global gradient norm limit; 0: no clipping"},
     {"checkpoint", "every", KEY_LONG, F(checkpoint.every), "500", 0, 1e12, 0, "steps between checkpoints (and one at the end); 0: only at the end"},
     {"checkpoint", "keep", KEY_INT, F(checkpoint.keep), "3", 1, 1000, 0, "newest checkpoints kept"},
-    {"eval", "every", KEY_LONG, F(eval.every), "0", 0, 1e12, 0, "steps between evaluations on [data] val; 0: only at the end"},
+    {"eval", "every", KEY_LONG, F(eval.every), "0", 0, 1e12, 0, "steps between evaluations on [data] val (and one at the end); 0: only at the end"},
+    {"eval", "classnames", KEY_STRING, F(eval.classnames), "", 0, 0, 0, "zero-shot classification of [data] val by its class ids: a file of class names, one per line; empty: none"},
+    {"eval", "templates", KEY_STRING, F(eval.templates), "", 0, 0, 0, "prompt templates for zero-shot, one per line with {} for the name; empty: \"a photo of a {}.\""},
+    {"eval", "retrieval", KEY_CHOICE, F(eval.retrieval), "none", 0, 0, "none|pair|concept", "image-text retrieval on [data] val: image i matches caption i (pair) or any caption of its concept_id"},
+    {"eval", "batch_size", KEY_INT, F(eval.batch_size), "256", 1, 1 << 20, 0, "pairs per rank per evaluation batch"},
     {"log", "dir", KEY_STRING, F(log.dir), NULL, 0, 0, 0, "run folder: metrics.jsonl, checkpoints, tokenizer (relative to the working directory)"},
     {"log", "every", KEY_LONG, F(log.every), "10", 1, 1e12, 0, "steps between plain progress lines when not on a terminal"},
 };

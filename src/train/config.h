@@ -41,6 +41,9 @@ typedef struct vlp_config {
     } checkpoint;
     struct {
         long every;
+        char classnames[VLP_PATH_MAX], templates[VLP_PATH_MAX];
+        int retrieval; /* VLP_RETRIEVAL_* */
+        int batch_size;
     } eval;
     struct {
         char dir[VLP_PATH_MAX];
@@ -49,6 +52,7 @@ typedef struct vlp_config {
 } vlp_config;
 
 enum { VLP_POSITIVES_NONE, VLP_POSITIVES_CLASS, VLP_POSITIVES_CAPTION };
+enum { VLP_RETRIEVAL_NONE, VLP_RETRIEVAL_PAIR, VLP_RETRIEVAL_CONCEPT };
 
 /* Defaults for every key; required keys left empty. */
 void vlp_config_defaults(vlp_config *c);

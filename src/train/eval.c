@@ -7,6 +7,7 @@
 #include "autograd/error.h"
 #include "autograd/kernels.h"
 #include "data/loader.h"
+#include "train/checkpoint.h"
 
 int vlp_eval_embed(const vlp_clip *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
                    const vlp_dist *d, int batch, int workers, float *img, float *txt) {
@@ -164,4 +165,24 @@ void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, l
     ranks(txt, img, groups, n, D, rank);
     summarise(rank, n, &r->t2i_r1, &r->t2i_r5, &r->t2i_r10, &r->t2i_mean_rank, &r->t2i_median_rank);
     free(rank);
+}
+
+char **vlp_read_lines(const char *path, int *n) {
+    char *text = vlp_read_text(path);
+    *n = 0;
+    if (!text) return NULL;
+    char **lines = calloc(strlen(text) + 2, sizeof *lines);
+    VLP_ASSERT(lines, "out of memory");
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        size_t len = strlen(line);
+        while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = '\0';
+        if (len) lines[(*n)++] = strdup(line);
+    }
+    free(text);
+    return lines;
+}
+
+void vlp_free_lines(char **lines, int n) {
+    for (int i = 0; i < n; i++) free(lines[i]);
+    free(lines);
 }

@@ -47,4 +47,9 @@ typedef struct vlp_retrieval_result {
 void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, long n, int D,
                         vlp_retrieval_result *r);
 
+/* Non-empty lines of a text file (class names, templates), trailing
+ * whitespace removed; NULL when unreadable. */
+char **vlp_read_lines(const char *path, int *n);
+void vlp_free_lines(char **lines, int n);
+
 #endif

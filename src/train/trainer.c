@@ -130,6 +130,8 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     vlp_config *c = &t->cfg;
     resolve(c->data.train, config_path);
     resolve(c->data.val, config_path);
+    resolve(c->eval.classnames, config_path);
+    resolve(c->eval.templates, config_path);
     resolve(c->data.tokenizer, config_path);
     resolve(c->train.init, config_path);
     snprintf(t->run_dir, sizeof t->run_dir, "%s", c->log.dir);
@@ -146,6 +148,23 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     vlp_manifest_opts mo = {.separator = c->data.separator[0], .image_key = c->data.image_key,
                             .caption_key = c->data.caption_key};
     if ((rc = vlp_dataset_open(&t->data, c->data.train, &mo))) return rc;
+    if (c->data.val[0] && (rc = vlp_dataset_open(&t->val, c->data.val, &mo))) return rc;
+    if ((c->eval.classnames[0] || c->eval.retrieval) && !c->data.val[0])
+        return vlp_error_set(VLP_ECONFIG, "%s: [eval] asks for an evaluation but [data] val is empty", config_path);
+    if (c->eval.classnames[0]) {
+        t->classnames = vlp_read_lines(c->eval.classnames, &t->n_classnames);
+        if (!t->n_classnames)
+            return vlp_error_set(VLP_ECONFIG, "[eval] classnames = %s: no class names", c->eval.classnames);
+        for (long i = 0; i < t->val.n; i++)
+            if (t->val.samples[i].class_id < 0 || t->val.samples[i].class_id >= t->n_classnames)
+                return vlp_error_set(VLP_ECONFIG, "%s: sample %ld has class id %d, not one of the %d in %s",
+                                     c->data.val, i, t->val.samples[i].class_id, t->n_classnames, c->eval.classnames);
+    }
+    if (c->eval.templates[0]) {
+        t->templates = vlp_read_lines(c->eval.templates, &t->n_templates);
+        if (!t->n_templates)
+            return vlp_error_set(VLP_ECONFIG, "[eval] templates = %s: no templates", c->eval.templates);
+    }
 
     vlp_checkpoint_meta meta = {0}, *resumed = NULL;
     char ckpt[VLP_PATH_MAX];
@@ -234,6 +253,9 @@ void vlp_trainer_close(vlp_trainer *t) {
     vlp_loader_close(t->loader);
     if (t->metrics) fclose(t->metrics);
     vlp_dataset_free(&t->data);
+    vlp_dataset_free(&t->val);
+    if (t->classnames) vlp_free_lines(t->classnames, t->n_classnames);
+    if (t->templates) vlp_free_lines(t->templates, t->n_templates);
     if (t->tok) vlp_tokenizer_free(t->tok);
     vlp_clip_free(&t->model);
     vlp_tape_free(&t->tape);
@@ -352,6 +374,57 @@ int vlp_trainer_checkpoint(vlp_trainer *t) {
     return rc;
 }
 
+int vlp_trainer_evaluate(vlp_trainer *t) {
+    const vlp_config *c = &t->cfg;
+    if (!t->val.n || (!t->n_classnames && !c->eval.retrieval)) return VLP_OK;
+    long n = t->val.n;
+    int D = c->model.embed_dim;
+    float *img = malloc(sizeof(float) * n * D), *txt = malloc(sizeof(float) * n * D);
+    VLP_ASSERT(img && txt, "out of memory for %ld validation features", n);
+    int rc = vlp_eval_embed(&t->model, t->tok, &t->val, t->dist, c->eval.batch_size, c->data.workers, img, txt);
+    char line[512] = "";
+    FILE *m = t->dist->rank == 0 ? t->metrics : NULL;
+    if (m) fprintf(m, "{\"step\": %ld, \"eval\": {\"samples\": %ld", t->step, n);
+    if (!rc && t->n_classnames) {
+        static const char *fallback[] = {"a photo of a {}."};
+        const char *const *tmpl = t->templates ? (const char *const *)t->templates : fallback;
+        int n_tmpl = t->templates ? t->n_templates : 1;
+        float *cls = malloc(sizeof(float) * t->n_classnames * D);
+        int *labels = malloc(sizeof(int) * n);
+        for (long i = 0; i < n; i++) labels[i] = t->val.samples[i].class_id;
+        rc = vlp_eval_class_embeddings(&t->model, t->tok, (const char *const *)t->classnames,
+                                       t->n_classnames, tmpl, n_tmpl, cls);
+        if (!rc) {
+            vlp_zeroshot_result r;
+            vlp_eval_zeroshot(img, labels, n, cls, t->n_classnames, D, &r);
+            snprintf(line, sizeof line, "zero-shot top-1 %.2f%% top-5 %.2f%%", 100 * r.top1, 100 * r.top5);
+            if (m) fprintf(m, ", \"zeroshot_top1\": %.6f, \"zeroshot_top5\": %.6f", r.top1, r.top5);
+            vlp_zeroshot_result_free(&r);
+        }
+        free(cls), free(labels);
+    }
+    if (!rc && c->eval.retrieval) {
+        int *groups = NULL;
+        if (c->eval.retrieval == VLP_RETRIEVAL_CONCEPT) {
+            groups = malloc(sizeof(int) * n);
+            for (long i = 0; i < n; i++) groups[i] = t->val.samples[i].concept_id;
+        }
+        vlp_retrieval_result r;
+        vlp_eval_retrieval(img, txt, groups, n, D, &r);
+        size_t len = strlen(line);
+        snprintf(line + len, sizeof line - len, "%sretrieval R@1 i2t %.2f%% t2i %.2f%%, R@5 i2t %.2f%% t2i %.2f%%",
+                 len ? "; " : "", 100 * r.i2t_r1, 100 * r.t2i_r1, 100 * r.i2t_r5, 100 * r.t2i_r5);
+        if (m) fprintf(m, ", \"i2t_r1\": %.6f, \"i2t_r5\": %.6f, \"i2t_r10\": %.6f, \"t2i_r1\": %.6f, "
+                       "\"t2i_r5\": %.6f, \"t2i_r10\": %.6f", r.i2t_r1, r.i2t_r5, r.i2t_r10, r.t2i_r1,
+                       r.t2i_r5, r.t2i_r10);
+        free(groups);
+    }
+    if (m) fprintf(m, "}}\n"), fflush(m);
+    if (!rc && t->dist->rank == 0) printf("eval at step %ld on %s: %s\n", t->step, c->data.val, line);
+    free(img), free(txt);
+    return rc;
+}
+
 /* One line of metrics.jsonl; "step" first, which resuming relies on. */
 static void log_metrics(vlp_trainer *t, float loss, double samples_per_s, double elapsed) {
     if (!t->metrics) return;
@@ -375,12 +448,15 @@ int vlp_trainer_run(vlp_trainer *t) {
                "%zu parameters; run folder %s\n", t->data.n, c->data.train, t->total_steps, pairs,
                t->dist->world, c->train.batch_size, c->train.accum_freq, t->model.params.n, t->run_dir);
     long first = t->step, last_checkpoint = t->step;
+    double training = 0; /* seconds in steps, not in evaluations or checkpoints */
     while (t->step < t->total_steps) {
         float loss;
+        double start = vlp_progress_elapsed(&progress);
         int rc = vlp_trainer_step(t, &loss);
         if (rc) return rc;
         double elapsed = vlp_progress_elapsed(&progress);
-        log_metrics(t, loss, (t->step - first) * pairs / elapsed, elapsed);
+        training += elapsed - start;
+        log_metrics(t, loss, (t->step - first) * pairs / training, elapsed);
         if (t->dist->rank == 0)
             vlp_progress_update(&progress, t->step - first, "epoch %ld | loss %.4f | lr %.2e | scale %.1f",
                                 t->next_epoch, loss, t->lr, exp(t->model.logit_scale->data[0]));
@@ -388,15 +464,18 @@ int vlp_trainer_run(vlp_trainer *t) {
             if ((rc = vlp_trainer_checkpoint(t))) return rc;
             last_checkpoint = t->step;
         }
+        if (c->eval.every && t->step % c->eval.every == 0 && t->step < t->total_steps) {
+            if (t->dist->rank == 0 && progress.tty) putchar('\n');
+            if ((rc = vlp_trainer_evaluate(t))) return rc;
+        }
     }
-    if (last_checkpoint != t->step) {
-        int rc = vlp_trainer_checkpoint(t);
-        if (rc) return rc;
-    }
+    int rc = vlp_trainer_evaluate(t);
+    if (rc) return rc;
+    if (last_checkpoint != t->step && (rc = vlp_trainer_checkpoint(t))) return rc;
     if (t->dist->rank == 0) {
         char path[VLP_PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/model.h5", t->run_dir);
-        int rc = vlp_weights_save(&t->model.params, path);
+        rc = vlp_weights_save(&t->model.params, path);
         if (rc) return rc;
         printf("vlptrain: wrote %s and %s/metrics.jsonl\n", path, t->run_dir);
     }

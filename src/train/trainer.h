@@ -15,6 +15,7 @@
 #include "models/clip.h"
 #include "train/config.h"
 #include "train/dist.h"
+#include "train/eval.h"
 
 typedef struct vlp_trainer {
     vlp_config cfg;
@@ -22,7 +23,9 @@ typedef struct vlp_trainer {
     vlp_clip model;
     vlp_tokenizer *tok;
     char *merges; /* the tokenizer's file text, for checkpoints */
-    vlp_dataset data;
+    vlp_dataset data, val; /* val.n == 0: no [data] val */
+    char **classnames, **templates; /* [eval] zero-shot prompts */
+    int n_classnames, n_templates;
     vlp_loader *loader;
     vlp_tape tape;
     vlp_adamw opt;
@@ -67,6 +70,10 @@ int vlp_trainer_step(vlp_trainer *t, float *loss);
 
 /* Steps until total_steps with progress, metrics and checkpoints. */
 int vlp_trainer_run(vlp_trainer *t);
+
+/* Evaluates on [data] val as [eval] asks (zero-shot, retrieval); rank 0
+ * prints it and logs it to metrics.jsonl. All ranks call. */
+int vlp_trainer_evaluate(vlp_trainer *t);
 
 /* Writes a checkpoint now (rank 0 writes; all ranks call). */
 int vlp_trainer_checkpoint(vlp_trainer *t);
