@@ -1,0 +1,90 @@
+/* vlpsearch: find images by text or by image in an index from vlpembed.
+ *   vlpsearch MODEL INDEX.h5 (--text "QUERY" | --image FILE) [-k K] [--html OUT.html]
+ * Prints the top K with their cosine scores; --html writes a gallery page
+ * with the images inline. Argument parsing and printing only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "autograd/error.h"
+#include "train/checkpoint.h"
+#include "train/search.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *index_path = NULL, *text = NULL, *image = NULL, *html = NULL;
+    int k = 10;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--text") && i + 1 < argc) text = argv[++i];
+        else if (!strcmp(argv[i], "--image") && i + 1 < argc) image = argv[++i];
+        else if (!strcmp(argv[i], "--html") && i + 1 < argc) html = argv[++i];
+        else if (!strcmp(argv[i], "-k") && i + 1 < argc) k = atoi(argv[++i]);
+        else if (argv[i][0] != '-' && !model_path) model_path = argv[i];
+        else if (argv[i][0] != '-' && !index_path) index_path = argv[i];
+        else model_path = NULL, i = argc;
+    }
+    if (!model_path || !index_path || !text == !image || k < 1) {
+        fputs("usage: vlpsearch MODEL INDEX.h5 (--text \"QUERY\" | --image FILE) [-k K] [--html OUT.html]\n", stderr);
+        return 2;
+    }
+    double start = now();
+    vlp_clip m;
+    vlp_tokenizer *tok;
+    vlp_index ix;
+    if (vlp_model_open(model_path, &m, &tok) || vlp_index_load(&ix, index_path)) {
+        fprintf(stderr, "vlpsearch: %s\n", vlp_error_message());
+        return 1;
+    }
+    if (ix.dim != m.cfg.embed_dim) {
+        fprintf(stderr, "vlpsearch: %s holds %d-d features, the model makes %d-d ones\n", index_path, ix.dim, m.cfg.embed_dim);
+        return 1;
+    }
+    vlp_tape t;
+    vlp_tape_init(&t);
+    vlp_tape_no_grad_begin(&t);
+    vlp_tensor *q;
+    int rc = VLP_OK;
+    if (text) {
+        int *ids = malloc(sizeof(int) * m.cfg.context_length);
+        rc = vlp_tokenizer_encode(tok, text, ids, m.cfg.context_length, NULL);
+        q = rc ? NULL : vlp_clip_encode_text(&m, &t, ids, 1);
+        free(ids);
+    } else {
+        vlp_image img, sq;
+        int S = m.cfg.image_size;
+        rc = vlp_image_load(&img, image, NULL);
+        if (!rc) rc = vlp_image_center(&sq, &img, S), vlp_image_free(&img);
+        vlp_tensor *x = vlp_tape_tensor(&t, 4, (int[]){1, 3, S, S});
+        if (!rc) vlp_image_normalize(x->data, sq.rgb, S, VLP_CLIP_MEAN, VLP_CLIP_STD), vlp_image_free(&sq);
+        q = rc ? NULL : vlp_clip_encode_image(&m, &t, x);
+    }
+    if (rc) {
+        fprintf(stderr, "vlpsearch: %s\n", vlp_error_message());
+        return 1;
+    }
+    if (k > ix.n) k = (int)ix.n;
+    long *rows = malloc(sizeof(long) * k);
+    float *scores = malloc(sizeof(float) * k);
+    vlp_index_top(&ix, q->data, k, rows, scores);
+    double took = now() - start;
+    printf("top %d of %ld for %s \"%s\" (%.3f s, model and index loading included)\n", k, ix.n,
+           text ? "text" : "image", text ? text : image, took);
+    for (int j = 0; j < k; j++)
+        printf("%3d. %.4f  %s%s%s\n", j + 1, scores[j], ix.captions[rows[j]], ix.paths[rows[j]][0] ? "  <- " : "", ix.paths[rows[j]]);
+    if (html && (rc = vlp_index_gallery(&ix, text ? text : image, rows, scores, k, html)))
+        fprintf(stderr, "vlpsearch: %s\n", vlp_error_message());
+    else if (html) printf("wrote %s\n", html);
+    free(rows), free(scores);
+    vlp_tape_no_grad_end(&t);
+    vlp_tape_free(&t);
+    vlp_index_free(&ix);
+    vlp_tokenizer_free(tok);
+    vlp_clip_free(&m);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,153 @@
+/* Embedding index and gallery (see search.h). */
+#include "train/search.h"
+
+#include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/error.h"
+#include "autograd/kernels.h"
+#include "train/html.h"
+
+static hid_t string_type(void) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+static int write_strings(hid_t f, const char *name, const char **v, hsize_t n) {
+    hid_t t = string_type(), s = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = d >= 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(s), H5Tclose(t);
+    return ok ? VLP_OK : VLP_EIO;
+}
+
+int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot create", path);
+    hsize_t dims[2] = {(hsize_t)n, (hsize_t)dim};
+    hid_t s = H5Screate_simple(2, dims, NULL);
+    hid_t d = H5Dcreate2(f, "features", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = d >= 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, features) >= 0 ? VLP_OK : VLP_EIO;
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(s);
+    const char **caps = malloc(sizeof(char *) * n), **paths = malloc(sizeof(char *) * n);
+    for (long i = 0; i < n; i++) {
+        caps[i] = ds->samples[i].caption;
+        paths[i] = ds->samples[i].path ? ds->samples[i].path : "";
+    }
+    const char *source[1] = {ds->source};
+    if (!rc) rc = write_strings(f, "captions", caps, (hsize_t)n) || write_strings(f, "paths", paths, (hsize_t)n) ||
+                  write_strings(f, "source", source, 1) ? VLP_EIO : VLP_OK;
+    free(caps), free(paths);
+    if (H5Fclose(f) < 0 && !rc) rc = VLP_EIO;
+    return rc ? vlp_error_set(rc, "%s: cannot write the index", path) : VLP_OK;
+}
+
+static char **read_strings(hid_t f, const char *name, long n) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT), t = string_type();
+    char **raw = calloc((size_t)n, sizeof *raw), **out = calloc((size_t)n, sizeof *out);
+    bool ok = d >= 0 && raw && out && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0;
+    for (long i = 0; i < n; i++) {
+        if (ok) out[i] = strdup(raw[i] ? raw[i] : "");
+        if (raw && raw[i]) H5free_memory(raw[i]);
+    }
+    free(raw);
+    if (d >= 0) H5Dclose(d);
+    H5Tclose(t);
+    if (!ok) free(out), out = NULL;
+    return out;
+}
+
+int vlp_index_load(vlp_index *ix, const char *path) {
+    memset(ix, 0, sizeof *ix);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot open as HDF5", path);
+    hid_t d = H5Dopen2(f, "features", H5P_DEFAULT), s = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t dims[2] = {0, 0};
+    int rc = s >= 0 && H5Sget_simple_extent_ndims(s) == 2 && H5Sget_simple_extent_dims(s, dims, NULL) >= 0
+             ? VLP_OK : VLP_EFORMAT;
+    ix->n = (long)dims[0], ix->dim = (int)dims[1];
+    if (!rc) {
+        ix->features = malloc(sizeof(float) * dims[0] * dims[1]);
+        if (!ix->features || H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, ix->features) < 0) rc = VLP_EFORMAT;
+    }
+    if (s >= 0) H5Sclose(s);
+    if (d >= 0) H5Dclose(d);
+    char **source = NULL;
+    if (!rc) {
+        ix->captions = read_strings(f, "captions", ix->n);
+        ix->paths = read_strings(f, "paths", ix->n);
+        source = read_strings(f, "source", 1);
+        if (!ix->captions || !ix->paths || !source) rc = VLP_EFORMAT;
+        else ix->source = source[0];
+        free(source);
+    }
+    H5Fclose(f);
+    if (rc) {
+        vlp_index_free(ix);
+        return vlp_error_set(rc, "%s: not a vlp index (features, captions, paths, source)", path);
+    }
+    return VLP_OK;
+}
+
+void vlp_index_free(vlp_index *ix) {
+    for (long i = 0; i < ix->n; i++) {
+        if (ix->captions) free(ix->captions[i]);
+        if (ix->paths) free(ix->paths[i]);
+    }
+    free(ix->captions), free(ix->paths), free(ix->features), free(ix->source);
+    memset(ix, 0, sizeof *ix);
+}
+
+void vlp_index_top(const vlp_index *ix, const float *query, int k, long *rows, float *scores) {
+    float *sim = malloc(sizeof(float) * ix->n);
+    VLP_ASSERT(sim, "out of memory");
+    vlp_gemm(false, true, 1, (int)ix->n, ix->dim, 1.0f, query, ix->dim, ix->features, ix->dim, 0.0f, sim, (int)ix->n);
+    for (int j = 0; j < k; j++) rows[j] = -1, scores[j] = -2.0f;
+    for (long i = 0; i < ix->n; i++) { /* insertion into the sorted top k */
+        if (k == 0 || sim[i] <= scores[k - 1]) continue;
+        int j = k - 1;
+        while (j > 0 && sim[i] > scores[j - 1]) scores[j] = scores[j - 1], rows[j] = rows[j - 1], j--;
+        scores[j] = sim[i], rows[j] = i;
+    }
+    free(sim);
+}
+
+int vlp_index_gallery(const vlp_index *ix, const char *query, const long *rows,
+                      const float *scores, int k, const char *path) {
+    vlp_dataset ds;
+    int rc = vlp_dataset_open(&ds, ix->source, NULL);
+    if (rc) return rc;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        vlp_dataset_free(&ds);
+        return vlp_error_set(VLP_EIO, "%s: cannot write", path);
+    }
+    fputs("<!doctype html><meta charset=\"utf-8\"><title>vlp search</title>\n<style>"
+          "body{font-family:sans-serif;margin:2em}figure{display:inline-block;width:160px;margin:8px;"
+          "vertical-align:top}figcaption{font-size:12px}b{color:#555}</style>\n<h1>", f);
+    vlp_html_text(f, query);
+    fprintf(f, "</h1><p>top %d of %ld images in ", k, ix->n);
+    vlp_html_text(f, ix->source);
+    fputs("</p>\n", f);
+    for (int j = 0; j < k && rows[j] >= 0; j++) {
+        vlp_image img;
+        fputs("<figure>", f);
+        if (rows[j] < ds.n && vlp_dataset_image(&ds, rows[j], &img, NULL) == VLP_OK) {
+            vlp_html_image(f, &img, 144, ix->captions[rows[j]]);
+            vlp_image_free(&img);
+        }
+        fprintf(f, "<figcaption><b>%d. %.3f</b> ", j + 1, scores[j]);
+        vlp_html_text(f, ix->captions[rows[j]]);
+        fputs("</figcaption></figure>\n", f);
+    }
+    rc = fclose(f) == 0 ? VLP_OK : vlp_error_set(VLP_EIO, "%s: write error", path);
+    vlp_dataset_free(&ds);
+    return rc;
+}
