@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
     printf("vlpdemo: %d spiral points, 3 classes, MLP 2-64-64-3 (%zu parameters), %ld steps\n",
            d.n, d.params.n, steps);
     vlp_progress progress;
-    vlp_progress_init(&progress, stdout, steps, d.n, "samples");
+    vlp_progress_init(&progress, stdout, steps, d.n, "samples", 0);
     for (long step = 0; step < steps; step++) {
         float rate = vlp_lr_schedule(step, steps / 20, steps, lr, 0.0f);
         float loss = vlp_demo_step(&d, rate);

@@ -15,9 +15,9 @@ static double now(void) {
 }
 
 void vlp_progress_init(vlp_progress *p, FILE *out, long total, double items_per_step,
-                       const char *unit) {
+                       const char *unit, long every) {
     *p = (vlp_progress){.out = out, .total = total, .items_per_step = items_per_step,
-                        .unit = unit, .start = now(), .tty = isatty(fileno(out))};
+                        .unit = unit, .start = now(), .every = every, .tty = isatty(fileno(out))};
     p->last_print = p->start;
 }
 
@@ -32,7 +32,9 @@ static void format_duration(char *buf, size_t size, double seconds) {
 void vlp_progress_update(vlp_progress *p, long done, const char *fields, ...) {
     double t = now();
     bool last = done >= p->total;
-    if (!last && t - p->last_print < (p->tty ? TTY_INTERVAL : LOG_INTERVAL)) return;
+    bool due = p->tty ? t - p->last_print >= TTY_INTERVAL
+                      : p->every ? done % p->every == 0 : t - p->last_print >= LOG_INTERVAL;
+    if (!last && !due) return;
     p->last_print = t;
     double elapsed = t - p->start, rate = elapsed > 0 ? done / elapsed : 0.0;
     char eta[32], took[32];

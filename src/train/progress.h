@@ -1,6 +1,7 @@
 /* A progress line for long work: step/total, the caller's fields (loss, lr),
  * items per second and ETA. On a terminal it rewrites one line in place;
- * otherwise (logs, CI) it prints a plain line every few seconds. */
+ * otherwise (logs, CI) it prints a plain line every `every` steps, or every
+ * ten seconds when every is 0. */
 #ifndef VLP_PROGRESS_H
 #define VLP_PROGRESS_H
 
@@ -13,11 +14,12 @@ typedef struct vlp_progress {
     double items_per_step; /* samples per step, for the rate */
     const char *unit;     /* "samples", "images" */
     double start, last_print;
+    long every;
     bool tty;
 } vlp_progress;
 
 void vlp_progress_init(vlp_progress *p, FILE *out, long total, double items_per_step,
-                       const char *unit);
+                       const char *unit, long every);
 
 /* After `done` steps; fields is printf-formatted ("loss %.4f"). Prints only
  * when due, always for the last step. */

@@ -442,7 +442,7 @@ int vlp_trainer_run(vlp_trainer *t) {
     const vlp_config *c = &t->cfg;
     int pairs = c->train.batch_size * c->train.accum_freq * t->dist->world;
     vlp_progress progress;
-    vlp_progress_init(&progress, stdout, t->total_steps - t->step, pairs, "samples");
+    vlp_progress_init(&progress, stdout, t->total_steps - t->step, pairs, "samples", c->log.every);
     if (t->dist->rank == 0)
         printf("vlptrain: %ld pairs from %s; %ld steps of %d pairs (%d ranks x %d x %d); "
                "%zu parameters; run folder %s\n", t->data.n, c->data.train, t->total_steps, pairs,
