@@ -2,9 +2,11 @@
  *   vlptrain CONFIG.ini [--set section.key=value ...] [--resume PATH|latest]
  *   vlptrain --help-config [--markdown]
  * Argument parsing only; the work is in src/train. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "autograd/error.h"
 #include "train/config.h"
@@ -17,6 +19,17 @@ static void usage(FILE *f) {
           "Under mpirun, every rank trains on its shard and the contrastive loss sees the\n"
           "global batch. --resume latest continues from the newest checkpoint of [log] dir.\n",
           f);
+}
+
+static volatile sig_atomic_t stop_requested;
+
+/* First SIGINT/SIGTERM: finish the step, checkpoint, exit 0. Second: now. */
+static void on_signal(int sig) {
+    (void)sig;
+    if (stop_requested) _exit(130);
+    stop_requested = 1;
+    static const char msg[] = "\nvlptrain: stopping after this step (again to stop now)\n";
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) _exit(130);
 }
 
 int main(int argc, char **argv) {
@@ -65,6 +78,10 @@ int main(int argc, char **argv) {
     }
     vlp_trainer t;
     int rc = vlp_trainer_open(&t, &cfg, config_path, resume, &dist);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    t.stop = &stop_requested;
     if (rc == VLP_OK) rc = vlp_trainer_run(&t);
     if (rc != VLP_OK) {
         fprintf(stderr, "vlptrain: rank %d: %s\n", dist.rank, vlp_error_message());

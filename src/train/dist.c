@@ -72,6 +72,13 @@ double vlp_dist_mean(const vlp_dist *d, double x) {
     return x / d->world;
 }
 
+bool vlp_dist_any(const vlp_dist *d, bool flag) {
+    if (d->world == 1) return flag;
+    int v = flag;
+    MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return v != 0;
+}
+
 void vlp_dist_allgather_ints(const vlp_dist *d, const int *local, int n, int *all) {
     if (d->world == 1) {
         memcpy(all, local, (size_t)n * sizeof *all);

@@ -28,6 +28,8 @@ int vlp_dist_check_same(const vlp_dist *d, const void *data, size_t n, const cha
 /* buf = mean over ranks of buf, in place; chunked under INT_MAX. */
 void vlp_dist_allreduce_mean(const vlp_dist *d, float *buf, size_t n);
 double vlp_dist_mean(const vlp_dist *d, double x);
+/* True on every rank when flag is true on any. */
+bool vlp_dist_any(const vlp_dist *d, bool flag);
 /* all (world * n) = every rank's n ints, in rank order. */
 void vlp_dist_allgather_ints(const vlp_dist *d, const int *local, int n, int *all);
 

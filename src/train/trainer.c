@@ -460,6 +460,13 @@ int vlp_trainer_run(vlp_trainer *t) {
         if (t->dist->rank == 0)
             vlp_progress_update(&progress, t->step - first, "epoch %ld | loss %.4f | lr %.2e | scale %.1f",
                                 t->next_epoch, loss, t->lr, exp(t->model.logit_scale->data[0]));
+        if (vlp_dist_any(t->dist, t->stop && *t->stop)) {
+            if (t->dist->rank == 0) printf("\nvlptrain: stopping at step %ld on a signal\n", t->step);
+            if (last_checkpoint != t->step && (rc = vlp_trainer_checkpoint(t))) return rc;
+            if (t->dist->rank == 0) printf("vlptrain: checkpoint written; continue with --resume latest\n");
+            t->interrupted = true;
+            return VLP_OK;
+        }
         if (c->checkpoint.every && t->step % c->checkpoint.every == 0) {
             if ((rc = vlp_trainer_checkpoint(t))) return rc;
             last_checkpoint = t->step;

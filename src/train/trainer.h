@@ -6,6 +6,7 @@
 #ifndef VLP_TRAINER_H
 #define VLP_TRAINER_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -33,6 +34,10 @@ typedef struct vlp_trainer {
     long next_epoch, next_batch; /* the loader's position after this step */
     float lr, grad_norm;         /* of the last step */
     FILE *metrics;
+    /* Set (by a signal handler) to stop after the current step with a
+     * checkpoint; `interrupted` tells the caller it happened. */
+    volatile sig_atomic_t *stop;
+    bool interrupted;
     char run_dir[VLP_PATH_MAX], checkpoint_dir[VLP_PATH_MAX + 16];
     /* a step's micro-batches: images, token ids, group ids, cached features */
     float *images, *cache_img, *cache_txt;
@@ -68,7 +73,8 @@ void vlp_trainer_close(vlp_trainer *t);
 /* One optimizer step; *loss gets the global batch's loss (mean over ranks). */
 int vlp_trainer_step(vlp_trainer *t, float *loss);
 
-/* Steps until total_steps with progress, metrics and checkpoints. */
+/* Steps until total_steps with progress, metrics and checkpoints; or
+ * until *stop, after a checkpoint (all ranks stop at the same step). */
 int vlp_trainer_run(vlp_trainer *t);
 
 /* Evaluates on [data] val as [eval] asks (zero-shot, retrieval); rank 0
