@@ -27,6 +27,7 @@ packages=(
   check                                 # unit tests
   python3-torch python3-h5py hdf5-tools # the PyTorch reference, converters
   tuxpaint-stamps-default               # real RGBA photos: default data, decode tests
+  chromium                              # renders vlpreport's page in a test
   valgrind                              # memcheck of the tests
 )
 missing=()

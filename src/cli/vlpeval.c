@@ -131,7 +131,10 @@ int main(int argc, char **argv) {
         int *groups = NULL;
         if (!strcmp(match, "concept")) {
             groups = malloc(sizeof(int) * ds.n);
-            for (long i = 0; i < ds.n; i++) groups[i] = ds.samples[i].concept_id;
+            for (long i = 0; i < ds.n; i++) {
+                groups[i] = ds.samples[i].concept_id;
+                if (groups[i] < 0) fail(&d, "--match concept: a sample of DATA has no concept_id");
+            }
         }
         vlp_retrieval_result r;
         vlp_eval_retrieval(img, txt, groups, ds.n, D, &r);

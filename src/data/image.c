@@ -17,6 +17,10 @@ const float VLP_CLIP_STD[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 
 #define DEFAULT_MAX_PIXELS (1L << 26) /* 8192 x 8192 */
 
+vlp_image_opts vlp_image_opts_default(void) {
+    return (vlp_image_opts){.background = {255, 255, 255}, .max_pixels = DEFAULT_MAX_PIXELS};
+}
+
 void vlp_image_free(vlp_image *img) {
     free(img->rgb);
     memset(img, 0, sizeof *img);
@@ -59,8 +63,8 @@ int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char 
         return vlp_error_set(VLP_EFORMAT, "%s: cannot decode (%s)", name, stbi_failure_reason());
     int rc = image_alloc(out, w, h);
     if (rc == VLP_OK) {
-        static const uint8_t black[3] = {0, 0, 0};
-        const uint8_t *bg = opts ? opts->background : black;
+        static const uint8_t white[3] = {255, 255, 255};
+        const uint8_t *bg = opts ? opts->background : white;
         for (long i = 0; i < (long)w * h; i++) {
             unsigned a = rgba[4 * i + 3];
             for (int c = 0; c < 3; c++)

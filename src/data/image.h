@@ -21,6 +21,10 @@ typedef struct vlp_image_opts {
     long max_pixels;       /* larger images are refused before decoding; 0: 1 << 26 */
 } vlp_image_opts;
 
+/* White background (clip art and emoji are drawn for one), default limit:
+ * what a NULL opts means. */
+vlp_image_opts vlp_image_opts_default(void);
+
 /* Decodes JPEG, PNG (8/16-bit, palette), BMP, GIF (first frame), PGM/PPM,
  * in grey, grey+alpha, RGB or RGBA. name is for messages (a path). The
  * declared size is checked against max_pixels before any pixel is

@@ -197,7 +197,8 @@ static void *worker(void *arg) {
 vlp_loader_opts vlp_loader_defaults(int batch_size, int image_size) {
     vlp_loader_opts o = {.batch_size = batch_size, .image_size = image_size, .workers = 1,
                          .seed = 0, .rank = 0, .world = 1, .shuffle = true, .drop_last = true,
-                         .augment = true, .crop_min = 0.9f, .crop_max = 1.0f, .flip = 0.0f};
+                         .augment = true, .crop_min = 0.9f, .crop_max = 1.0f, .flip = 0.0f,
+                         .image = vlp_image_opts_default()};
     memcpy(o.mean, VLP_CLIP_MEAN, sizeof o.mean);
     memcpy(o.std, VLP_CLIP_STD, sizeof o.std);
     return o;

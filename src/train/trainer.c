@@ -160,6 +160,10 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
                 return vlp_error_set(VLP_ECONFIG, "%s: sample %ld has class id %d, not one of the %d in %s",
                                      c->data.val, i, t->val.samples[i].class_id, t->n_classnames, c->eval.classnames);
     }
+    for (long i = 0; c->eval.retrieval == VLP_RETRIEVAL_CONCEPT && i < t->val.n; i++)
+        if (t->val.samples[i].concept_id < 0)
+            return vlp_error_set(VLP_ECONFIG, "[eval] retrieval = concept, but sample %ld of %s has no concept_id",
+                                 i, c->data.val);
     if (c->eval.templates[0]) {
         t->templates = vlp_read_lines(c->eval.templates, &t->n_templates);
         if (!t->n_templates)
