@@ -85,6 +85,7 @@ int main(int argc, char **argv) {
     if (rc == VLP_OK) rc = vlp_trainer_run(&t);
     if (rc != VLP_OK) {
         fprintf(stderr, "vlptrain: rank %d: %s\n", dist.rank, vlp_error_message());
+        vlp_trainer_close(&t); /* stops the loader's threads before exit */
         vlp_dist_abort(&dist, 1); /* the other ranks may be waiting in a collective */
     }
     vlp_trainer_close(&t);

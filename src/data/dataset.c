@@ -462,6 +462,7 @@ static int shard_image(const vlp_dataset *ds, long i, vlp_image *out) {
     uint8_t *raw = NULL;
     int rc = VLP_OK;
     pthread_mutex_lock(&s->lock);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* per thread: loader threads report errors themselves */
     if (H5Dget_chunk_storage_size(s->images, offset, &stored) < 0 || stored == 0 ||
         !(raw = malloc(stored)) || H5Dread_chunk(s->images, H5P_DEFAULT, offset, &filters, raw) < 0)
         rc = vlp_error_set(VLP_EFORMAT, "%s: image %ld unreadable", ds->source, i);

@@ -108,6 +108,19 @@ static void freeze(vlp_trainer *t) {
     }
 }
 
+/* mkdir -p */
+static int make_dirs(const char *path) {
+    char p[VLP_PATH_MAX];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
+            *s = '/';
+        }
+    return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 /* Keeps the metrics of steps up to `step`: a resumed run rewrites the rest. */
 static void truncate_metrics(const char *path, long step) {
     char *text = vlp_read_text(path);
@@ -230,7 +243,7 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
                "out of memory for a step of %d x %d pairs", K, B);
 
     if (dist->rank == 0) {
-        if (mkdir(t->run_dir, 0755) != 0 && errno != EEXIST) {
+        if (make_dirs(t->run_dir) != 0) {
             rc = vlp_error_set(VLP_EIO, "%s: cannot create the run folder: %s", t->run_dir, strerror(errno));
             goto done;
         }
