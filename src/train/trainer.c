@@ -108,6 +108,13 @@ static void freeze(vlp_trainer *t) {
     }
 }
 
+/* Prefixes the current error message with the config key it came from. */
+static int with_key(int rc, const char *config_path, const char *key) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", vlp_error_message());
+    return vlp_error_set(rc, "%s: %s: %s", config_path, key, msg);
+}
+
 /* mkdir -p */
 static int make_dirs(const char *path) {
     char p[VLP_PATH_MAX];
@@ -160,8 +167,9 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
 
     vlp_manifest_opts mo = {.separator = c->data.separator[0], .image_key = c->data.image_key,
                             .caption_key = c->data.caption_key};
-    if ((rc = vlp_dataset_open(&t->data, c->data.train, &mo))) return rc;
-    if (c->data.val[0] && (rc = vlp_dataset_open(&t->val, c->data.val, &mo))) return rc;
+    if ((rc = vlp_dataset_open(&t->data, c->data.train, &mo))) return with_key(rc, config_path, "[data] train");
+    if (c->data.val[0] && (rc = vlp_dataset_open(&t->val, c->data.val, &mo)))
+        return with_key(rc, config_path, "[data] val");
     if ((c->eval.classnames[0] || c->eval.retrieval) && !c->data.val[0])
         return vlp_error_set(VLP_ECONFIG, "%s: [eval] asks for an evaluation but [data] val is empty", config_path);
     if (c->eval.classnames[0]) {
