@@ -80,7 +80,7 @@ static int read_metrics(const char *path, curves *c) {
 /* A line chart in SVG: the series, its range, a smoothed line for noisy
  * training curves. */
 static void chart(FILE *f, const series *s) {
-    const int W = 360, H = 200, L = 50, R = 10, T = 24, B = 28;
+    const int W = 360, H = 200, L = 62, R = 10, T = 24, B = 28;
     double x0 = s->x[0], x1 = s->x[s->n - 1], y0 = s->y[0], y1 = s->y[0];
     for (int i = 0; i < s->n; i++) y0 = fmin(y0, s->y[i]), y1 = fmax(y1, s->y[i]);
     if (x1 == x0) x1 = x0 + 1;
@@ -98,7 +98,11 @@ static void chart(FILE *f, const series *s) {
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%.4g</text>", L - 4, H - B, y0);
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\">step %.0f</text>", L, H - 8, x0);
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%.0f</text>", W - R, H - 8, x1);
-    bool noisy = s->n > 50;
+    /* Smooth only a noisy curve (loss, gradient norm): one whose path
+     * length is many times its range; a smooth one (lr) would only lag. */
+    double path = 0;
+    for (int i = 1; i < s->n; i++) path += fabs(s->y[i] - s->y[i - 1]);
+    bool noisy = s->n > 50 && path > 6 * (y1 - y0);
     fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" points=\"", noisy ? "#9ecae1" : "#1f77b4");
     for (int i = 0; i < s->n; i++) fprintf(f, "%.1f,%.1f ", PX(s->x[i]), PY(s->y[i]));
     fputs("\"/>", f);
