@@ -65,7 +65,8 @@ static int read_metrics(const char *path, curves *c) {
         cJSON *eval = cJSON_GetObjectItem(j, "eval"), *fields = eval ? eval : j, *item;
         cJSON_ArrayForEach(item, fields) {
             if (!cJSON_IsNumber(item) || !strcmp(item->string, "step") || !strcmp(item->string, "epoch") ||
-                !strcmp(item->string, "elapsed_s") || !strcmp(item->string, "samples"))
+                !strcmp(item->string, "elapsed_s") || !strcmp(item->string, "samples") ||
+                !strcmp(item->string, "epoch_done"))
                 continue;
             char name[64];
             snprintf(name, sizeof name, "%s%s", eval ? "eval " : "", item->string);

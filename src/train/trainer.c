@@ -474,6 +474,7 @@ int vlp_trainer_run(vlp_trainer *t) {
                t->dist->world, c->train.batch_size, c->train.accum_freq, t->model.params.n, t->run_dir);
     long first = t->step, last_checkpoint = t->step;
     double training = 0; /* seconds in steps, not in evaluations or checkpoints */
+    long epoch = t->next_epoch;
     while (t->step < t->total_steps) {
         float loss;
         double start = vlp_progress_elapsed(&progress);
@@ -481,6 +482,17 @@ int vlp_trainer_run(vlp_trainer *t) {
         if (rc) return rc;
         double elapsed = vlp_progress_elapsed(&progress);
         training += elapsed - start;
+        if (t->next_epoch > epoch) { /* an epoch ended: what its data cost */
+            long skipped = vlp_loader_skipped(t->loader, epoch);
+            long global = (long)vlp_dist_mean(t->dist, (double)skipped) * t->dist->world;
+            if (t->dist->rank == 0) {
+                if (progress.tty) putchar('\n');
+                printf("epoch %ld done: %ld unreadable images skipped\n", epoch, global);
+                if (t->metrics) fprintf(t->metrics, "{\"step\": %ld, \"epoch_done\": %ld, \"skipped_images\": %ld}\n",
+                                        t->step, epoch, global);
+            }
+            epoch = t->next_epoch;
+        }
         log_metrics(t, loss, (t->step - first) * pairs / training, elapsed);
         if (t->dist->rank == 0)
             vlp_progress_update(&progress, t->step - first, "epoch %ld | loss %.4f | lr %.2e | scale %.1f",
