@@ -10,16 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 VLP_WHO=emoji
 source scripts/data/lib.sh
-summary=$(mktemp)
-trap 'rm -f "$summary"' EXIT
-
-force=()
-for arg in "$@"; do
-  case "$arg" in
-    --force) force=(--force); export VLP_FORCE=1 ;;
-    *) echo "emoji.sh: unknown option $arg" >&2; exit 2 ;;
-  esac
-done
+parse_args "$@"
 
 need_python
 exec 3>&1  # fetch's messages go to the terminal, its result to $(...)

@@ -57,3 +57,20 @@ pack() {
   fi
   build/vlpdata pack "$manifest" -o "$shard" --size "$size" | sed "s/^vlpdata/$VLP_WHO/"
 }
+
+# parse_args "$@": the scripts' one option, --force (sets force=(--force) for
+# the Python side and VLP_FORCE for pack), and a temporary file $summary
+# removed on exit.
+# shellcheck disable=SC2034  # force and summary are read by the calling script
+parse_args() {
+  force=()
+  local arg
+  for arg in "$@"; do
+    case "$arg" in
+      --force) force=(--force); export VLP_FORCE=1 ;;
+      *) echo "$VLP_WHO.sh: unknown option $arg" >&2; exit 2 ;;
+    esac
+  done
+  summary=$(mktemp)
+  trap 'rm -f "$summary"' EXIT
+}

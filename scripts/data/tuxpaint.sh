@@ -8,16 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 VLP_WHO=tuxpaint
 source scripts/data/lib.sh
-summary=$(mktemp)
-trap 'rm -f "$summary"' EXIT
-
-force=()
-for arg in "$@"; do
-  case "$arg" in
-    --force) force=(--force); export VLP_FORCE=1 ;;
-    *) echo "tuxpaint.sh: unknown option $arg" >&2; exit 2 ;;
-  esac
-done
+parse_args "$@"
 
 need_python
 need_debs tuxpaint-stamps-default
