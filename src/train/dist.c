@@ -56,12 +56,17 @@ int vlp_dist_check_same(const vlp_dist *d, const void *data, size_t n, const cha
     return VLP_OK;
 }
 
-void vlp_dist_allreduce_mean(const vlp_dist *d, float *buf, size_t n) {
+void vlp_dist_allreduce_sum(const vlp_dist *d, float *buf, size_t n) {
     if (d->world == 1) return;
     for (size_t at = 0; at < n; at += INT_MAX / 2) {
         int count = (int)(n - at < INT_MAX / 2 ? n - at : INT_MAX / 2);
         MPI_Allreduce(MPI_IN_PLACE, buf + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     }
+}
+
+void vlp_dist_allreduce_mean(const vlp_dist *d, float *buf, size_t n) {
+    if (d->world == 1) return;
+    vlp_dist_allreduce_sum(d, buf, n);
     float inv = 1.0f / (float)d->world;
     for (size_t i = 0; i < n; i++) buf[i] *= inv;
 }

@@ -25,7 +25,8 @@ _Noreturn void vlp_dist_abort(const vlp_dist *d, int status);
  * whose `what` differs from rank 0's. Collective. */
 int vlp_dist_check_same(const vlp_dist *d, const void *data, size_t n, const char *what);
 
-/* buf = mean over ranks of buf, in place; chunked under INT_MAX. */
+/* buf = sum (or mean) over ranks of buf, in place; chunked under INT_MAX. */
+void vlp_dist_allreduce_sum(const vlp_dist *d, float *buf, size_t n);
 void vlp_dist_allreduce_mean(const vlp_dist *d, float *buf, size_t n);
 double vlp_dist_mean(const vlp_dist *d, double x);
 /* True on every rank when flag is true on any. */

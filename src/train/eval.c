@@ -42,10 +42,9 @@ int vlp_eval_embed(const vlp_clip *m, const vlp_tokenizer *tok, const vlp_datase
         vlp_tape_no_grad_end(&t);
     }
     /* Each row was written by one rank, zeros elsewhere: a sum gathers them. */
-    if (!rc && d->world > 1) {
-        vlp_dist_allreduce_mean(d, img, (size_t)ds->n * D);
-        vlp_dist_allreduce_mean(d, txt, (size_t)ds->n * D);
-        for (long i = 0; i < ds->n * D; i++) img[i] *= d->world, txt[i] *= d->world;
+    if (!rc) {
+        vlp_dist_allreduce_sum(d, img, (size_t)ds->n * D);
+        vlp_dist_allreduce_sum(d, txt, (size_t)ds->n * D);
     }
     vlp_tape_free(&t);
     free(ids);
