@@ -9,12 +9,22 @@ torch.nn modules, following OpenCLIP's architecture, names and init.
                                             embeddings it gives
   clip_ref.py check M.pt IN.h5              load a state_dict strictly and
                                             compare its embeddings with IN.h5
+  clip_ref.py bench A|B [--steps N] [--warmup W] [--json OUT]
+                                            time training steps on random data
+                                            and sgemm on the step's shapes, as
+                                            build/vlpbench does (scripts/bench.sh)
 
 Run with Debian's /usr/bin/python3 (python3-torch, python3-h5py).
 """
 import argparse
+import ctypes
+import json
 import math
+import os
+import resource
+import statistics
 import sys
+import time
 from collections import OrderedDict
 
 import h5py
@@ -31,6 +41,16 @@ CONFIGS = {
     "quickgelu": dict(embed_dim=16, image_size=12, patch_size=3, vision_width=24, vision_layers=3,
                       vision_heads=3, vocab_size=80, context_length=9, text_width=40,
                       text_layers=1, text_heads=5, mlp_ratio=2.0, act="quick_gelu", batch=5),
+}
+
+# Issue 7's benchmark configs, as src/train/bench.c defines them for vlpbench.
+BENCH_CONFIGS = {
+    "A": dict(embed_dim=128, image_size=32, patch_size=4, vision_width=128, vision_layers=4,
+              vision_heads=4, vocab_size=1024, context_length=32, text_width=128, text_layers=4,
+              text_heads=4, mlp_ratio=4.0, act="gelu", batch=128),
+    "B": dict(embed_dim=256, image_size=64, patch_size=8, vision_width=256, vision_layers=6,
+              vision_heads=8, vocab_size=1024, context_length=32, text_width=256, text_layers=6,
+              text_heads=8, mlp_ratio=4.0, act="gelu", batch=256),
 }
 
 
@@ -245,6 +265,142 @@ def cmd_check(args):
     return 0 if max(err_img, err_txt) <= 1e-5 else 1
 
 
+def forward_flops(c, b, n):
+    """Matmul FLOPs of one forward pass, counted as vlp_bench_forward_flops
+    counts them (src/train/bench.c): linears, attention's QK^T and PV over
+    the full T x T, patch embedding, projections, the two B x N logits."""
+    def blocks(t, w, layers):
+        mlp = int(c["mlp_ratio"] * w)
+        return layers * (2.0 * b * t * w * (3 * w + w + 2 * mlp) + 4.0 * b * t * t * w)
+    g, p, d = c["image_size"] // c["patch_size"], c["patch_size"], c["embed_dim"]
+    cv, ct = c["vision_width"], c["text_width"]
+    vision = blocks(g * g + 1, cv, c["vision_layers"]) + 2.0 * b * g * g * 3 * p * p * cv + 2.0 * b * cv * d
+    text = blocks(c["context_length"], ct, c["text_layers"]) + 2.0 * b * ct * d
+    return vision + text + 4.0 * b * n * d
+
+
+def gemm_shapes(c, b):
+    """The blocks' linear layers as (what, ta, tb, M, N, K, beta, count): the
+    forward, dX and dW products, as vlp_bench_gemm_shapes lists them."""
+    shapes = []
+    g = c["image_size"] // c["patch_size"]
+    for tower, rows, w, layers in (("visual", b * (g * g + 1), c["vision_width"], c["vision_layers"]),
+                                   ("text", b * c["context_length"], c["text_width"], c["text_layers"])):
+        mlp = int(c["mlp_ratio"] * w)
+        for name, n_in, n_out in (("qkv", w, 3 * w), ("out", w, w), ("fc", w, mlp), ("proj", mlp, w)):
+            shapes += [(f"{tower} {name} forward", False, True, rows, n_out, n_in, 0.0, layers),
+                       (f"{tower} {name} dX", False, False, rows, n_in, n_out, 1.0, layers),
+                       (f"{tower} {name} dW", True, False, n_out, n_in, rows, 1.0, layers)]
+    return shapes
+
+
+def time_gemm(ta, tb, m, n, k, beta, reps):
+    """GFLOP/s of torch's matmul (OpenBLAS sgemm) at this shape: best of reps
+    calls after a warm-up call, writing into a preallocated C."""
+    a = torch.rand(k, m).t() if ta else torch.rand(m, k)
+    b = torch.rand(n, k).t() if tb else torch.rand(k, n)
+    out = torch.zeros(m, n)
+    best = float("inf")
+    for r in range(reps + 1):
+        t0 = time.perf_counter()
+        if beta:
+            out.addmm_(a, b)
+        else:
+            torch.mm(a, b, out=out)
+        t = time.perf_counter() - t0
+        if r:
+            best = min(best, t)
+    return 2.0 * m * n * k / best * 1e-9
+
+
+def openblas():
+    """The OpenBLAS library torch's matmuls run in (Debian's torch calls
+    libblas.so.3, OpenBLAS through the alternatives), opened by its path."""
+    torch.mm(torch.ones(64, 64), torch.ones(64, 64))
+    with open("/proc/self/maps") as f:
+        paths = {line.split()[-1] for line in f if "libopenblas" in line}
+    if not paths:
+        return None
+    lib = ctypes.CDLL(sorted(paths)[0])
+    lib.openblas_get_corename.restype = ctypes.c_char_p
+    lib.openblas_get_config.restype = ctypes.c_char_p
+    return lib
+
+
+# The environment scripts/bench.sh gives the PyTorch process (its best
+# configuration on this machine, issue 7), printed with the results.
+BENCH_ENV = ("OMP_WAIT_POLICY", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
+             "OMP_NUM_THREADS")
+
+
+def cmd_bench(args):
+    c = BENCH_CONFIGS[args.config]
+    b = c["batch"]
+    blas = openblas()
+    torch.manual_seed(0)
+    model = CLIP(c)
+    images, text, _ = make_inputs(c, torch.Generator().manual_seed(7))
+    # OpenCLIP's groups: no weight decay on parameters of fewer than 2 dims
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    rest = [p for p in model.parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.2}, {"params": rest, "weight_decay": 0.0}],
+                            lr=5e-4, betas=(0.9, 0.98), eps=1e-6)
+    seconds, losses = [], []
+    for s in range(args.warmup + args.steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss, _ = clip_loss(model.encode_image(images), model.encode_text(text), model.logit_scale)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        if s >= args.warmup:
+            seconds.append(time.perf_counter() - t0)
+        losses.append(loss.item())
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before sgemm's operands
+    med = statistics.median(seconds)
+    flops = 3.0 * forward_flops(c, b, b)
+    out = {
+        "program": "torch", "config": args.config, "batch": b, "ranks": 1, "batch_per_rank": b,
+        "threads": blas.openblas_get_num_threads() if blas else None,
+        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "openblas_core": blas.openblas_get_corename().decode() if blas else None,
+        "openblas_config": blas.openblas_get_config().decode() if blas else None,
+        "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "env": {k: os.environ.get(k) for k in BENCH_ENV},
+        "params": sum(p.numel() for p in model.parameters()),
+        "warmup": args.warmup, "steps": args.steps, "step_s": seconds, "median_s": med,
+        "samples_per_s": b / med, "loss_first": losses[0], "loss_last": losses[-1],
+        "peak_rss_mb": rss_mb, "peak_rss_mb_all_ranks": rss_mb,
+        "model_flops_per_step": flops,
+        "model_flops_note": "counted as vlpbench counts them (3x the forward's matmul FLOPs)",
+        "model_gflops_per_s": flops / med * 1e-9, "sgemm": None, "sgemm_fraction": None,
+    }
+    if args.sgemm_reps > 0:
+        shapes = []
+        for what, ta, tb, m, n, k, beta, count in gemm_shapes(c, b):
+            rate = time_gemm(ta, tb, m, n, k, beta, args.sgemm_reps)
+            shapes.append({"what": what, "op": "TN"[not ta] + "TN"[not tb], "M": m, "N": n, "K": k,
+                           "count": count, "gflops_openblas": rate})
+        total = sum(2.0 * s["M"] * s["N"] * s["K"] * s["count"] for s in shapes)
+        time_at_rate = sum(2.0 * s["M"] * s["N"] * s["K"] * s["count"] / (s["gflops_openblas"] * 1e9)
+                           for s in shapes)
+        rate = total / time_at_rate * 1e-9
+        out["sgemm"] = {"reps": args.sgemm_reps, "shapes": shapes, "gflops_openblas": rate, "gflops": rate,
+                        "note": "torch.mm / addmm_ (OpenBLAS sgemm on its own threads) on vlpbench's "
+                                "shapes; gflops: the FLOP-weighted rate"}
+        out["sgemm_fraction"] = flops / med * 1e-9 / rate
+    text_out = json.dumps(out, indent=2)
+    if args.json and args.json != "-":
+        with open(args.json, "w") as f:
+            f.write(text_out + "\n")
+    else:
+        print(text_out)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -260,9 +416,18 @@ def main():
     k = sub.add_parser("check")
     k.add_argument("model")
     k.add_argument("inputs")
+    b = sub.add_parser("bench")
+    b.add_argument("config", choices=BENCH_CONFIGS)
+    b.add_argument("--steps", type=int, default=10)
+    b.add_argument("--warmup", type=int, default=2)
+    b.add_argument("--json")
+    b.add_argument("--sgemm-reps", type=int, default=3, help="0 skips the sgemm measurement")
     args = ap.parse_args()
+    # One torch thread: Debian's torch runs matmuls in OpenBLAS, whose
+    # threads OPENBLAS_NUM_THREADS sets (torch.set_num_threads does not).
     torch.set_num_threads(1)
-    return {"golden": cmd_golden, "state-dict": cmd_state_dict, "check": cmd_check}[args.cmd](args) or 0
+    return {"golden": cmd_golden, "state-dict": cmd_state_dict, "check": cmd_check,
+            "bench": cmd_bench}[args.cmd](args) or 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@
 # --positives) must match the single-process gradient, the veth's byte
 # counters must move, and the btl log must show each rank reaching the other
 # over tcp at the other namespace's address.
+# With VLP_TWO_HOSTS_RUN="PROGRAM ARGS" it runs that instead of the test,
+# on the same two namespaces, and prints its output (scripts/scaling.sh
+# times collectives over TCP this way); VLP_TWO_HOSTS_TIMEOUT seconds
+# (default 12) bound each mpirun, and VLP_TWO_HOSTS_SLOTS ranks (default 1)
+# run in each namespace.
 # Exits 77, "skipped", only when this machine cannot make network namespaces
 # and veth pairs (not root, no iproute2, no kernel support).
 #   mpi_two_hosts.sh BUILD [MPIRUN]
@@ -98,11 +103,12 @@ exec ip netns exec "\$ns" /bin/sh -c "\$*"
 EOF
 chmod +x "$tmp/agent"
 # The hosts are named by their addresses: nothing to resolve.
-printf '%s slots=1\n%s slots=1\n' "$ipA" "$ipB" > "$tmp/hosts"
+slots=${VLP_TWO_HOSTS_SLOTS:-1}
+printf '%s slots=%s\n%s slots=%s\n' "$ipA" "$slots" "$ipB" "$slots" > "$tmp/hosts"
 
 mca=(--mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include "$dev" --mca oob_tcp_if_include "$dev"
      --mca plm_rsh_agent "$tmp/agent")
-launch=(timeout -k 3 12 ip netns exec "$nsA" "$mpirun" -n 2 --hostfile "$tmp/hosts" --map-by node
+launch=(timeout -k 3 "${VLP_TWO_HOSTS_TIMEOUT:-12}" ip netns exec "$nsA" "$mpirun" -n $((2 * slots)) --hostfile "$tmp/hosts" --map-by node
         -x OPENBLAS_NUM_THREADS "${mca[@]}")
 echo "mpirun (in $nsA): ${launch[*]:8}"
 
@@ -127,6 +133,13 @@ sort "$tmp/probe.out"
 grep -q "rank 0: netns $nsA $dev@[a-z0-9]* $ipA/24 pml=ob1 btl=tcp,self" "$tmp/probe.out" &&
   grep -q "rank 1: netns $nsB $dev@[a-z0-9]* $ipB/24 pml=ob1 btl=tcp,self" "$tmp/probe.out" ||
   { echo "FAIL: ranks are not one per namespace with the tcp-only settings"; exit 1; }
+
+if [ -n "${VLP_TWO_HOSTS_RUN:-}" ]; then
+  # shellcheck disable=SC2086 # a command line, split on purpose
+  mpi "$tmp/out" "$tmp/err" $VLP_TWO_HOSTS_RUN || { tail -40 "$tmp/err"; echo "FAIL: $VLP_TWO_HOSTS_RUN"; exit 1; }
+  cat "$tmp/out"
+  exit 0
+fi
 
 total=0
 for args in "" "--positives"; do

@@ -65,6 +65,8 @@ START_TEST(test_errors_name_line_and_key) {
     expect_error(GOOD "[train]\nseed = 1\nseed = 2\n", NULL, 0, ":7: [train] seed is set twice (first on line 6)");
     expect_error(GOOD "this is not ini\n", NULL, 0, ":5: not an INI line");
     expect_error(GOOD "[model]\nimage_size = 30\n", NULL, 0, "image_size must be a multiple of patch_size");
+    expect_error(GOOD "[train]\nmax_bad_steps = 0\n", NULL, 0, "[train] max_bad_steps = 0 is out of range [1, 1000000000]");
+    expect_error(GOOD "[checkpoint]\non_error = ignore\n", NULL, 0, "valid values are stop, continue");
     const char *bad_set[] = {"optim.lrr=1"};
     expect_error(GOOD, bad_set, 1, "--set optim.lrr=1: unknown key");
     const char *bad_value[] = {"optim.lr=-1"};
@@ -72,6 +74,26 @@ START_TEST(test_errors_name_line_and_key) {
     vlp_config c;
     ck_assert_int_eq(vlp_config_load(&c, "/nonexistent/x.ini", NULL, 0), VLP_ECONFIG);
     ck_assert(strstr(vlp_error_message(), "/nonexistent/x.ini: No such file"));
+    ck_assert_int_eq(vlp_config_load(&c, "/tmp", NULL, 0), VLP_ECONFIG);
+    ck_assert_str_eq(vlp_error_message(), "/tmp: Is a directory");
+}
+END_TEST
+
+/* Errors found after parsing (a data path that does not exist) name the
+ * line that set the key, or the --set, or say it is the default. */
+START_TEST(test_where_keys_were_set) {
+    vlp_config c;
+    const char *sets[] = {"optim.lr=0.01"};
+    ck_assert_int_eq(load_text(&c, GOOD, sets, 1), VLP_OK);
+    char where[VLP_PATH_MAX + 64], want[VLP_PATH_MAX + 64];
+    vlp_config_where(&c, path, "data", "train", where, sizeof where);
+    snprintf(want, sizeof want, "%s:2: [data] train", path);
+    ck_assert_str_eq(where, want);
+    vlp_config_where(&c, path, "optim", "lr", where, sizeof where);
+    ck_assert_str_eq(where, "--set optim.lr");
+    vlp_config_where(&c, path, "data", "val", where, sizeof where);
+    snprintf(want, sizeof want, "%s: [data] val", path);
+    ck_assert_str_eq(where, want);
 }
 END_TEST
 
@@ -99,6 +121,7 @@ static Suite *config_suite(void) {
     Suite *s = suite_create("config");
     VLP_ADD_CASE(s, good_file_and_overrides);
     VLP_ADD_CASE(s, errors_name_line_and_key);
+    VLP_ADD_CASE(s, where_keys_were_set);
     VLP_ADD_CASE(s, docs_current);
     return s;
 }

@@ -49,6 +49,16 @@
     X(attention_causal)    \
     X(attention_cross)     \
     X(attention_key_mask)  \
+    X(attention_qkv)       \
+    X(attention_qkv_causal) \
+    X(attention_qkv_key_mask) \
+    X(attention_qkv_threaded) \
+    X(linear_residual)     \
+    X(linear_residual_nobias) \
+    X(linear_gelu)         \
+    X(linear_gelu_nobias)  \
+    X(linear_quick_gelu)   \
+    X(linear_gelu_threaded) \
     X(embedding)           \
     X(concat)              \
     X(concat_middle)       \
@@ -354,6 +364,103 @@ START_TEST(test_attention_shared_qkv) {
     expect_grads(c, f_attention, TOL);
     gc_free(c);
 }
+END_TEST
+
+/* ---- packed attention, fused linear layers ------------------------------------- */
+
+/* qkv (B, T, 3C), packed as in_proj's output. */
+static vlp_tensor *f_attention_qkv(vlp_tape *t, void *ctx) {
+    gc *c = ctx;
+    return vlp_op_attention_qkv(t, c->x[0], c->heads, c->causal, c->mask[0] ? c->mask + 1 : NULL);
+}
+
+static void attention_qkv_case(int B, int T, int C, int NH, bool causal, bool masked) {
+    gc *c = gc_new();
+    gc_in(c, SHAPE(B, T, 3 * C));
+    gc_ready(c);
+    c->heads = NH;
+    c->causal = causal;
+    if (masked) {
+        c->mask[0] = 1;
+        for (int i = 0; i < B * T; i++) c->mask[1 + i] = (i % T) < T - 1 - (i / T);
+    }
+    expect_grads(c, f_attention_qkv, TOL);
+    /* The same values as slicing q, k, v out and vlp_op_attention. */
+    vlp_tape t;
+    vlp_tape_init(&t);
+    vlp_tensor *qkv = c->x[0];
+    vlp_tensor *packed = vlp_op_attention_qkv(&t, qkv, NH, causal, masked ? c->mask + 1 : NULL);
+    vlp_tensor *q = vlp_op_slice(&t, qkv, -1, 0, C), *k = vlp_op_slice(&t, qkv, -1, C, C);
+    vlp_tensor *v = vlp_op_slice(&t, qkv, -1, 2 * C, C);
+    vlp_tensor *sliced = vlp_op_attention(&t, q, k, v, NH, causal, masked ? c->mask + 1 : NULL);
+    for (long i = 0; i < packed->n; i++) ck_assert_float_eq(packed->data[i], sliced->data[i]);
+    vlp_tape_free(&t);
+    gc_free(c);
+}
+
+START_TEST(test_attention_qkv) { attention_qkv_case(2, 4, 8, 2, false, false); }
+END_TEST
+START_TEST(test_attention_qkv_causal) { attention_qkv_case(2, 5, 6, 3, true, false); }
+END_TEST
+START_TEST(test_attention_qkv_key_mask) { attention_qkv_case(2, 5, 8, 4, false, true); }
+END_TEST
+/* Large enough for the kernel to run the (batch, head) pairs on threads. */
+START_TEST(test_attention_qkv_threaded) { attention_qkv_case(2, 17, 8, 2, true, false); }
+END_TEST
+
+static vlp_tensor *f_linear_residual(vlp_tape *t, void *ctx) {
+    gc *c = ctx;
+    return vlp_op_linear_residual(t, c->x[0], c->x[1], c->n == 4 ? c->x[2] : NULL, c->x[c->n - 1]);
+}
+
+START_TEST(test_linear_residual) {
+    gc *c = gc_new();
+    gc_in(c, SHAPE(2, 3, 4));
+    gc_in(c, SHAPE(5, 4));
+    gc_in(c, SHAPE(5));
+    gc_in(c, SHAPE(2, 3, 5)); /* the residual */
+    gc_ready(c);
+    expect_grads(c, f_linear_residual, TOL_EXACT);
+    gc_free(c);
+}
+END_TEST
+
+START_TEST(test_linear_residual_nobias) {
+    gc *c = gc_new();
+    gc_in(c, SHAPE(3, 4));
+    gc_in(c, SHAPE(5, 4));
+    gc_in(c, SHAPE(3, 5));
+    gc_ready(c);
+    expect_grads(c, f_linear_residual, TOL_EXACT);
+    gc_free(c);
+}
+END_TEST
+
+static vlp_tensor *f_linear_activation(vlp_tape *t, void *ctx) {
+    gc *c = ctx;
+    return vlp_op_linear_activation(t, c->x[0], c->x[1], c->n == 3 ? c->x[2] : NULL,
+                                    (vlp_activation)c->variant);
+}
+
+static void linear_activation_case(vlp_activation act, bool bias, int rows, int In, int O) {
+    gc *c = gc_new();
+    gc_in(c, SHAPE(rows, In));
+    gc_in(c, SHAPE(O, In));
+    if (bias) gc_in(c, SHAPE(O));
+    gc_ready(c);
+    c->variant = act;
+    expect_grads(c, f_linear_activation, TOL);
+    gc_free(c);
+}
+
+START_TEST(test_linear_gelu) { linear_activation_case(VLP_ACTIVATION_GELU, true, 6, 4, 5); }
+END_TEST
+START_TEST(test_linear_gelu_nobias) { linear_activation_case(VLP_ACTIVATION_GELU, false, 6, 4, 5); }
+END_TEST
+START_TEST(test_linear_quick_gelu) { linear_activation_case(VLP_ACTIVATION_QUICK_GELU, true, 6, 4, 5); }
+END_TEST
+/* 256 x 128 outputs: the GELU and the bias gradient's column sums run on threads. */
+START_TEST(test_linear_gelu_threaded) { linear_activation_case(VLP_ACTIVATION_GELU, true, 256, 3, 128); }
 END_TEST
 
 static vlp_tensor *f_embedding(vlp_tape *t, void *ctx) {

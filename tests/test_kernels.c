@@ -249,6 +249,28 @@ START_TEST(test_data_movement) {
 }
 END_TEST
 
+/* The OpenBLAS kernel note: silent when the kernel fits the CPU or either
+ * is unknown; names the forcing variable, else suggests one. */
+START_TEST(test_blas_kernel_note) {
+    const char *avx512 = "flags\t\t: fpu sse avx fma avx2 avx512f avx512dq avx512bw avx512vl\n";
+    const char *avx2 = "flags\t\t: fpu sse avx fma avx2 avx512_bf16\n"; /* no avx512f word */
+    char buf[512];
+    ck_assert_str_eq(vlp_blas_kernel_note_for(buf, sizeof buf, "Haswell", avx2, "Haswell"), "");
+    ck_assert_str_eq(vlp_blas_kernel_note_for(buf, sizeof buf, "Zen", avx2, NULL), "");
+    ck_assert_str_eq(vlp_blas_kernel_note_for(buf, sizeof buf, "SkylakeX", avx512, NULL), "");
+    ck_assert_str_eq(vlp_blas_kernel_note_for(buf, sizeof buf, "Haswell", NULL, "Haswell"), "");
+    ck_assert_str_eq(vlp_blas_kernel_note_for(buf, sizeof buf, "Bulldozer", avx512, NULL), "");
+    vlp_blas_kernel_note_for(buf, sizeof buf, "Haswell", avx512, "Haswell");
+    ck_assert_msg(strstr(buf, "OPENBLAS_CORETYPE=Haswell forces") && strstr(buf, "AVX-512"), "%s", buf);
+    vlp_blas_kernel_note_for(buf, sizeof buf, "Zen", avx512, NULL);
+    ck_assert_msg(strstr(buf, "OPENBLAS_CORETYPE=SkylakeX may be faster"), "%s", buf);
+    vlp_blas_kernel_note_for(buf, sizeof buf, "sandybridge", avx2, "SANDYBRIDGE");
+    ck_assert_msg(strstr(buf, "(AVX)") && strstr(buf, "with AVX2"), "%s", buf);
+    vlp_blas_kernel_note_for(buf, 16, "Haswell", avx512, "Haswell"); /* truncated, terminated */
+    ck_assert_uint_eq(strlen(buf), 15);
+}
+END_TEST
+
 static Suite *kernels_suite(void) {
     Suite *s = suite_create("kernels");
     VLP_ADD_CASE(s, matmul_all_layouts);
@@ -260,6 +282,7 @@ static Suite *kernels_suite(void) {
     VLP_ADD_CASE(s, cross_entropy);
     VLP_ADD_CASE(s, l2_normalize_and_embedding);
     VLP_ADD_CASE(s, data_movement);
+    VLP_ADD_CASE(s, blas_kernel_note);
     return s;
 }
 

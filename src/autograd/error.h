@@ -14,7 +14,8 @@
     X(VLP_ECONFIG, -5, "invalid configuration")               \
     X(VLP_ESHAPE, -6, "shape mismatch")                       \
     X(VLP_ENOTFOUND, -7, "not found")                         \
-    X(VLP_EMPI, -8, "MPI error")
+    X(VLP_EMPI, -8, "MPI error")                              \
+    X(VLP_ENONFINITE, -9, "not finite")
 
 enum vlp_error {
 #define VLP_ERROR_ENUM(name, value, desc) name = value,

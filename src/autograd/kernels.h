@@ -1,12 +1,41 @@
 /* Raw forward/backward kernels on float pointers, in llm.c's style: outputs
  * first, then inputs, then sizes. They know nothing of tensors or the tape
  * (ops.c wraps them). Every backward accumulates (+=) into its input
- * gradients; a NULL gradient pointer means "not needed, skip". */
+ * gradients; a NULL gradient pointer means "not needed, skip".
+ *
+ * Kernels run on vlp_kernel_threads() threads (OpenMP) when the work is
+ * large enough, in static splits: a run is deterministic for a given number
+ * of threads. Outside OpenBLAS each output value is computed in the same
+ * order whatever the number of threads; OpenBLAS's rounding depends on the
+ * block of rows it is given, so products may differ in the last bits
+ * between thread counts (as with OpenBLAS's own threads). */
 #ifndef VLP_KERNELS_H
 #define VLP_KERNELS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* The number of threads kernels use: OpenBLAS's count (OPENBLAS_NUM_THREADS,
+ * else OMP_NUM_THREADS, else the number of cores; at most the number of
+ * cores), lowered to OMP_NUM_THREADS when that is set; 1 without OpenMP.
+ * The first call decides (so an openblas_set_num_threads before it counts)
+ * and sets OpenBLAS itself to one thread: vlp_gemm splits large products
+ * over these threads, and small ones run on the calling thread (attention's
+ * per-head products, one head per thread). */
+int vlp_kernel_threads(void);
+
+/* A one-line warning when OpenBLAS runs its kernels for an older
+ * instruction set than this CPU has (OPENBLAS_CORETYPE=Haswell, AVX2, on a
+ * CPU with AVX-512), else "". The programs print it at start; nothing
+ * changes the variable: it may be set on purpose (the same rounding on
+ * every machine). Returns buf. */
+const char *vlp_blas_kernel_note(char *buf, size_t n);
+/* The same decision from its inputs: OpenBLAS's core name
+ * (openblas_get_corename()), the CPU's feature flags (/proc/cpuinfo's
+ * "flags" line, NULL if unknown) and OPENBLAS_CORETYPE (NULL if unset). */
+const char *vlp_blas_kernel_note_for(char *buf, size_t n, const char *core, const char *cpu_flags,
+                                     const char *coretype);
 
 /* C = alpha * op(A) op(B) + beta * C, row-major, op = transpose when t*. */
 void vlp_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
@@ -22,6 +51,11 @@ void vlp_matmul_backward(float *da, float *db, const float *dc, const float *a, 
 /* out (rows, O) = x (rows, In) w^T (O, In) + bias (O); bias may be NULL. */
 void vlp_linear_forward(float *out, const float *x, const float *w, const float *bias, int rows,
                         int In, int O);
+/* out (rows, O) = residual (rows, O) + bias (O) + x (rows, In) w^T (O, In):
+ * a linear layer that ends on a residual connection; bias may be NULL.
+ * Backward: vlp_linear_backward, and dresidual += dout. */
+void vlp_linear_residual_forward(float *out, const float *x, const float *w, const float *bias,
+                                 const float *residual, int rows, int In, int O);
 void vlp_linear_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x,
                          const float *w, int rows, int In, int O);
 
@@ -45,8 +79,14 @@ void vlp_exp_backward(float *dx, const float *dout, const float *out, long n);
 void vlp_sum_rows_forward(float *out, const float *x, long rows, int C, float scale);
 void vlp_sum_rows_backward(float *dx, const float *dout, long rows, int C, float scale);
 
-void vlp_gelu_forward(float *out, const float *x, long n); /* exact, with erf */
+/* x Phi(x), Phi the standard normal cdf (erf GELU), to float precision. */
+void vlp_gelu_forward(float *out, const float *x, long n);
 void vlp_gelu_backward(float *dx, const float *dout, const float *x, long n);
+/* Backward of gelu(u), u = x w^T + bias (rows, C), fused with the bias
+ * gradient: writes (=, not +=) du = dout * gelu'(u) and adds du's column
+ * sums to dbias (NULL: skipped). */
+void vlp_gelu_bias_backward(float *du, float *dbias, const float *dout, const float *u,
+                            long rows, int C);
 void vlp_quick_gelu_forward(float *out, const float *x, long n); /* x * sigmoid(1.702 x) */
 void vlp_quick_gelu_backward(float *dx, const float *dout, const float *x, long n);
 void vlp_relu_forward(float *out, const float *x, long n);
@@ -81,7 +121,10 @@ typedef struct vlp_attention_dims {
 
 void vlp_attention_forward(float *out, float *probs, const float *q, const float *k,
                            const float *v, const vlp_attention_dims *d);
-/* scratch: Tq * Tk floats. dq, dk, dv use the strides of q, k, v. */
+/* scratch: vlp_attention_scratch_floats(d) floats (Tq * Tk per thread).
+ * dq, dk, dv use the strides of q, k, v, and may share one buffer (the
+ * packed gradient of a packed qkv). */
+size_t vlp_attention_scratch_floats(const vlp_attention_dims *d);
 void vlp_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                             const float *q, const float *k, const float *v, const float *probs,
                             const vlp_attention_dims *d);

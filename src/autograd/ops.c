@@ -87,6 +87,57 @@ vlp_tensor *vlp_op_linear(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, vlp_tensor 
     return out;
 }
 
+/* in[3]: the residual. */
+static void linear_residual_backward(vlp_tape *t, vlp_node *nd) {
+    linear_backward(t, nd);
+    vlp_tensor *res = nd->in[3];
+    if (res->requires_grad) vlp_add_backward(vlp_tape_grad(t, res), NULL, nd->out->grad, 1, res->n);
+}
+
+vlp_tensor *vlp_op_linear_residual(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, vlp_tensor *bias,
+                                   vlp_tensor *residual) {
+    VLP_ASSERT(w->ndim == 2 && vlp_tensor_dim(x, -1) == w->shape[1],
+               "linear: input %s does not match weight %s", shape_str(x), shape_str(w));
+    VLP_ASSERT(!bias || (bias->ndim == 1 && bias->shape[0] == w->shape[0]),
+               "linear: bias %s does not match weight %s", shape_str(bias), shape_str(w));
+    vlp_tensor *out = tensor_last(t, x, w->shape[0]);
+    VLP_ASSERT(vlp_tensor_same_shape(out, residual), "linear: output %s, residual %s",
+               shape_str(out), shape_str(residual));
+    vlp_linear_residual_forward(out->data, x->data, w->data, bias ? bias->data : NULL,
+                                residual->data, (int)vlp_tensor_rows(x), w->shape[1], w->shape[0]);
+    vlp_tape_record(t, linear_residual_backward, "linear_residual", out, 4, x, w, bias, residual);
+    return out;
+}
+
+/* saved[0]: the pre-activation u = x w^T + bias. */
+static void linear_gelu_backward(vlp_tape *t, vlp_node *nd) {
+    vlp_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
+    int In = w->shape[1], O = w->shape[0];
+    long rows = vlp_tensor_rows(x);
+    /* du is written whole, so it needs no zeroing, and carries dbias along. */
+    float *du = vlp_tape_alloc(t, (size_t)rows * O * sizeof(float));
+    vlp_gelu_bias_backward(du, b ? grad_of(t, b) : NULL, nd->out->grad, nd->saved[0], rows, O);
+    vlp_linear_backward(grad_of(t, x), grad_of(t, w), NULL, du, x->data, w->data, (int)rows, In,
+                        O);
+}
+
+vlp_tensor *vlp_op_linear_activation(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, vlp_tensor *bias,
+                                     vlp_activation act) {
+    if (act != VLP_ACTIVATION_GELU) return vlp_op_activation(t, vlp_op_linear(t, x, w, bias), act);
+    VLP_ASSERT(w->ndim == 2 && vlp_tensor_dim(x, -1) == w->shape[1],
+               "linear: input %s does not match weight %s", shape_str(x), shape_str(w));
+    VLP_ASSERT(!bias || (bias->ndim == 1 && bias->shape[0] == w->shape[0]),
+               "linear: bias %s does not match weight %s", shape_str(bias), shape_str(w));
+    int rows = (int)vlp_tensor_rows(x), In = w->shape[1], O = w->shape[0];
+    vlp_tensor *out = tensor_last(t, x, O);
+    float *u = vlp_tape_alloc(t, (size_t)out->n * sizeof(float));
+    vlp_linear_forward(u, x->data, w->data, bias ? bias->data : NULL, rows, In, O);
+    vlp_gelu_forward(out->data, u, out->n);
+    vlp_node *nd = vlp_tape_record(t, linear_gelu_backward, "linear_gelu", out, 3, x, w, bias);
+    if (nd) nd->saved[0] = u;
+    return out;
+}
+
 /* ---- broadcasting elementwise ------------------------------------------ */
 
 /* b must equal a's trailing dims (leading 1s of b ignored); returns b->n. */
@@ -273,20 +324,55 @@ vlp_tensor *vlp_op_log_softmax(vlp_tape *t, vlp_tensor *x) {
 
 /* ---- attention ----------------------------------------------------------- */
 
+/* iarg: NH, causal, packed; saved: probs, key mask. Packed: in[0] is
+ * (B, T, 3C), q, k and v side by side in each row. */
 static vlp_attention_dims attention_dims(const vlp_node *nd) {
-    const vlp_tensor *q = nd->in[0], *k = nd->in[1];
-    int C = q->shape[2];
+    const vlp_tensor *q = nd->in[0], *k = nd->in[nd->iarg[2] ? 0 : 1];
+    int C = nd->out->shape[2], ld = nd->iarg[2] ? 3 * C : C;
     return (vlp_attention_dims){
         .B = q->shape[0], .Tq = q->shape[1], .Tk = k->shape[1], .C = C, .NH = (int)nd->iarg[0],
-        .ldq = C, .ldk = C, .ldv = C, .causal = nd->iarg[1], .key_mask = nd->saved[1]};
+        .ldq = ld, .ldk = ld, .ldv = ld, .causal = nd->iarg[1], .key_mask = nd->saved[1]};
 }
 
 static void attention_backward(vlp_tape *t, vlp_node *nd) {
-    vlp_tensor *q = nd->in[0], *k = nd->in[1], *v = nd->in[2];
     vlp_attention_dims d = attention_dims(nd);
-    float *scratch = vlp_tape_alloc(t, (size_t)d.Tq * d.Tk * sizeof(float));
+    float *scratch = vlp_tape_alloc(t, vlp_attention_scratch_floats(&d) * sizeof(float));
+    if (nd->iarg[2]) {
+        vlp_tensor *qkv = nd->in[0];
+        float *g = vlp_tape_grad(t, qkv);
+        vlp_attention_backward(g, g + d.C, g + 2 * d.C, scratch, nd->out->grad, qkv->data,
+                               qkv->data + d.C, qkv->data + 2 * d.C, nd->saved[0], &d);
+        return;
+    }
+    vlp_tensor *q = nd->in[0], *k = nd->in[1], *v = nd->in[2];
     vlp_attention_backward(grad_of(t, q), grad_of(t, k), grad_of(t, v), scratch, nd->out->grad,
                            q->data, k->data, v->data, nd->saved[0], &d);
+}
+
+/* Runs the kernel for d (key_mask copied into the arena) and records the node. */
+static vlp_tensor *attention(vlp_tape *t, vlp_attention_dims d, vlp_tensor *q, vlp_tensor *k,
+                             vlp_tensor *v, bool packed) {
+    vlp_tensor *out = vlp_tape_tensor(t, 3, (int[]){d.B, d.Tq, d.C});
+    float *probs = vlp_tape_alloc(t, (size_t)d.B * d.NH * d.Tq * d.Tk * sizeof(float));
+    uint8_t *mask = NULL;
+    if (d.key_mask) {
+        mask = vlp_tape_alloc(t, (size_t)d.B * d.Tk);
+        memcpy(mask, d.key_mask, (size_t)d.B * d.Tk);
+        d.key_mask = mask;
+    }
+    const float *qd = q->data, *kd = packed ? q->data + d.C : k->data;
+    const float *vd = packed ? q->data + 2 * d.C : v->data;
+    vlp_attention_forward(out->data, probs, qd, kd, vd, &d);
+    vlp_node *nd = packed ? vlp_tape_record(t, attention_backward, "attention_qkv", out, 1, q)
+                          : vlp_tape_record(t, attention_backward, "attention", out, 3, q, k, v);
+    if (nd) {
+        nd->iarg[0] = d.NH;
+        nd->iarg[1] = d.causal;
+        nd->iarg[2] = packed;
+        nd->saved[0] = probs;
+        nd->saved[1] = mask;
+    }
+    return out;
 }
 
 vlp_tensor *vlp_op_attention(vlp_tape *t, vlp_tensor *q, vlp_tensor *k, vlp_tensor *v, int NH,
@@ -295,26 +381,23 @@ vlp_tensor *vlp_op_attention(vlp_tape *t, vlp_tensor *q, vlp_tensor *k, vlp_tens
                    q->shape[0] == k->shape[0] && q->shape[2] == k->shape[2],
                "attention: q %s, k %s, v %s", shape_str(q), shape_str(k), shape_str(v));
     VLP_ASSERT(NH > 0 && q->shape[2] % NH == 0, "attention: width %d, %d heads", q->shape[2], NH);
-    int B = q->shape[0], Tq = q->shape[1], Tk = k->shape[1];
-    vlp_tensor *out = vlp_tape_tensor_like(t, q);
-    float *probs = vlp_tape_alloc(t, (size_t)B * NH * Tq * Tk * sizeof(float));
-    uint8_t *mask = NULL;
-    if (key_mask) {
-        mask = vlp_tape_alloc(t, (size_t)B * Tk);
-        memcpy(mask, key_mask, (size_t)B * Tk);
-    }
-    vlp_attention_dims d = {.B = B, .Tq = Tq, .Tk = Tk, .C = q->shape[2], .NH = NH,
-                            .ldq = q->shape[2], .ldk = q->shape[2], .ldv = q->shape[2],
-                            .causal = causal, .key_mask = mask};
-    vlp_attention_forward(out->data, probs, q->data, k->data, v->data, &d);
-    vlp_node *nd = vlp_tape_record(t, attention_backward, "attention", out, 3, q, k, v);
-    if (nd) {
-        nd->iarg[0] = NH;
-        nd->iarg[1] = causal;
-        nd->saved[0] = probs;
-        nd->saved[1] = mask;
-    }
-    return out;
+    int C = q->shape[2];
+    vlp_attention_dims d = {.B = q->shape[0], .Tq = q->shape[1], .Tk = k->shape[1], .C = C,
+                            .NH = NH, .ldq = C, .ldk = C, .ldv = C, .causal = causal,
+                            .key_mask = key_mask};
+    return attention(t, d, q, k, v, false);
+}
+
+vlp_tensor *vlp_op_attention_qkv(vlp_tape *t, vlp_tensor *qkv, int NH, bool causal,
+                                 const uint8_t *key_mask) {
+    VLP_ASSERT(qkv->ndim == 3 && qkv->shape[2] % 3 == 0,
+               "attention_qkv: %s is not (B, T, 3C)", shape_str(qkv));
+    int C = qkv->shape[2] / 3, T = qkv->shape[1];
+    VLP_ASSERT(NH > 0 && C % NH == 0, "attention_qkv: width %d, %d heads", C, NH);
+    vlp_attention_dims d = {.B = qkv->shape[0], .Tq = T, .Tk = T, .C = C, .NH = NH,
+                            .ldq = 3 * C, .ldk = 3 * C, .ldv = 3 * C, .causal = causal,
+                            .key_mask = key_mask};
+    return attention(t, d, qkv, NULL, NULL, true);
 }
 
 /* ---- embedding -------------------------------------------------------------- */

@@ -19,6 +19,12 @@ vlp_tensor *vlp_op_matmul(vlp_tape *t, vlp_tensor *a, vlp_tensor *b, bool ta, bo
 /* x (..., I) w^T + bias: w (O, I), bias (O) or NULL -> (..., O). */
 vlp_tensor *vlp_op_linear(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, vlp_tensor *bias);
 
+/* residual + linear(x, w, bias), residual of the output's shape: a residual
+ * block's last layer. One node: the product accumulates onto the residual,
+ * with no intermediate tensor (nor its zeroed gradient) between them. */
+vlp_tensor *vlp_op_linear_residual(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, vlp_tensor *bias,
+                                   vlp_tensor *residual);
+
 /* Elementwise; b has a's shape, or a's trailing dims (broadcast over the
  * leading ones: a row vector, a (T, C) positional table). */
 vlp_tensor *vlp_op_add(vlp_tape *t, vlp_tensor *a, vlp_tensor *b);
@@ -49,6 +55,13 @@ typedef enum vlp_activation {
 } vlp_activation;
 vlp_tensor *vlp_op_activation(vlp_tape *t, vlp_tensor *x, vlp_activation act);
 
+/* act(linear(x, w, bias)), the MLP's first layer. GELU is one fused node:
+ * it saves the pre-activation, and its backward writes d(pre-activation)
+ * into scratch (no zeroed gradient buffer, no accumulate pass) and takes
+ * the bias gradient from it. Other activations are the two ops. */
+vlp_tensor *vlp_op_linear_activation(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, vlp_tensor *bias,
+                                     vlp_activation act);
+
 /* Over the last dim; w, b: (C). */
 vlp_tensor *vlp_op_layernorm(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, vlp_tensor *b);
 vlp_tensor *vlp_op_softmax(vlp_tape *t, vlp_tensor *x);
@@ -60,6 +73,14 @@ vlp_tensor *vlp_op_log_softmax(vlp_tape *t, vlp_tensor *x);
  * NULL; it is copied. causal needs Tq == Tk. */
 vlp_tensor *vlp_op_attention(vlp_tape *t, vlp_tensor *q, vlp_tensor *k, vlp_tensor *v, int NH,
                              bool causal, const uint8_t *key_mask);
+
+/* Self-attention on a packed qkv (B, T, 3C): each row holds q, k and v side
+ * by side, as the output of OpenCLIP's in_proj (x in_proj_weight^T +
+ * in_proj_bias). Same result as slicing q, k, v out and calling
+ * vlp_op_attention, without the three copies: the kernel reads qkv with a
+ * row stride of 3C and backward writes straight into qkv's gradient. */
+vlp_tensor *vlp_op_attention_qkv(vlp_tape *t, vlp_tensor *qkv, int NH, bool causal,
+                                 const uint8_t *key_mask);
 
 /* Rows of table (V, C) at ids -> (n, C). ids are copied; each in [0, V). */
 vlp_tensor *vlp_op_embedding(vlp_tape *t, vlp_tensor *table, const int *ids, long n);

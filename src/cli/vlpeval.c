@@ -140,17 +140,16 @@ int main(int argc, char **argv) {
         vlp_eval_retrieval(img, txt, groups, ds.n, D, &r);
         cJSON *rt = cJSON_AddObjectToObject(out, "retrieval");
         cJSON_AddStringToObject(rt, "match", match);
-        cJSON_AddNumberToObject(rt, "chance_r1", 1.0 / ds.n);
-        cJSON_AddNumberToObject(rt, "chance_r5", 5.0 / ds.n);
 #define ADD(field) cJSON_AddNumberToObject(rt, #field, r.field)
+        ADD(chance_r1), ADD(chance_r5), ADD(chance_r10);
         ADD(i2t_r1), ADD(i2t_r5), ADD(i2t_r10), ADD(i2t_mean_rank), ADD(i2t_median_rank);
         ADD(t2i_r1), ADD(t2i_r5), ADD(t2i_r10), ADD(t2i_mean_rank), ADD(t2i_median_rank);
 #undef ADD
         if (d.rank == 0)
-            printf("retrieval over %ld pairs (match: %s; chance R@1 %.2f%%)\n"
+            printf("retrieval over %ld pairs (match: %s; chance R@1 %.2f%%, R@5 %.2f%%)\n"
                    "  image->text R@1 %.2f%%  R@5 %.2f%%  R@10 %.2f%%  median rank %.0f\n"
                    "  text->image R@1 %.2f%%  R@5 %.2f%%  R@10 %.2f%%  median rank %.0f\n",
-                   ds.n, match, 100.0 / ds.n, 100 * r.i2t_r1, 100 * r.i2t_r5, 100 * r.i2t_r10,
+                   ds.n, match, 100 * r.chance_r1, 100 * r.chance_r5, 100 * r.i2t_r1, 100 * r.i2t_r5, 100 * r.i2t_r10,
                    r.i2t_median_rank, 100 * r.t2i_r1, 100 * r.t2i_r5, 100 * r.t2i_r10, r.t2i_median_rank);
         free(groups);
     }

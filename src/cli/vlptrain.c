@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "autograd/error.h"
+#include "autograd/kernels.h"
 #include "train/config.h"
 #include "train/dist.h"
 #include "train/trainer.h"
@@ -34,7 +35,7 @@ static void on_signal(int sig) {
 
 int main(int argc, char **argv) {
     const char *config_path = NULL, *resume = NULL;
-    const char **sets = calloc((size_t)argc, sizeof *sets);
+    const char *sets[argc]; /* on the stack: every early return is clean */
     int n_sets = 0;
     bool help_config = false, markdown = false;
     for (int i = 1; i < argc; i++) {
@@ -76,6 +77,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vlptrain: %s\n", vlp_error_message());
         return 1;
     }
+    /* A slower BLAS kernel than the CPU has is worth knowing before a long run. */
+    char note[512];
+    if (dist.rank == 0 && *vlp_blas_kernel_note(note, sizeof note)) fprintf(stderr, "vlptrain: note: %s\n", note);
     vlp_trainer t;
     int rc = vlp_trainer_open(&t, &cfg, config_path, resume, &dist);
     struct sigaction sa = {.sa_handler = on_signal};
@@ -83,13 +87,19 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     t.stop = &stop_requested;
     if (rc == VLP_OK) rc = vlp_trainer_run(&t);
+    if (rc != VLP_OK && t.error_on_all_ranks) { /* every rank stopped here: end together */
+        if (dist.rank == 0) fprintf(stderr, "vlptrain: %s\n", vlp_error_message());
+        vlp_trainer_close(&t);
+        vlp_dist_finalize(&dist);
+        return 1;
+    }
     if (rc != VLP_OK) {
-        fprintf(stderr, "vlptrain: rank %d: %s\n", dist.rank, vlp_error_message());
+        if (dist.world > 1) fprintf(stderr, "vlptrain: rank %d: %s\n", dist.rank, vlp_error_message());
+        else fprintf(stderr, "vlptrain: %s\n", vlp_error_message());
         vlp_trainer_close(&t); /* stops the loader's threads before exit */
         vlp_dist_abort(&dist, 1); /* the other ranks may be waiting in a collective */
     }
     vlp_trainer_close(&t);
     vlp_dist_finalize(&dist);
-    free(sets);
     return 0;
 }

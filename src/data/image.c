@@ -59,8 +59,11 @@ int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char 
     /* Ask for RGBA whatever the file holds: stb expands grey and palettes and
      * reduces 16-bit to 8-bit; alpha is composited below. */
     uint8_t *rgba = stbi_load_from_memory(bytes, (int)n, &w, &h, &channels, 4);
+    /* stb's failure reason here is often left from probing other formats
+     * ("bad png sig" for a JPEG), so it is not repeated. */
     if (!rgba)
-        return vlp_error_set(VLP_EFORMAT, "%s: cannot decode (%s)", name, stbi_failure_reason());
+        return vlp_error_set(VLP_EFORMAT, "%s: the %dx%d image's data cannot be decoded (truncated or corrupt)",
+                             name, w, h);
     int rc = image_alloc(out, w, h);
     if (rc == VLP_OK) {
         static const uint8_t white[3] = {255, 255, 255};

@@ -106,17 +106,14 @@ void vlp_transformer_init_text(vlp_transformer *tr, vlp_rng *rng) {
 
 static vlp_tensor *block_forward(const vlp_transformer *tr, const vlp_resblock *b, vlp_tape *t,
                                  vlp_tensor *x, bool causal, const uint8_t *key_mask) {
-    int C = tr->width;
     vlp_tensor *h = vlp_ln_forward(&b->ln_1, t, x);
+    /* q, k, v stay packed in in_proj's output (B, T, 3C) */
     vlp_tensor *qkv = vlp_op_linear(t, h, b->in_proj_weight, b->in_proj_bias);
-    vlp_tensor *q = vlp_op_slice(t, qkv, -1, 0, C);
-    vlp_tensor *k = vlp_op_slice(t, qkv, -1, C, C);
-    vlp_tensor *v = vlp_op_slice(t, qkv, -1, 2 * C, C);
-    h = vlp_op_attention(t, q, k, v, tr->heads, causal, key_mask);
-    x = vlp_op_add(t, x, vlp_op_linear(t, h, b->out_proj_weight, b->out_proj_bias));
+    h = vlp_op_attention_qkv(t, qkv, tr->heads, causal, key_mask);
+    x = vlp_op_linear_residual(t, h, b->out_proj_weight, b->out_proj_bias, x);
     h = vlp_ln_forward(&b->ln_2, t, x);
-    h = vlp_op_activation(t, vlp_op_linear(t, h, b->fc_weight, b->fc_bias), tr->act);
-    return vlp_op_add(t, x, vlp_op_linear(t, h, b->proj_weight, b->proj_bias));
+    h = vlp_op_linear_activation(t, h, b->fc_weight, b->fc_bias, tr->act);
+    return vlp_op_linear_residual(t, h, b->proj_weight, b->proj_bias, x);
 }
 
 vlp_tensor *vlp_transformer_forward(const vlp_transformer *tr, vlp_tape *t, vlp_tensor *x,

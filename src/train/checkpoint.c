@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,15 +56,6 @@ static int read_string(hid_t f, const char *name, char **v) {
     return ok && *v ? VLP_OK : VLP_EFORMAT;
 }
 
-/* fsync a file or a folder by path. */
-static int sync_path(const char *path) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 static bool has_suffix(const char *name, const char *suffix) {
     size_t n = strlen(name), m = strlen(suffix);
     return strncmp(name, "step_", 5) == 0 && n > m + 5 && strcmp(name + n - m, suffix) == 0;
@@ -113,35 +103,49 @@ static char **list_checkpoints(const char *dir, int *count) {
     return names;
 }
 
+/* The newest checkpoint in dir, for messages: "the newest checkpoint, X,
+ * is intact" is what a user wants to read after a failed write. */
+static void newest_checkpoint(const char *dir, char *out, size_t size) {
+    int n;
+    char **names = list_checkpoints(dir, &n);
+    if (n) snprintf(out, size, "the newest checkpoint, %s/%s, is intact", dir, names[n - 1]);
+    else snprintf(out, size, "there is no earlier checkpoint");
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+/* The whole checkpoint as an HDF5 file in memory (see weights.h for why). */
+static int build_checkpoint(hid_t f, const vlp_params *p, const vlp_checkpoint_meta *m) {
+    int rc = vlp_weights_write(f, "/params", p, p->data);
+    if (!rc) rc = vlp_weights_write(f, "/optim/m", p, p->m);
+    if (!rc) rc = vlp_weights_write(f, "/optim/v", p, p->v);
+    if (!rc && (write_long(f, "format_version", VLP_CHECKPOINT_FORMAT) || write_long(f, "step", m->step) ||
+                write_long(f, "loader_epoch", m->loader_epoch) || write_long(f, "loader_step", m->loader_step) ||
+                write_long(f, "adam_step", m->adam_step) || write_long(f, "seed", m->seed) ||
+                write_string(f, "config", m->config) || write_string(f, "tokenizer", m->tokenizer) ||
+                write_string(f, "version", m->version)))
+        rc = vlp_error_set(VLP_EIO, "cannot write the checkpoint's attributes");
+    return rc;
+}
+
 int vlp_checkpoint_save(const char *dir, const vlp_params *p, const vlp_checkpoint_meta *m,
                         int keep, char *written) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return vlp_error_set(VLP_EIO, "%s: cannot create: %s", dir, strerror(errno));
-    char path[VLP_PATH_MAX], tmp[VLP_PATH_MAX + 8];
+    char path[VLP_PATH_MAX];
     if (snprintf(path, sizeof path, "%s/step_%010ld.h5", dir, m->step) >= (int)sizeof path)
         return vlp_error_set(VLP_EINVAL, "%s: path too long", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot create", tmp);
-    int rc = vlp_weights_write(f, "/params", p, p->data);
-    if (!rc) rc = vlp_weights_write(f, "/optim/m", p, p->m);
-    if (!rc) rc = vlp_weights_write(f, "/optim/v", p, p->v);
-    if (!rc) rc = write_long(f, "format_version", VLP_CHECKPOINT_FORMAT) || write_long(f, "step", m->step) ||
-                  write_long(f, "loader_epoch", m->loader_epoch) || write_long(f, "loader_step", m->loader_step) ||
-                  write_long(f, "adam_step", m->adam_step) || write_long(f, "seed", m->seed) ||
-                  write_string(f, "config", m->config) || write_string(f, "tokenizer", m->tokenizer) ||
-                  write_string(f, "version", m->version) ? VLP_EIO : VLP_OK;
-    if (H5Fclose(f) < 0 && !rc) rc = VLP_EIO;
-    /* Data on disk before the name changes; the name change on disk after. */
-    if (!rc && sync_path(tmp) != 0) rc = VLP_EIO;
-    if (!rc && rename(tmp, path) != 0) rc = VLP_EIO;
-    if (!rc) sync_path(dir);
+    size_t strings = (m->config ? strlen(m->config) : 0) + (m->tokenizer ? strlen(m->tokenizer) : 0);
+    hid_t f = vlp_h5_create_in_memory(3 * p->n * sizeof(float) + strings + 12288 * (size_t)p->count);
+    int rc = f < 0 ? vlp_error_set(VLP_ENOMEM, "cannot create an HDF5 file in memory") : build_checkpoint(f, p, m);
+    if (rc && f >= 0) H5Fclose(f);
+    if (!rc) rc = vlp_h5_write_image(f, path); /* closes f */
     if (rc) {
-        int saved = errno;
-        remove(tmp);
-        return vlp_error_set(VLP_EIO, "%s: cannot write the checkpoint%s%s; the previous one is intact",
-                             path, saved ? ": " : "", saved ? strerror(saved) : "");
+        char reason[1024], newest[VLP_PATH_MAX + 64];
+        snprintf(reason, sizeof reason, "%s", vlp_error_message());
+        newest_checkpoint(dir, newest, sizeof newest);
+        return vlp_error_set(rc, "checkpoint of step %ld not written: %s; %s", m->step, reason, newest);
     }
     if (written) snprintf(written, VLP_PATH_MAX, "%s", path);
     remove_partial(dir);
@@ -159,6 +163,25 @@ int vlp_checkpoint_save(const char *dir, const vlp_params *p, const vlp_checkpoi
     return VLP_OK;
 }
 
+/* Why H5Fopen refused path, in the user's terms: missing, empty, not HDF5
+ * at all, or HDF5 that cannot be read (a truncated copy, a damaged disk). */
+static int open_error(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return vlp_error_set(VLP_ENOTFOUND, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return vlp_error_set(VLP_EFORMAT, "%s: a folder, not a checkpoint file "
+                                                         "(--resume latest takes the newest of [log] dir)", path);
+    if (st.st_size == 0) return vlp_error_set(VLP_EFORMAT, "%s: empty file, not a checkpoint", path);
+    static const char signature[8] = "\x89HDF\r\n\x1a\n";
+    char head[8] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f) fclose(f);
+    if (n < sizeof head || memcmp(head, signature, sizeof head))
+        return vlp_error_set(VLP_EFORMAT, "%s: not an HDF5 file, so not a vlp checkpoint", path);
+    return vlp_error_set(VLP_EFORMAT, "%s: an HDF5 file that cannot be read (%lld bytes: truncated or damaged?)",
+                         path, (long long)st.st_size);
+}
+
 void vlp_checkpoint_meta_free(vlp_checkpoint_meta *m) {
     free(m->config);
     free(m->tokenizer);
@@ -170,7 +193,7 @@ int vlp_checkpoint_read_meta(const char *path, vlp_checkpoint_meta *m) {
     memset(m, 0, sizeof *m);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return vlp_error_set(VLP_EFORMAT, "%s: not a readable HDF5 file (truncated?)", path);
+    if (f < 0) return open_error(path);
     long format = 0;
     int rc = read_long(f, "format_version", &format);
     if (rc) rc = vlp_error_set(VLP_EFORMAT, "%s: not a vlp checkpoint (no format_version)", path);
@@ -190,7 +213,7 @@ int vlp_checkpoint_read_meta(const char *path, vlp_checkpoint_meta *m) {
 int vlp_checkpoint_load(const char *path, vlp_params *p, bool with_optim) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return vlp_error_set(VLP_EFORMAT, "%s: not a readable HDF5 file (truncated?)", path);
+    if (f < 0) return open_error(path);
     int rc = vlp_weights_read(f, path, "/params", p, p->data);
     if (!rc && with_optim) rc = vlp_weights_read(f, path, "/optim/m", p, p->m);
     if (!rc && with_optim) rc = vlp_weights_read(f, path, "/optim/v", p, p->v);

@@ -1,9 +1,10 @@
 /* Checkpoints: HDF5 files holding the parameters (/params/<name>), AdamW's
  * moments (/optim/m/<name>, /optim/v/<name>) and, as attributes, what an
  * exact resume needs: steps, the loader's position, the whole config text,
- * the tokenizer's merges and the build's version. Written to a temporary
- * file, fsync'd and renamed (then the folder fsync'd), so at every instant
- * the previous checkpoint is intact. h5dump and h5py read them. */
+ * the tokenizer's merges and the build's version. Built in memory, written
+ * to a temporary file, fsync'd and renamed (then the folder fsync'd), so at
+ * every instant the previous checkpoint is intact, and a full disk is an
+ * error naming the file and errno (weights.h). h5dump and h5py read them. */
 #ifndef VLP_CHECKPOINT_H
 #define VLP_CHECKPOINT_H
 

@@ -57,6 +57,7 @@ static const key KEYS[] = {
     {"train", "lock_image", KEY_BOOL, F(train.lock_image), "false", 0, 0, 0, "freeze the image tower"},
     {"train", "lock_text", KEY_BOOL, F(train.lock_text), "false", 0, 0, 0, "freeze the text tower"},
     {"train", "positives", KEY_CHOICE, F(train.positives), "none", 0, 0, "none|class|caption", "extra positives: pairs sharing a class id or an identical caption (soft targets)"},
+    {"train", "max_bad_steps", KEY_INT, F(train.max_bad_steps), "10", 1, 1e9, 0, "a step whose loss or gradient norm is not finite (NaN, Inf) is skipped; this many in a row stop the run, with no checkpoint after the first of them"},
     {"optim", "lr", KEY_FLOAT, F(optim.lr), "5e-4", 0, 10, 0, "peak learning rate"},
     {"optim", "min_lr", KEY_FLOAT, F(optim.min_lr), "0", 0, 10, 0, "learning rate at the end of the cosine"},
     {"optim", "warmup", KEY_LONG, F(optim.warmup), "100", 0, 1e12, 0, "steps of linear warmup"},
@@ -67,6 +68,7 @@ static const key KEYS[] = {
     {"optim", "grad_clip", KEY_FLOAT, F(optim.grad_clip), "0", 0, 1e6, 0, "global gradient norm limit; 0: no clipping"},
     {"checkpoint", "every", KEY_LONG, F(checkpoint.every), "500", 0, 1e12, 0, "steps between checkpoints (and one at the end); 0: only at the end"},
     {"checkpoint", "keep", KEY_INT, F(checkpoint.keep), "3", 1, 1000, 0, "newest checkpoints kept"},
+    {"checkpoint", "on_error", KEY_CHOICE, F(checkpoint.on_error), "stop", 0, 0, "stop|continue", "a checkpoint that cannot be written (disk full): stop the run with an error, or warn and keep training (the previous checkpoint stays either way)"},
     {"eval", "every", KEY_LONG, F(eval.every), "0", 0, 1e12, 0, "steps between evaluations on [data] val (and one at the end); 0: only at the end"},
     {"eval", "classnames", KEY_STRING, F(eval.classnames), "", 0, 0, 0, "zero-shot classification of [data] val by its class ids: a file of class names, one per line; empty: none"},
     {"eval", "templates", KEY_STRING, F(eval.templates), "", 0, 0, 0, "prompt templates for zero-shot, one per line with {} for the name; empty: \"a photo of a {}.\""},
@@ -76,6 +78,7 @@ static const key KEYS[] = {
     {"log", "every", KEY_LONG, F(log.every), "10", 1, 1e12, 0, "steps between plain progress lines when not on a terminal"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
+_Static_assert(N_KEYS <= VLP_CONFIG_KEYS_MAX, "vlp_config.origin has too few entries");
 
 static const key *find_key(const char *section, const char *name) {
     for (size_t i = 0; i < N_KEYS; i++)
@@ -207,6 +210,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
     }
     s->seen[i] = true;
     s->seen_line[i] = s->line;
+    s->c->origin[i] = (int)s->line;
     s->error = set_value(s->c, k, value, where);
     return s->error == VLP_OK;
 }
@@ -269,7 +273,10 @@ int vlp_config_load(vlp_config *c, const char *path, const char *const *override
     parse_state s = {.c = c, .name = path};
     s.file = fopen(path, "r");
     if (!s.file) return vlp_error_set(VLP_ECONFIG, "%s: %s", path, strerror(errno));
+    errno = 0;
     int rc = finish(&s, ini_parse_stream(read_file_line, &s, on_key, &s));
+    /* fopen opens a folder; reading it fails (EISDIR), which libinih takes for the end */
+    if (rc == VLP_OK && ferror(s.file)) rc = vlp_error_set(VLP_ECONFIG, "%s: %s", path, strerror(errno));
     fclose(s.file);
     for (int i = 0; i < n_overrides && rc == VLP_OK; i++) {
         /* "section.key=value" */
@@ -293,8 +300,18 @@ int vlp_config_load(vlp_config *c, const char *path, const char *const *override
         }
         rc = set_value(c, k, eq + 1, where);
         s.seen[k - KEYS] = true;
+        c->origin[k - KEYS] = -1;
     }
     return rc ? rc : check_required(c, &s);
+}
+
+void vlp_config_where(const vlp_config *c, const char *path, const char *section, const char *name,
+                      char *out, size_t size) {
+    const key *k = find_key(section, name);
+    int origin = k ? c->origin[k - KEYS] : 0;
+    if (origin > 0) snprintf(out, size, "%s:%d: [%s] %s", path, origin, section, name);
+    else if (origin < 0) snprintf(out, size, "--set %s.%s", section, name);
+    else snprintf(out, size, "%s: [%s] %s", path, section, name);
 }
 
 char *vlp_config_to_text(const vlp_config *c) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #define VLP_PATH_MAX 1024
+#define VLP_CONFIG_KEYS_MAX 64
 
 typedef struct vlp_config {
     struct {
@@ -30,6 +31,7 @@ typedef struct vlp_config {
         long seed;
         char init[VLP_PATH_MAX];
         bool lock_image, lock_text;
+        int max_bad_steps; /* non-finite steps in a row that stop the run */
     } train;
     struct {
         float lr, min_lr, weight_decay, beta1, beta2, eps, grad_clip;
@@ -38,6 +40,7 @@ typedef struct vlp_config {
     struct {
         long every;
         int keep;
+        int on_error; /* VLP_ON_ERROR_* */
     } checkpoint;
     struct {
         long every;
@@ -49,10 +52,15 @@ typedef struct vlp_config {
         char dir[VLP_PATH_MAX];
         long every;
     } log;
+    /* Where each key (by table order) got its value: 0 its default, > 0 a
+     * line of the file, -1 --set. For errors found after parsing, such as
+     * a data path that does not exist. */
+    int origin[VLP_CONFIG_KEYS_MAX];
 } vlp_config;
 
 enum { VLP_POSITIVES_NONE, VLP_POSITIVES_CLASS, VLP_POSITIVES_CAPTION };
 enum { VLP_RETRIEVAL_NONE, VLP_RETRIEVAL_PAIR, VLP_RETRIEVAL_CONCEPT };
+enum { VLP_ON_ERROR_STOP, VLP_ON_ERROR_CONTINUE };
 
 /* Defaults for every key; required keys left empty. */
 void vlp_config_defaults(vlp_config *c);
@@ -64,6 +72,11 @@ int vlp_config_load(vlp_config *c, const char *path, const char *const *override
 
 /* Parses INI text (a checkpoint's copy of its config) the same way. */
 int vlp_config_parse_text(vlp_config *c, const char *text, const char *name);
+
+/* Where [section] name was set, for messages: "path:17: [data] train",
+ * "--set data.train" or "path: [data] train" (its default). */
+void vlp_config_where(const vlp_config *c, const char *path, const char *section, const char *name,
+                      char *out, size_t size);
 
 /* The effective configuration as INI text, every key in table order: what
  * checkpoints store and what ranks compare. Returns a malloc'd string. */

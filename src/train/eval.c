@@ -122,6 +122,11 @@ static int cmp_long(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 /* For each query row of q against all rows of k: the rank of its best match. */
 static void ranks(const float *q, const float *k, const int *groups, long n, int D, long *rank) {
     float *sim = malloc(sizeof(float) * n);
@@ -152,6 +157,27 @@ static void summarise(long *rank, long n, double *r1, double *r5, double *r10, d
     *median = n % 2 ? rank[n / 2] : 0.5 * (rank[n / 2 - 1] + rank[n / 2]);
 }
 
+/* The expected R@k of a random ranking: a query with g matches among n
+ * misses the top k with probability C(n-g, k) / C(n, k). */
+static double chance_recall(const int *groups, long n, int k) {
+    int *sorted = malloc(sizeof(int) * n);
+    VLP_ASSERT(sorted, "out of memory");
+    for (long i = 0; i < n; i++) sorted[i] = groups ? groups[i] : (int)i;
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_int);
+    double sum = 0.0;
+    for (long i = 0; i < n;) {
+        long g = 1;
+        while (i + g < n && sorted[i + g] == sorted[i]) g++;
+        double miss = 1.0;
+        for (long j = 0; j < k && j < n; j++) miss *= (double)(n - g - j) / (double)(n - j);
+        if (miss < 0.0) miss = 0.0;
+        sum += (double)g * (1.0 - miss); /* g queries have this group */
+        i += g;
+    }
+    free(sorted);
+    return sum / (double)n;
+}
+
 void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, long n, int D,
                         vlp_retrieval_result *r) {
     memset(r, 0, sizeof *r);
@@ -164,6 +190,9 @@ void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, l
     ranks(txt, img, groups, n, D, rank);
     summarise(rank, n, &r->t2i_r1, &r->t2i_r5, &r->t2i_r10, &r->t2i_mean_rank, &r->t2i_median_rank);
     free(rank);
+    r->chance_r1 = chance_recall(groups, n, 1);
+    r->chance_r5 = chance_recall(groups, n, 5);
+    r->chance_r10 = chance_recall(groups, n, 10);
 }
 
 char **vlp_read_lines(const char *path, int *n) {

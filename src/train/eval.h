@@ -39,6 +39,9 @@ typedef struct vlp_retrieval_result {
     long n;
     double i2t_r1, i2t_r5, i2t_r10, t2i_r1, t2i_r5, t2i_r10;
     double i2t_mean_rank, i2t_median_rank, t2i_mean_rank, t2i_median_rank;
+    /* R@1/5/10 of a random ranking (the same both ways): 1/n, 5/n, 10/n for
+     * pairs; higher with groups, where a query has several matches. */
+    double chance_r1, chance_r5, chance_r10;
 } vlp_retrieval_result;
 
 /* Image i's match is caption i, or with groups (n ids, may be NULL) any

@@ -28,6 +28,16 @@ static void resolve(char *path, const char *config_path) {
     if (n < (int)sizeof out) strcpy(path, out);
 }
 
+/* Prefixes the current error message with where the config key it came
+ * from was set: "recipe.ini:17: [data] train: ...". */
+static int with_key(int rc, const vlp_config *c, const char *config_path, const char *section,
+                    const char *name) {
+    char msg[1024], where[VLP_PATH_MAX + 64];
+    snprintf(msg, sizeof msg, "%s", vlp_error_message());
+    vlp_config_where(c, config_path, section, name, where, sizeof where);
+    return vlp_error_set(rc, "%s: %s", where, msg);
+}
+
 /* The tokenizer's merges as text, through a private temporary file. */
 static char *merges_text(const vlp_tokenizer *tok) {
     char path[] = "/tmp/vlp-merges-XXXXXX";
@@ -46,7 +56,7 @@ static int init_source(const char *init, char *weights, size_t size, char **merg
     struct stat st;
     vlp_checkpoint_meta meta;
     *merges = NULL;
-    if (stat(init, &st) != 0) return vlp_error_set(VLP_ENOTFOUND, "[train] init = %s: %s", init, strerror(errno));
+    if (stat(init, &st) != 0) return vlp_error_set(VLP_ENOTFOUND, "%s: %s", init, strerror(errno));
     if (S_ISDIR(st.st_mode)) {
         char path[VLP_PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/tokenizer.bpe", init);
@@ -64,7 +74,8 @@ static int init_source(const char *init, char *weights, size_t size, char **merg
 
 /* The tokenizer of a resumed run, of the init weights, of [data]
  * tokenizer, or learned from the training captions, in that order. */
-static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed, const char *init_merges) {
+static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed, const char *init_merges,
+                           const char *config_path) {
     const vlp_config *c = &t->cfg;
     int rc;
     if (resumed) {
@@ -73,6 +84,7 @@ static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed, c
         rc = vlp_tokenizer_from_text(&t->tok, init_merges);
     } else if (c->data.tokenizer[0]) {
         rc = vlp_tokenizer_load(&t->tok, c->data.tokenizer, -1);
+        if (rc) return with_key(rc, c, config_path, "data", "tokenizer");
     } else {
         /* Learned from the training captions: the same on every rank. */
         const char **texts = malloc((size_t)t->data.n * sizeof *texts);
@@ -84,7 +96,9 @@ static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed, c
     if (rc) return rc;
     t->merges = merges_text(t->tok);
     if (!t->merges) return vlp_error_set(VLP_EIO, "cannot serialise the tokenizer");
-    return vlp_dist_check_same(t->dist, t->merges, strlen(t->merges), "tokenizer");
+    rc = vlp_dist_check_same(t->dist, t->merges, strlen(t->merges), "tokenizer");
+    t->error_on_all_ranks = rc != VLP_OK;
+    return rc;
 }
 
 /* Initial weights from a model file (tensors at the root) or a checkpoint. */
@@ -108,11 +122,15 @@ static void freeze(vlp_trainer *t) {
     }
 }
 
-/* Prefixes the current error message with the config key it came from. */
-static int with_key(int rc, const char *config_path, const char *key) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", vlp_error_message());
-    return vlp_error_set(rc, "%s: %s: %s", config_path, key, msg);
+/* The lines of the file [eval] name names; an error if it is missing or
+ * holds no line. */
+static int read_lines(const vlp_config *c, const char *config_path, const char *name, char ***lines, int *n) {
+    const char *path = !strcmp(name, "classnames") ? c->eval.classnames : c->eval.templates;
+    errno = 0;
+    *lines = vlp_read_lines(path, n);
+    if (*n) return VLP_OK;
+    int rc = vlp_error_set(VLP_ECONFIG, "%s: %s", path, *lines ? "no line in it" : strerror(errno));
+    return with_key(rc, c, config_path, "eval", name);
 }
 
 /* mkdir -p */
@@ -126,6 +144,76 @@ static int make_dirs(const char *path) {
             *s = '/';
         }
     return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int line_hash(const char *s, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return (int)h;
+}
+
+/* Every rank must train with the same configuration; if one differs, the
+ * error names the first key that does, from the effective text (every key
+ * on its own line, in the key table's order). */
+static int check_same_config(vlp_trainer *t) {
+    char *text = vlp_config_to_text(&t->cfg);
+    int rc = vlp_dist_check_same(t->dist, text, strlen(text), "configuration");
+    int n = 0, world = t->dist->world;
+    for (const char *p = text; *p; p++) n += *p == '\n';
+    /* Only the same build prints the same lines: compare counts first. */
+    int *counts = malloc(sizeof(int) * (size_t)world);
+    VLP_ASSERT(counts, "out of memory");
+    if (rc) vlp_dist_allgather_ints(t->dist, &n, 1, counts);
+    bool same_lines = true;
+    for (int r = 0; rc && r < world; r++) same_lines &= counts[r] == n;
+    free(counts);
+    if (rc == VLP_OK || !same_lines) {
+        free(text);
+        return rc;
+    }
+    int *mine = malloc(sizeof(int) * (size_t)n), *all = malloc(sizeof(int) * (size_t)n * world);
+    const char **line = malloc(sizeof *line * (size_t)n);
+    VLP_ASSERT(mine && all && line, "out of memory");
+    const char *p = text;
+    for (int i = 0; i < n; i++) {
+        size_t len = strcspn(p, "\n");
+        line[i] = p, mine[i] = line_hash(p, len);
+        p += len + 1;
+    }
+    vlp_dist_allgather_ints(t->dist, mine, n, all);
+    int rank = -1, at = -1;
+    for (int r = 1; r < world && rank < 0; r++)
+        for (int i = 0; i < n && rank < 0; i++)
+            if (all[r * n + i] != all[i]) rank = r, at = i;
+    const char *section = "";
+    for (int i = 0; i < at; i++)
+        if (line[i][0] == '[') section = line[i];
+    if (at >= 0)
+        rc = vlp_error_set(VLP_EMPI, "rank %d's configuration differs from rank 0's at %.*s %.*s (rank %d has "
+                           "'%.*s'): every rank must run the same configuration", rank,
+                           (int)strcspn(section, "\n"), section, (int)strcspn(line[at], " "), line[at],
+                           t->dist->rank, (int)strcspn(line[at], "\n"), line[at]);
+    free(mine), free(all), free(line), free(text);
+    return rc;
+}
+
+/* The test hook VLP_TEST_NAN_STEPS="5,6,7": the steps whose images get a
+ * NaN, so tests can drive the non-finite guard through a real run. */
+static int read_nan_steps(vlp_trainer *t) {
+    const char *env = getenv("VLP_TEST_NAN_STEPS");
+    if (!env || !*env) return VLP_OK;
+    for (const char *p = env; *p;) {
+        char *end;
+        long step = strtol(p, &end, 10);
+        if (end == p || step < 1 || (*end && *end != ','))
+            return vlp_error_set(VLP_EINVAL, "VLP_TEST_NAN_STEPS = '%s': expected step numbers like 5,6,7", env);
+        long *grown = realloc(t->nan_steps, sizeof *grown * (size_t)(t->n_nan_steps + 1));
+        VLP_ASSERT(grown, "out of memory");
+        t->nan_steps = grown;
+        t->nan_steps[t->n_nan_steps++] = step;
+        p = *end ? end + 1 : end;
+    }
+    return VLP_OK;
 }
 
 /* Keeps the metrics of steps up to `step`: a resumed run rewrites the rest. */
@@ -145,6 +233,7 @@ static void truncate_metrics(const char *path, long step) {
 int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_path,
                      const char *resume, const vlp_dist *dist) {
     memset(t, 0, sizeof *t);
+    t->checkpoint_step = -1;
     t->cfg = *cfg;
     t->dist = dist;
     vlp_config *c = &t->cfg;
@@ -159,23 +248,28 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     vlp_tape_init(&t->tape);
     vlp_params_init(&t->model.params);
 
-    char *text = vlp_config_to_text(cfg);
-    int rc = vlp_dist_check_same(dist, text, strlen(text), "configuration");
-    free(text);
-    if (!rc) rc = vlp_dist_check_same(dist, VLP_VERSION, strlen(VLP_VERSION), "vlp version");
+    /* These checks are collective: every rank fails them together. */
+    int rc = vlp_dist_check_same(dist, VLP_VERSION, strlen(VLP_VERSION), "vlp version");
+    if (!rc) rc = check_same_config(t);
+    t->error_on_all_ranks = rc != VLP_OK;
     if (rc) return rc;
+    if ((rc = read_nan_steps(t))) return rc;
 
     vlp_manifest_opts mo = {.separator = c->data.separator[0], .image_key = c->data.image_key,
                             .caption_key = c->data.caption_key};
-    if ((rc = vlp_dataset_open(&t->data, c->data.train, &mo))) return with_key(rc, config_path, "[data] train");
+    if ((rc = vlp_dataset_open(&t->data, c->data.train, &mo))) return with_key(rc, c, config_path, "data", "train");
     if (c->data.val[0] && (rc = vlp_dataset_open(&t->val, c->data.val, &mo)))
-        return with_key(rc, config_path, "[data] val");
+        return with_key(rc, c, config_path, "data", "val");
+    for (long i = 0; c->train.positives == VLP_POSITIVES_CLASS && i < t->data.n; i++)
+        if (t->data.samples[i].class_id < 0) {
+            rc = vlp_error_set(VLP_ECONFIG, "%s: sample %ld has no class_id (positives = class needs one for every "
+                               "sample)", c->data.train, i);
+            return with_key(rc, c, config_path, "train", "positives");
+        }
     if ((c->eval.classnames[0] || c->eval.retrieval) && !c->data.val[0])
         return vlp_error_set(VLP_ECONFIG, "%s: [eval] asks for an evaluation but [data] val is empty", config_path);
     if (c->eval.classnames[0]) {
-        t->classnames = vlp_read_lines(c->eval.classnames, &t->n_classnames);
-        if (!t->n_classnames)
-            return vlp_error_set(VLP_ECONFIG, "[eval] classnames = %s: no class names", c->eval.classnames);
+        if ((rc = read_lines(c, config_path, "classnames", &t->classnames, &t->n_classnames))) return rc;
         for (long i = 0; i < t->val.n; i++)
             if (t->val.samples[i].class_id < 0 || t->val.samples[i].class_id >= t->n_classnames)
                 return vlp_error_set(VLP_ECONFIG, "%s: sample %ld has class id %d, not one of the %d in %s",
@@ -185,11 +279,8 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
         if (t->val.samples[i].concept_id < 0)
             return vlp_error_set(VLP_ECONFIG, "[eval] retrieval = concept, but sample %ld of %s has no concept_id",
                                  i, c->data.val);
-    if (c->eval.templates[0]) {
-        t->templates = vlp_read_lines(c->eval.templates, &t->n_templates);
-        if (!t->n_templates)
-            return vlp_error_set(VLP_ECONFIG, "[eval] templates = %s: no templates", c->eval.templates);
-    }
+    if (c->eval.templates[0] && (rc = read_lines(c, config_path, "templates", &t->templates, &t->n_templates)))
+        return rc;
 
     vlp_checkpoint_meta meta = {0}, *resumed = NULL;
     char ckpt[VLP_PATH_MAX];
@@ -199,19 +290,23 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
         if (!rc) rc = vlp_checkpoint_read_meta(ckpt, &meta);
         if (rc) return rc;
         resumed = &meta;
+        snprintf(t->last_checkpoint, sizeof t->last_checkpoint, "%s", ckpt);
+        t->checkpoint_step = meta.step;
     }
     char init_weights[VLP_PATH_MAX + 32] = "", *init_merges = NULL;
     if (!resumed && c->train.init[0] &&
-        (rc = init_source(c->train.init, init_weights, sizeof init_weights, &init_merges)))
+        (rc = init_source(c->train.init, init_weights, sizeof init_weights, &init_merges))) {
+        rc = with_key(rc, c, config_path, "train", "init");
         goto done;
-    rc = setup_tokenizer(t, resumed, init_merges);
+    }
+    rc = setup_tokenizer(t, resumed, init_merges, config_path);
     free(init_merges);
     if (rc) goto done;
     vlp_clip_config mc = vlp_config_clip(c, vlp_tokenizer_vocab_size(t->tok));
     vlp_params_free(&t->model.params);
     if ((rc = vlp_clip_init(&t->model, &mc, (uint64_t)c->train.seed))) goto done;
     if (resumed) rc = vlp_checkpoint_load(ckpt, &t->model.params, true);
-    else if (init_weights[0]) rc = load_init(t, init_weights);
+    else if (init_weights[0] && (rc = load_init(t, init_weights))) rc = with_key(rc, c, config_path, "train", "init");
     if (rc) goto done;
     freeze(t);
 
@@ -285,7 +380,7 @@ void vlp_trainer_close(vlp_trainer *t) {
     vlp_clip_free(&t->model);
     vlp_tape_free(&t->tape);
     free(t->merges), free(t->images), free(t->ids), free(t->groups), free(t->groups_all);
-    free(t->cache_img), free(t->cache_txt);
+    free(t->cache_img), free(t->cache_txt), free(t->nan_steps);
     memset(t, 0, sizeof *t);
 }
 
@@ -368,6 +463,12 @@ float vlp_clip_gradients(vlp_clip *m, vlp_tape *tp, const vlp_dist *d, const vlp
     return (float)vlp_dist_mean(d, loss);
 }
 
+static bool poisoned(const vlp_trainer *t, long step) {
+    for (int i = 0; i < t->n_nan_steps; i++)
+        if (t->nan_steps[i] == step) return true;
+    return false;
+}
+
 int vlp_trainer_step(vlp_trainer *t, float *loss_out) {
     const vlp_config *c = &t->cfg;
     int K = c->train.accum_freq, B = c->train.batch_size;
@@ -378,24 +479,42 @@ int vlp_trainer_step(vlp_trainer *t, float *loss_out) {
     vlp_step_batch b = {.K = K, .B = B, .images = t->images, .ids = t->ids,
                         .groups = positives ? t->groups_all : NULL,
                         .cache_img = t->cache_img, .cache_txt = t->cache_txt};
+    if (poisoned(t, t->step + 1)) t->images[0] = NAN;
     *loss_out = vlp_clip_gradients(&t->model, &t->tape, t->dist, &b, true);
     t->grad_norm = vlp_grad_clip(&t->model.params, c->optim.grad_clip);
     t->lr = vlp_lr_schedule(t->step, c->optim.warmup, t->total_steps, c->optim.lr, c->optim.min_lr);
-    vlp_adamw_step(&t->opt, &t->model.params, t->lr);
-    vlp_clip_clamp_logit_scale(&t->model);
+    /* One NaN in AdamW's moments would poison every later step, so a bad
+     * step changes nothing. The loss and the all-reduced norm are the same
+     * on every rank, but ranks vote so that they cannot diverge. */
+    t->skipped = vlp_dist_any(t->dist, !isfinite(*loss_out) || !isfinite(t->grad_norm));
+    if (t->skipped) {
+        if (t->bad_streak++ == 0) t->streak_start = t->step + 1;
+        t->bad_steps++;
+    } else {
+        t->bad_streak = 0;
+        vlp_adamw_step(&t->opt, &t->model.params, t->lr);
+        vlp_clip_clamp_logit_scale(&t->model);
+    }
     t->step++;
     return VLP_OK;
 }
 
 int vlp_trainer_checkpoint(vlp_trainer *t) {
-    if (t->dist->rank != 0) return VLP_OK;
-    char *config = vlp_config_to_text(&t->cfg), written[VLP_PATH_MAX];
-    vlp_checkpoint_meta m = {.step = t->step, .loader_epoch = t->next_epoch,
-                             .loader_step = t->next_batch, .adam_step = t->opt.step,
-                             .seed = t->cfg.train.seed, .config = config,
-                             .tokenizer = t->merges, .version = (char *)VLP_VERSION};
-    int rc = vlp_checkpoint_save(t->checkpoint_dir, &t->model.params, &m, t->cfg.checkpoint.keep, written);
-    free(config);
+    int rc = VLP_OK;
+    if (t->dist->rank == 0) {
+        char *config = vlp_config_to_text(&t->cfg);
+        vlp_checkpoint_meta m = {.step = t->step, .loader_epoch = t->next_epoch,
+                                 .loader_step = t->next_batch, .adam_step = t->opt.step,
+                                 .seed = t->cfg.train.seed, .config = config,
+                                 .tokenizer = t->merges, .version = (char *)VLP_VERSION};
+        rc = vlp_checkpoint_save(t->checkpoint_dir, &t->model.params, &m, t->cfg.checkpoint.keep,
+                                 t->last_checkpoint);
+        free(config);
+    }
+    /* Every rank learns rank 0's outcome: all stop (or go on) together. */
+    if (vlp_dist_any(t->dist, rc != VLP_OK) && rc == VLP_OK)
+        rc = vlp_error_set(VLP_EIO, "rank 0 could not write the step-%ld checkpoint", t->step);
+    if (rc == VLP_OK) t->checkpoint_step = t->step;
     return rc;
 }
 
@@ -457,10 +576,72 @@ static void log_metrics(vlp_trainer *t, float loss, double samples_per_s, double
     fprintf(t->metrics, "{\"step\": %ld, \"epoch\": %ld, \"loss\": ", t->step, t->next_epoch);
     if (isfinite(loss)) fprintf(t->metrics, "%.9g", loss);
     else fputs("null", t->metrics);
-    fprintf(t->metrics, ", \"lr\": %.9g, \"logit_scale\": %.6g, \"grad_norm\": %.6g, "
-            "\"samples_per_s\": %.1f, \"elapsed_s\": %.3f}\n", t->lr, scale, t->grad_norm,
-            samples_per_s, elapsed);
+    fprintf(t->metrics, ", \"lr\": %.9g, \"logit_scale\": %.6g, \"grad_norm\": ", t->lr, scale);
+    if (isfinite(t->grad_norm)) fprintf(t->metrics, "%.6g", t->grad_norm);
+    else fputs("null", t->metrics); /* JSON has no NaN */
+    if (t->skipped) fprintf(t->metrics, ", \"skipped\": true, \"bad_steps\": %ld", t->bad_steps);
+    fprintf(t->metrics, ", \"samples_per_s\": %.1f, \"elapsed_s\": %.3f}\n", samples_per_s, elapsed);
     fflush(t->metrics);
+}
+
+/* Rank 0 reports a step the guard skipped. */
+static void report_skipped(const vlp_trainer *t, float loss, bool tty) {
+    if (t->dist->rank != 0) return;
+    if (tty) putchar('\n');
+    printf("vlptrain: step %ld: loss %g, gradient norm %g: not finite; update skipped "
+           "(%ld in a row, %ld in all)\n", t->step, loss, t->grad_norm, t->bad_streak, t->bad_steps);
+    fflush(stdout);
+}
+
+/* The error ending a streak of [train] max_bad_steps non-finite steps. */
+static int stop_nonfinite(vlp_trainer *t) {
+    char newest[VLP_PATH_MAX + 64] = "no checkpoint was written before it";
+    if (t->last_checkpoint[0])
+        snprintf(newest, sizeof newest, "the newest checkpoint, %s, is from before it", t->last_checkpoint);
+    t->error_on_all_ranks = true;
+    return vlp_error_set(VLP_ENONFINITE,
+                         "step %ld: %ld steps in a row (from step %ld) had a loss or gradient norm that is "
+                         "not finite ([train] max_bad_steps = %d); stopping without a checkpoint; %s. "
+                         "Lower [optim] lr or set grad_clip, check the data, then --resume latest",
+                         t->step, t->bad_streak, t->streak_start, t->cfg.train.max_bad_steps, newest);
+}
+
+/* A checkpoint now (*tried = this step), unless a non-finite streak is
+ * under way: its state may be what went wrong, and with [checkpoint] keep
+ * it would push out the last good checkpoint. A write that fails stops the
+ * run, or only warns with [checkpoint] on_error = continue. */
+static int save_checkpoint(vlp_trainer *t, long *tried) {
+    bool root = t->dist->rank == 0;
+    *tried = t->step;
+    if (t->bad_streak) {
+        if (root) printf("vlptrain: step %ld: no checkpoint while steps are not finite (since step %ld)\n",
+                         t->step, t->streak_start);
+        return VLP_OK;
+    }
+    int rc = vlp_trainer_checkpoint(t);
+    if (rc && t->cfg.checkpoint.on_error == VLP_ON_ERROR_CONTINUE) {
+        if (root) fprintf(stderr, "vlptrain: warning: %s; training goes on ([checkpoint] on_error = continue)\n",
+                          vlp_error_message());
+        rc = VLP_OK;
+    } else if (rc) {
+        t->error_on_all_ranks = true;
+    }
+    return rc;
+}
+
+/* After a signal: a checkpoint (when sound), then stop. */
+static int stop_on_signal(vlp_trainer *t, long tried) {
+    bool root = t->dist->rank == 0;
+    if (root) printf("\nvlptrain: stopping at step %ld on a signal\n", t->step);
+    int rc = tried != t->step ? save_checkpoint(t, &tried) : VLP_OK;
+    if (rc) return rc;
+    if (root && t->checkpoint_step == t->step)
+        printf("vlptrain: checkpoint written; continue with --resume latest\n");
+    else if (root)
+        printf("vlptrain: no checkpoint of step %ld; --resume latest continues from %s\n", t->step,
+               t->last_checkpoint[0] ? t->last_checkpoint : "(none: start again)");
+    t->interrupted = true;
+    return VLP_OK;
 }
 
 int vlp_trainer_run(vlp_trainer *t) {
@@ -472,7 +653,7 @@ int vlp_trainer_run(vlp_trainer *t) {
         printf("vlptrain: %ld pairs from %s; %ld steps of %d pairs (%d ranks x %d x %d); "
                "%zu parameters; run folder %s\n", t->data.n, c->data.train, t->total_steps, pairs,
                t->dist->world, c->train.batch_size, c->train.accum_freq, t->model.params.n, t->run_dir);
-    long first = t->step, last_checkpoint = t->step;
+    long first = t->step, tried = t->step; /* the step of the last checkpoint tried */
     double training = 0; /* seconds in steps, not in evaluations or checkpoints */
     long epoch = t->next_epoch;
     while (t->step < t->total_steps) {
@@ -494,20 +675,17 @@ int vlp_trainer_run(vlp_trainer *t) {
             epoch = t->next_epoch;
         }
         log_metrics(t, loss, (t->step - first) * pairs / training, elapsed);
+        if (t->skipped) {
+            report_skipped(t, loss, progress.tty);
+            if (t->bad_streak >= c->train.max_bad_steps) return stop_nonfinite(t);
+        }
         if (t->dist->rank == 0)
             vlp_progress_update(&progress, t->step - first, "epoch %ld | loss %.4f | lr %.2e | scale %.1f",
                                 t->next_epoch, loss, t->lr, exp(t->model.logit_scale->data[0]));
-        if (vlp_dist_any(t->dist, t->stop && *t->stop)) {
-            if (t->dist->rank == 0) printf("\nvlptrain: stopping at step %ld on a signal\n", t->step);
-            if (last_checkpoint != t->step && (rc = vlp_trainer_checkpoint(t))) return rc;
-            if (t->dist->rank == 0) printf("vlptrain: checkpoint written; continue with --resume latest\n");
-            t->interrupted = true;
-            return VLP_OK;
-        }
-        if (c->checkpoint.every && t->step % c->checkpoint.every == 0) {
-            if ((rc = vlp_trainer_checkpoint(t))) return rc;
-            last_checkpoint = t->step;
-        }
+        if (vlp_dist_any(t->dist, t->stop && *t->stop)) return stop_on_signal(t, tried);
+        if (c->checkpoint.every && t->step % c->checkpoint.every == 0 &&
+            (rc = save_checkpoint(t, &tried)))
+            return rc;
         if (c->eval.every && t->step % c->eval.every == 0 && t->step < t->total_steps) {
             if (t->dist->rank == 0 && progress.tty) putchar('\n');
             if ((rc = vlp_trainer_evaluate(t))) return rc;
@@ -515,7 +693,10 @@ int vlp_trainer_run(vlp_trainer *t) {
     }
     int rc = vlp_trainer_evaluate(t);
     if (rc) return rc;
-    if (last_checkpoint != t->step && (rc = vlp_trainer_checkpoint(t))) return rc;
+    if (tried != t->step && (rc = save_checkpoint(t, &tried))) return rc;
+    if (t->bad_steps && t->dist->rank == 0)
+        printf("vlptrain: %ld of %ld steps skipped: their loss or gradient norm was not finite\n",
+               t->bad_steps, t->step);
     if (t->dist->rank == 0) {
         char path[VLP_PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/model.h5", t->run_dir);

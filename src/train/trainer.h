@@ -33,6 +33,19 @@ typedef struct vlp_trainer {
     long step, total_steps;
     long next_epoch, next_batch; /* the loader's position after this step */
     float lr, grad_norm;         /* of the last step */
+    /* The NaN/Inf guard: the last step was skipped (its loss or gradient
+     * norm was not finite on some rank); skipped steps in all and in the
+     * current streak, and the first step of that streak. */
+    bool skipped;
+    long bad_steps, bad_streak, streak_start;
+    long *nan_steps; /* test hook: steps whose images are poisoned */
+    int n_nan_steps;
+    char last_checkpoint[VLP_PATH_MAX]; /* newest checkpoint written or resumed (rank 0) */
+    long checkpoint_step;               /* its step; -1: none */
+    /* The error vlp_trainer_run returned happened on every rank at the
+     * same step (non-finite streak, checkpoint not written): the ranks can
+     * end together without MPI_Abort. */
+    bool error_on_all_ranks;
     FILE *metrics;
     /* Set (by a signal handler) to stop after the current step with a
      * checkpoint; `interrupted` tells the caller it happened. */
@@ -70,18 +83,28 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
                      const char *resume, const vlp_dist *dist);
 void vlp_trainer_close(vlp_trainer *t);
 
-/* One optimizer step; *loss gets the global batch's loss (mean over ranks). */
+/* One optimizer step; *loss gets the global batch's loss (mean over ranks).
+ * If the loss or the gradient norm is not finite on any rank, every rank
+ * skips the update (parameters and AdamW state unchanged), sets t->skipped
+ * and counts it; the step still consumes its batch.
+ * Test hook: the environment variable VLP_TEST_NAN_STEPS="5,6,7", read
+ * once by vlp_trainer_open, puts a NaN into the images of those steps
+ * (numbered as logged, from 1). */
 int vlp_trainer_step(vlp_trainer *t, float *loss);
 
 /* Steps until total_steps with progress, metrics and checkpoints; or
- * until *stop, after a checkpoint (all ranks stop at the same step). */
+ * until *stop, after a checkpoint (all ranks stop at the same step). After
+ * [train] max_bad_steps non-finite steps in a row it returns
+ * VLP_ENONFINITE; no checkpoint is written while such a streak lasts, so
+ * the newest one predates it. */
 int vlp_trainer_run(vlp_trainer *t);
 
 /* Evaluates on [data] val as [eval] asks (zero-shot, retrieval); rank 0
  * prints it and logs it to metrics.jsonl. All ranks call. */
 int vlp_trainer_evaluate(vlp_trainer *t);
 
-/* Writes a checkpoint now (rank 0 writes; all ranks call). */
+/* Writes a checkpoint now (rank 0 writes; all ranks call and all get its
+ * status, so a full disk stops every rank at the same step). */
 int vlp_trainer_checkpoint(vlp_trainer *t);
 
 #endif

@@ -1,8 +1,13 @@
 /* HDF5 parameter I/O (see weights.h). */
 #include "train/weights.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "autograd/error.h"
 
@@ -115,18 +120,76 @@ int vlp_weights_read(hid_t file, const char *path, const char *group, const vlp_
     return rc;
 }
 
-int vlp_weights_save(const vlp_params *p, const char *path) {
+hid_t vlp_h5_create_in_memory(size_t size_hint) {
     quiet();
+    /* The core driver names files; two open at once must differ. */
+    static _Atomic long serial;
+    char name[64];
+    snprintf(name, sizeof name, "vlp-in-memory-%ld.h5", serial++);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, size_hint < (1 << 20) ? (size_t)1 << 20 : size_hint, false);
+    hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -1;
+        p += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* fsync of the folder holding path, so a rename in it is on disk. */
+static void sync_folder(const char *path) {
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", path);
+    int fd = open(dirname(copy), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) fsync(fd), close(fd);
+}
+
+int vlp_h5_write_image(hid_t f, const char *path) {
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        H5Fclose(f);
         return vlp_error_set(VLP_EINVAL, "path too long: %s", path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot create", tmp);
+    }
+    /* H5Fget_file_image copies what the driver holds: without the flush,
+     * object headers still in the metadata cache would be missing. */
+    ssize_t size = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(f, NULL, 0);
+    char *image = size > 0 ? malloc((size_t)size) : NULL;
+    bool built = image && H5Fget_file_image(f, image, (size_t)size) == size;
+    H5Fclose(f);
+    if (!built) {
+        free(image);
+        return vlp_error_set(VLP_ENOMEM, "%s: cannot build the HDF5 image in memory (%zd bytes)", path, size);
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = fd < 0 || write_all(fd, image, (size_t)size) != 0 || fsync(fd) != 0 ? -1 : 0;
+    int err = errno;
+    if (fd >= 0 && close(fd) != 0 && rc == 0) rc = -1, err = errno;
+    free(image);
+    if (rc == 0 && rename(tmp, path) != 0) rc = -1, err = errno;
+    if (rc != 0) {
+        remove(tmp);
+        return vlp_error_set(VLP_EIO, "cannot write %s (%zd bytes): %s", tmp, size, strerror(err));
+    }
+    sync_folder(path);
+    return VLP_OK;
+}
+
+int vlp_weights_save(const vlp_params *p, const char *path) {
+    hid_t f = vlp_h5_create_in_memory(p->n * sizeof(float) + 4096 * (size_t)p->count);
+    if (f < 0) return vlp_error_set(VLP_ENOMEM, "%s: cannot create an HDF5 file in memory", path);
     int rc = vlp_weights_write(f, "/", p, p->data);
-    if (H5Fclose(f) < 0 && rc == VLP_OK) rc = vlp_error_set(VLP_EIO, "%s: cannot close", tmp);
-    if (rc == VLP_OK && rename(tmp, path) != 0) rc = vlp_error_set(VLP_EIO, "%s: cannot rename to %s", tmp, path);
-    if (rc != VLP_OK) remove(tmp);
-    return rc;
+    if (rc != VLP_OK) {
+        H5Fclose(f);
+        return rc;
+    }
+    return vlp_h5_write_image(f, path);
 }
 
 int vlp_weights_load(vlp_params *p, const char *path) {

@@ -20,8 +20,22 @@ int vlp_weights_write(hid_t file, const char *group, const vlp_params *p, const 
 int vlp_weights_read(hid_t file, const char *path, const char *group, const vlp_params *p,
                      float *buf);
 
-/* A model file: the parameters at the root. Saving writes path.tmp and
- * renames it over path, so path is never half written. */
+/* HDF5 files vlp writes whole (checkpoints, model files) are built in
+ * memory by HDF5's core driver and written with plain write(): HDF5 1.10
+ * cannot close a file whose write failed (a full disk leaves it open, and
+ * the library's exit handler then crashes), and write() tells the errno.
+ * The price is a second copy of the file in memory while it is written.
+ * size_hint: the expected file size (one allocation when right). */
+hid_t vlp_h5_create_in_memory(size_t size_hint);
+
+/* Closes f (from vlp_h5_create_in_memory) and writes its image to path
+ * atomically: path.tmp, fsync, rename, fsync of the folder. On error path
+ * is untouched, path.tmp is removed, and the message names the file and
+ * the system's reason ("No space left on device"). */
+int vlp_h5_write_image(hid_t f, const char *path);
+
+/* A model file: the parameters at the root, written as above, so path is
+ * never half written. */
 int vlp_weights_save(const vlp_params *p, const char *path);
 int vlp_weights_load(vlp_params *p, const char *path);
 

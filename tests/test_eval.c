@@ -1,0 +1,120 @@
+/* Evaluation metrics on hand-built embeddings whose answers are known:
+ * zero-shot accuracy and confusion, retrieval ranks and recalls (pairs and
+ * concepts), and the chance levels against a brute-force count. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "train/eval.h"
+
+/* Unit vectors in 2-D at the given angles (degrees), D = 2. */
+static void at_angles(float *out, const double *deg, int n) {
+    for (int i = 0; i < n; i++) {
+        out[2 * i] = (float)cos(deg[i] * M_PI / 180.0);
+        out[2 * i + 1] = (float)sin(deg[i] * M_PI / 180.0);
+    }
+}
+
+START_TEST(test_zeroshot_counts) {
+    /* classes at 0, 90, 180 degrees; images near one of them */
+    double cls_deg[] = {0, 90, 180}, img_deg[] = {10, -20, 80, 100, 170, 60};
+    int labels[] = {0, 0, 1, 1, 2, 0}; /* the last image (60 deg) is nearest class 1 */
+    float cls[6], img[12];
+    at_angles(cls, cls_deg, 3);
+    at_angles(img, img_deg, 6);
+    vlp_zeroshot_result r;
+    vlp_eval_zeroshot(img, labels, 6, cls, 3, 2, &r);
+    ck_assert_double_eq_tol(r.top1, 5.0 / 6.0, 1e-12);
+    ck_assert_double_eq_tol(r.top5, 1.0, 1e-12); /* 3 classes: always in the top 5 */
+    ck_assert_double_eq_tol(r.per_class[0], 2.0 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(r.per_class[1], 1.0, 1e-12);
+    ck_assert_int_eq(r.confusion[0 * 3 + 1], 1); /* true 0, predicted 1 */
+    ck_assert_int_eq(r.confusion[0 * 3 + 0], 2);
+    ck_assert_int_eq(r.confusion[2 * 3 + 2], 1);
+    vlp_zeroshot_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_retrieval_pairs) {
+    /* image i and caption i at the same angle, except caption 3, placed
+     * next to image 0: image 3's own caption then ranks behind it. */
+    double img_deg[] = {0, 90, 180, 270}, txt_deg[] = {5, 90, 180, 2};
+    float img[8], txt[8];
+    at_angles(img, img_deg, 4);
+    at_angles(txt, txt_deg, 4);
+    vlp_retrieval_result r;
+    vlp_eval_retrieval(img, txt, NULL, 4, 2, &r);
+    /* image->text: images 1, 2 rank their captions first; image 0 sees
+     * caption 3 (2 deg) before its own (5 deg); image 3 (270 deg) sees
+     * caption 2 (cos 90 = 0) before its own (cos 268 < 0). */
+    ck_assert_double_eq_tol(r.i2t_r1, 2.0 / 4.0, 1e-12);
+    ck_assert_double_eq_tol(r.i2t_r5, 1.0, 1e-12);
+    /* text->image: caption 3 (2 deg) finds images 0 and 1 before image 3 */
+    ck_assert_double_eq_tol(r.t2i_r1, 3.0 / 4.0, 1e-12);
+    ck_assert_double_eq_tol(r.chance_r1, 0.25, 1e-12);
+    ck_assert_double_eq_tol(r.chance_r5, 1.0, 1e-12);
+}
+END_TEST
+
+START_TEST(test_retrieval_concepts) {
+    /* caption 1 is far from image 1 but image 1 shares caption 0's concept,
+     * and caption 0 sits on image 1: with concepts, image 1's best match
+     * ranks first. */
+    double img_deg[] = {0, 90, 180}, txt_deg[] = {90, 300, 180};
+    int groups[] = {7, 7, 9};
+    float img[6], txt[6];
+    at_angles(img, img_deg, 3);
+    at_angles(txt, txt_deg, 3);
+    vlp_retrieval_result pairs, concepts;
+    vlp_eval_retrieval(img, txt, NULL, 3, 2, &pairs);
+    vlp_eval_retrieval(img, txt, groups, 3, 2, &concepts);
+    ck_assert_double_lt(pairs.i2t_r1, 1.0);
+    ck_assert_double_eq_tol(concepts.i2t_r1, 1.0, 1e-12);
+    ck_assert_double_eq_tol(concepts.i2t_median_rank, 1.0, 1e-12);
+}
+END_TEST
+
+/* The chance levels against counting every ranking of a small set. */
+START_TEST(test_chance_by_enumeration) {
+    int groups[] = {0, 0, 0, 1, 2, 2}; /* n = 6 */
+    const int n = 6;
+    float img[12] = {0}, txt[12] = {0};
+    vlp_retrieval_result r;
+    vlp_eval_retrieval(img, txt, groups, n, 2, &r);
+    /* P(some match of query i among the first k of a random order) =
+     * fraction of k-subsets of the n items containing a match. */
+    for (int k = 1; k <= 5; k += 4) {
+        double hit = 0.0;
+        for (int i = 0; i < n; i++) {
+            long subsets = 0, with = 0;
+            for (int mask = 0; mask < 1 << n; mask++) {
+                if (__builtin_popcount((unsigned)mask) != k) continue;
+                subsets++;
+                for (int j = 0; j < n; j++)
+                    if (mask >> j & 1 && groups[j] == groups[i]) {
+                        with++;
+                        break;
+                    }
+            }
+            hit += (double)with / (double)subsets;
+        }
+        ck_assert_double_eq_tol((k == 1 ? r.chance_r1 : r.chance_r5), hit / n, 1e-12);
+    }
+    ck_assert_double_eq_tol(r.chance_r10, 1.0, 1e-12);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("eval");
+    TCase *tc = tcase_create("metrics");
+    tcase_add_test(tc, test_zeroshot_counts);
+    tcase_add_test(tc, test_retrieval_pairs);
+    tcase_add_test(tc, test_retrieval_concepts);
+    tcase_add_test(tc, test_chance_by_enumeration);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
