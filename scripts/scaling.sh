@@ -12,7 +12,7 @@
 #   scripts/scaling.sh [--config A|B] [--reps N] [--out FILE]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-config=A reps=20 out=""
+config=A reps=20 out="" invocation="scripts/scaling.sh $*"
 while [ $# -gt 0 ]; do
   case $1 in
     --config) config=$2; shift ;;
@@ -37,4 +37,4 @@ for w in 2 4; do
     bash "$root/tests/mpi_two_hosts.sh" "$root/build" > "$dir/tcp_w$w.log" 2>&1 ||
     { cat "$dir/tcp_w$w.log"; exit 1; }
 done
-/usr/bin/python3 "$root/scripts/scaling_model.py" "$dir" "scripts/scaling.sh $*" | tee ${out:+"$out"}
+/usr/bin/python3 "$root/scripts/scaling_model.py" "$dir" "$invocation" | tee ${out:+"$out"}

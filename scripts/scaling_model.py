@@ -6,9 +6,10 @@
 DIR holds vlpbench JSON: w1.json (one rank), shm_w2/4.json and tcp_w2/4.json
 (the collectives timed alone, "comm"). Per transport, a latency alpha and a
 bandwidth beta are fitted on the W = 2 run (least squares on the relative
-error of its three timings), with the textbook ring costs:
-  all-gather / reduce-scatter of n bytes per rank:  (W-1) alpha + (W-1) n / beta
-  all-reduce of P bytes:                            2 (W-1) alpha + 2 (W-1)/W P / beta
+error of its three timings), with latency in log2 W rounds (Open MPI's
+recursive doubling and Rabenseifner schedules) and bandwidth as a ring:
+  all-gather / reduce-scatter of n bytes per rank:  log2(W) alpha + (W-1) n / beta
+  all-reduce of P bytes:                            2 log2(W) alpha + 2 (W-1)/W P / beta
 then checked against the W = 4 run, and used for W = 8..512 at a global
 batch of 32768 (CLIP's), for this run's model and for CLIP ViT-B/32.
 """
@@ -25,8 +26,9 @@ runs = {t: {w: load(f"{t}_w{w}") for w in (2, 4)} for t in ("shm", "tcp")}
 def predict(alpha, beta, W, gather_bytes, P_bytes):
     """Seconds of (2 all-gathers, 2 reduce-scatters, 1 all-reduce);
     gather_bytes: one rank's image + text embeddings."""
-    g = 2 * (W - 1) * alpha + (W - 1) * gather_bytes / beta  # two calls of half the bytes
-    a = 2 * (W - 1) * alpha + 2 * (W - 1) / W * P_bytes / beta
+    rounds = math.ceil(math.log2(W))
+    g = 2 * rounds * alpha + (W - 1) * gather_bytes / beta  # two calls of half the bytes
+    a = 2 * rounds * alpha + 2 * (W - 1) / W * P_bytes / beta
     return g, g, a
 
 
@@ -91,9 +93,6 @@ models = {
     # + ~2.9 GFLOPs text forward per sample (224 px, 77 tokens), x3 to train
     "CLIP ViT-B/32": dict(P=151_277_313, D=512, flops=3 * (4.4e9 + 2.9e9)),
 }
-D_here = None
-for k in ("comm",):
-    pass
 N = 32768
 print(f"extrapolated to a global batch of {N} (B = {N}/W pairs per rank), compute at {rate / 1e9:.1f} GFLOP/s per rank:")
 for name, m in models.items():
