@@ -17,31 +17,8 @@ for t in test_engine test_kernels test_optim test_gradcheck test_tokenizer test_
 done
 
 echo "memcheck: vlptrain, 20 steps"
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-build/vlpdata pack /usr/share/tuxpaint/stamps -o "$dir/stamps.h5" --size 24 >/dev/null 2>&1
-cat > "$dir/tiny.ini" <<INI
-[model]
-embed_dim = 32
-image_size = 16
-patch_size = 4
-vision_width = 48
-vision_layers = 2
-vision_heads = 4
-context_length = 16
-text_width = 48
-text_layers = 2
-text_heads = 4
-[data]
-train = stamps.h5
-vocab_size = 600
-[train]
-batch_size = 8
-steps = 20
-[checkpoint]
-every = 10
-[log]
-dir = $dir/run
-INI
-"${memcheck[@]}" build/vlptrain "$dir/tiny.ini" >/dev/null || status=1
+build=build
+source tests/train_fixture.sh # $dir/tiny.ini: a tiny CLIP on the Tux Paint stamps
+"${memcheck[@]}" build/vlptrain "$dir/tiny.ini" --set train.steps=20 --set train.batch_size=8 \
+  --set checkpoint.every=10 >/dev/null || status=1
 exit $status
