@@ -97,6 +97,31 @@ START_TEST(test_where_keys_were_set) {
 }
 END_TEST
 
+/* Every value vlp accepts must read back the same from the run's
+ * config.ini (how a checkpoint resumes); long paths are lines too. */
+START_TEST(test_values_that_round_trip) {
+    const char *spaced[] = {"data.val= x.tsv"}, *comment[] = {"data.val=a ; b"}, *semi[] = {"data.val=;x"};
+    expect_error(GOOD, spaced, 1, "--set data.val= x.tsv: [data] val = ' x.tsv': spaces at either end");
+    expect_error(GOOD, comment, 1, "[data] val = 'a ; b': spaces at either end, a line break or a ';' after a space");
+    vlp_config c, again;
+    ck_assert_int_eq(load_text(&c, GOOD, semi, 1), VLP_OK); /* "val =;x" is not a comment */
+    char *text = vlp_config_to_text(&c);
+    ck_assert_int_eq(vlp_config_parse_text(&again, text, "effective"), VLP_OK);
+    ck_assert_str_eq(again.data.val, ";x");
+    free(text);
+    /* A 1000-character path is read whole; a longer line than vlp writes is refused by number. */
+    char *ini = malloc(4096), *p = ini + sprintf(ini, GOOD "[data]\nval = ");
+    memset(p, 'a', 1000), strcpy(p + 1000, "\n");
+    ck_assert_msg(load_text(&c, ini, NULL, 0) == VLP_OK, "%s", vlp_error_message());
+    ck_assert_int_eq((int)strlen(c.data.val), 1000);
+    memset(p, 'a', 1200), strcpy(p + 1200, "\n");
+    char where[64];
+    snprintf(where, sizeof where, "%s:6: line longer than 1149 characters", path);
+    expect_error(ini, NULL, 0, where);
+    free(ini);
+}
+END_TEST
+
 /* docs/config.md must be the table's own output. */
 START_TEST(test_docs_current) {
     char *doc = NULL, *gen = NULL;
@@ -122,6 +147,7 @@ static Suite *config_suite(void) {
     VLP_ADD_CASE(s, good_file_and_overrides);
     VLP_ADD_CASE(s, errors_name_line_and_key);
     VLP_ADD_CASE(s, where_keys_were_set);
+    VLP_ADD_CASE(s, values_that_round_trip);
     VLP_ADD_CASE(s, docs_current);
     return s;
 }

@@ -467,14 +467,16 @@ START_TEST(test_loader_skips_bad_images) {
     vlp_loader *l;
     ck_assert_int_eq(vlp_loader_open(&l, &ds, &o, 0, 0), VLP_OK);
     vlp_batch *batch;
+    int skipped = 0;
     for (int s = 0; s < 3; s++) { /* the whole first epoch */
         ck_assert_int_eq(vlp_loader_next(l, &batch), VLP_OK);
         for (int j = 0; j < batch->n; j++) {
             const char *cap = batch->caption[j];
             ck_assert_msg(!strcmp(cap, "a") || !strcmp(cap, "d") || !strcmp(cap, "f"), "got %s", cap);
         }
+        skipped += batch->skipped;
     }
-    ck_assert_int_eq(vlp_loader_skipped(l, 0), 3);
+    ck_assert_int_eq(skipped, 3);
     vlp_loader_close(l);
     vlp_dataset_free(&ds);
 
@@ -486,6 +488,41 @@ START_TEST(test_loader_skips_bad_images) {
     ck_assert_int_eq(vlp_loader_next(l, &batch), VLP_EFORMAT);
     ck_assert(strstr(vlp_error_message(), "no image of the dataset can be read"));
     vlp_loader_close(l);
+    vlp_dataset_free(&ds);
+}
+END_TEST
+
+START_TEST(test_loader_tokenizes_and_counts_cut_captions) {
+    write_images(tmp("tok/images"), 3);
+    const char *captions[] = {"a red fox", "one two three four five six seven eight nine ten", "a fox"};
+    write_text(tmp("tok/list.tsv"), "filepath\ttitle\nimages/img0.png\ta red fox\n"
+                                    "images/img1.png\tone two three four five six seven eight nine ten\n"
+                                    "images/img2.png\ta fox\n");
+    vlp_dataset ds;
+    ck_assert_int_eq(vlp_dataset_open(&ds, tmp("tok/list.tsv"), NULL), VLP_OK);
+    vlp_tokenizer *tok;
+    ck_assert_int_eq(vlp_tokenizer_train(&tok, captions, 3, 600), VLP_OK);
+    vlp_loader_opts o = vlp_loader_defaults(1, 4);
+    o.tokenizer = tok, o.context_length = 6; /* 4 tokens: the second caption is cut, "a red fox" fits */
+    vlp_loader *l;
+    ck_assert_int_eq(vlp_loader_open(&l, &ds, &o, 0, 0), VLP_OK);
+    vlp_batch *batch;
+    int cut[2] = {0, 0};
+    for (int s = 0; s < 6; s++) { /* two epochs */
+        ck_assert_int_eq(vlp_loader_next(l, &batch), VLP_OK);
+        int want[6];
+        ck_assert_int_eq(vlp_tokenizer_encode(tok, batch->caption[0], want, 6, NULL), VLP_OK);
+        ck_assert_mem_eq(batch->ids, want, sizeof want);
+        ck_assert_int_eq(batch->cut, strstr(batch->caption[0], "ten") != NULL);
+        ck_assert_int_eq(batch->skipped, 0);
+        cut[batch->epoch] += batch->cut;
+    }
+    ck_assert_int_eq(cut[0], 1);
+    ck_assert_int_eq(cut[1], 1);
+    vlp_loader_close(l);
+    o.context_length = 1;
+    ck_assert_int_eq(vlp_loader_open(&l, &ds, &o, 0, 0), VLP_EINVAL);
+    vlp_tokenizer_free(tok);
     vlp_dataset_free(&ds);
 }
 END_TEST
@@ -502,6 +539,7 @@ static Suite *data_suite(void) {
     VLP_ADD_CASE(s, sharding_covers_every_index_once);
     VLP_ADD_CASE(s, loader_deterministic_and_resumable);
     VLP_ADD_CASE(s, loader_skips_bad_images);
+    VLP_ADD_CASE(s, loader_tokenizes_and_counts_cut_captions);
     return s;
 }
 

@@ -50,7 +50,13 @@ grep -qF "vlp: warning: skipped broken/0.png: not an image stb_image can read (u
 # is tokenized byte by byte: both train, checkpoint and resume.
 long=$(printf 'word%s ' $(seq 200))
 { printf 'filepath\ttitle\n'; for i in $(seq 0 15); do printf 'images/%s.png\t%s caf\xe9 \xff\xfe stamp \xc3 %s\n' "$i" "$long" "$i"; done; } > odd.tsv
-train --set data.train=odd.tsv --set log.dir="$dir/odd" --set checkpoint.every=2 > out.log 2>&1 || { cat out.log; fail "odd captions: training failed"; }
+train --set data.train=odd.tsv --set log.dir="$dir/odd" --set checkpoint.every=2 --set train.steps=5 > out.log 2>&1 || { cat out.log; fail "odd captions: training failed"; }
+grep -qE "vlp: warning: odd.tsv: the caption of sample [0-9]+ has [0-9]+ tokens, more than the [0-9]+ a context of [0-9]+ holds" out.log ||
+  { cat out.log; fail "no warning for a caption longer than the context"; }
+grep -qE "epoch 0 done: 0 unreadable images skipped, 16 captions cut to the context" out.log ||
+  { cat out.log; fail "cut captions not counted per epoch"; }
+echo "ok: $(grep -F "vlp: warning: odd.tsv" out.log)"
+echo "ok: $(grep -F "captions cut" out.log)"
 train --set data.train=odd.tsv --set log.dir="$dir/odd" --set train.steps=6 --resume latest > out.log 2>&1 ||
   { cat out.log; fail "odd captions: resume failed"; }
 echo "ok: 200-word captions with invalid UTF-8 train and resume"

@@ -33,11 +33,48 @@ static int image_alloc(vlp_image *img, int w, int h) {
     return img->rgb ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory for a %dx%d image", w, h);
 }
 
+/* stb_image 2.27 (Debian 12's libstb0) builds a JPEG Huffman table from
+ * its 16 code counts without checking that they add up to at most 256,
+ * then copies that many values into a 256-entry table: a heap overflow
+ * written with the file's bytes (found by tests/fuzz/fuzz_image.c; stb
+ * 2.28 checks). Walks the JPEG's markers as stb does, entropy-coded data
+ * skipped, and says whether every DHT table is within bounds. */
+static bool jpeg_tables_fit(const uint8_t *b, size_t n) {
+    size_t i = 0;
+    while (i < n && b[i] == 0xFF) i++; /* stb takes fill bytes before SOI too */
+    if (i == 0 || i >= n || b[i] != 0xD8) return true; /* not a JPEG */
+    for (i++; i < n;) {
+        if (b[i] != 0xFF) { /* junk or entropy-coded data: to the next marker */
+            i++;
+            continue;
+        }
+        while (i < n && b[i] == 0xFF) i++; /* fill bytes */
+        if (i >= n) break;
+        uint8_t m = b[i++];
+        if (m == 0xD9) break;                                                /* EOI */
+        if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) continue; /* no length */
+        if (i + 2 > n) break;
+        size_t len = (size_t)b[i] << 8 | b[i + 1];
+        if (len < 2) break; /* stb refuses it */
+        for (size_t p = i + 2, left = len - 2; m == 0xC4 && left > 0 && p < n;) {
+            size_t count = 0;
+            for (size_t k = p + 1; k < p + 17 && k < n; k++) count += b[k];
+            if (count > 256) return false;
+            if (17 + count >= left) break;
+            p += 17 + count, left -= 17 + count;
+        }
+        i += len;
+    }
+    return true;
+}
+
 int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char *name,
                      const vlp_image_opts *opts) {
     memset(out, 0, sizeof *out);
     if (n == 0) return vlp_error_set(VLP_EFORMAT, "%s: empty file", name);
     if (n > INT32_MAX) return vlp_error_set(VLP_EINVAL, "%s: file of %zu bytes is too large", name, n);
+    if (!jpeg_tables_fit(bytes, n))
+        return vlp_error_set(VLP_EFORMAT, "%s: a JPEG Huffman table with more than 256 codes (corrupt)", name);
     int w, h, channels;
     long max = opts && opts->max_pixels > 0 ? opts->max_pixels : DEFAULT_MAX_PIXELS;
     if (!stbi_info_from_memory(bytes, (int)n, &w, &h, &channels)) {
@@ -46,7 +83,7 @@ int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char 
         if (n >= 24 && memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(bytes + 12, "IHDR", 4) == 0) {
             long pw = (long)bytes[16] << 24 | bytes[17] << 16 | bytes[18] << 8 | bytes[19];
             long ph = (long)bytes[20] << 24 | bytes[21] << 16 | bytes[22] << 8 | bytes[23];
-            if (pw * ph > max)
+            if (pw > 0 && ph > 0 && pw > max / ph) /* pw * ph overflows a long for 2^32 - 1 each */
                 return vlp_error_set(VLP_EINVAL, "%s: %ldx%ld pixels is more than the limit of %ld",
                                      name, pw, ph, max);
         }
@@ -57,11 +94,17 @@ int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char 
         return vlp_error_set(VLP_EINVAL, "%s: %dx%d pixels is more than the limit of %ld", name, w,
                              h, max);
     /* Ask for RGBA whatever the file holds: stb expands grey and palettes and
-     * reduces 16-bit to 8-bit; alpha is composited below. */
-    uint8_t *rgba = stbi_load_from_memory(bytes, (int)n, &w, &h, &channels, 4);
+     * reduces 16-bit to 8-bit; alpha is composited below. Except a 16-bit
+     * PGM/PPM: stb 2.27 (Debian 12's libstb0) expands its channels as if
+     * they were 8-bit, then reads twice that buffer's size (a heap overflow
+     * tests/fuzz/fuzz_image.c found); it comes in its own 1 or 3 channels. */
+    bool pnm16 = n >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6') &&
+                 stbi_is_16_bit_from_memory(bytes, (int)n);
+    uint8_t *pix = stbi_load_from_memory(bytes, (int)n, &w, &h, &channels, pnm16 ? 0 : 4);
+    int nc = pnm16 ? channels : 4;
     /* stb's failure reason here is often left from probing other formats
      * ("bad png sig" for a JPEG), so it is not repeated. */
-    if (!rgba)
+    if (!pix)
         return vlp_error_set(VLP_EFORMAT, "%s: the %dx%d image's data cannot be decoded (truncated or corrupt)",
                              name, w, h);
     int rc = image_alloc(out, w, h);
@@ -69,12 +112,13 @@ int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char 
         static const uint8_t white[3] = {255, 255, 255};
         const uint8_t *bg = opts ? opts->background : white;
         for (long i = 0; i < (long)w * h; i++) {
-            unsigned a = rgba[4 * i + 3];
+            const uint8_t *p = pix + nc * i;
+            unsigned a = nc % 2 == 0 ? p[nc - 1] : 255; /* grey+alpha, RGBA */
             for (int c = 0; c < 3; c++)
-                out->rgb[3 * i + c] = (uint8_t)((rgba[4 * i + c] * a + bg[c] * (255 - a) + 127) / 255);
+                out->rgb[3 * i + c] = (uint8_t)((p[nc < 3 ? 0 : c] * a + bg[c] * (255 - a) + 127) / 255);
         }
     }
-    stbi_image_free(rgba);
+    stbi_image_free(pix);
     return rc;
 }
 

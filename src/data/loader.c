@@ -3,6 +3,7 @@
  * order while the consumer takes them in order. */
 #include "data/loader.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,8 +70,7 @@ struct vlp_loader {
     int error;       /* a worker's fatal error (VLP_OK if none) */
     char message[512];
     epoch_order orders[2]; /* the epochs in flight: at most two at once */
-    long *skipped;   /* per epoch since start_epoch */
-    long n_skipped;
+    bool warned_cut; /* the first cut caption is shown, the rest counted */
     bool *bad; /* per sample: unreadable, not to be decoded or reported again */
     vlp_rng data;
 };
@@ -87,24 +87,25 @@ static const long *order_of(vlp_loader *l, long epoch) {
     return e->order;
 }
 
-/* Under the lock: a position of the epoch held an unreadable image. */
-static void count_skip(vlp_loader *l, long epoch) {
-    long k = epoch - l->start_epoch;
-    if (k >= l->n_skipped) {
-        long n = k + 16;
-        l->skipped = realloc(l->skipped, (size_t)n * sizeof *l->skipped);
-        VLP_ASSERT(l->skipped, "out of memory");
-        memset(l->skipped + l->n_skipped, 0, (size_t)(n - l->n_skipped) * sizeof *l->skipped);
-        l->n_skipped = n;
-    }
-    l->skipped[k]++;
-}
-
-long vlp_loader_skipped(vlp_loader *l, long epoch) {
+/* The caption of batch row j into its ids; a caption that fills the
+ * context is tokenized again to learn whether it was cut. */
+static int encode_caption(vlp_loader *l, vlp_batch *b, int j) {
+    int ctx = l->o.context_length, n, all;
+    const char *text = b->caption[j];
+    int rc = vlp_tokenizer_encode(l->o.tokenizer, text, b->ids + (long)j * ctx, ctx, &n);
+    if (rc == VLP_OK && n == ctx) rc = vlp_tokenizer_tokens(l->o.tokenizer, text, NULL, 0, &all);
+    if (rc != VLP_OK || n < ctx || all <= ctx - 2) return rc;
+    b->cut++;
     pthread_mutex_lock(&l->lock);
-    long k = epoch - l->start_epoch, v = k >= 0 && k < l->n_skipped ? l->skipped[k] : 0;
+    bool warn = !l->warned_cut;
+    l->warned_cut = true;
     pthread_mutex_unlock(&l->lock);
-    return v;
+    if (warn)
+        fprintf(stderr,
+                "vlp: warning: %s: the caption of sample %ld has %d tokens, more than the %d a context "
+                "of %d holds with SOT and EOT: its first %d are kept (cut captions are counted per epoch)\n",
+                l->ds->source, b->index[j], all, ctx - 2, ctx, ctx - 2);
+    return VLP_OK;
 }
 
 /* Decodes and transforms one image into the batch at row j. */
@@ -130,12 +131,25 @@ static int load_one(vlp_loader *l, long index, long epoch, float *dst) {
     return VLP_OK;
 }
 
+/* Under the lock: a worker's fatal error, which the consumer then returns
+ * (the first one, if several workers fail). */
+__attribute__((format(printf, 3, 4))) static void fail(vlp_loader *l, int code, const char *fmt, ...) {
+    if (l->error) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->message, sizeof l->message, fmt, ap);
+    va_end(ap);
+    l->error = code;
+    pthread_cond_broadcast(&l->changed);
+}
+
 static void fill(vlp_loader *l, slot *s, long number) {
     vlp_batch *b = &s->batch;
     long global_step = l->start_step + number;
     b->epoch = l->start_epoch + global_step / l->steps;
     b->step = global_step % l->steps;
     long pos[l->o.batch_size > 0 ? l->o.batch_size : 1];
+    b->skipped = b->cut = 0;
     b->n = vlp_rank_positions(pos, l->ds->n, l->o.world, l->o.batch_size, l->o.rank,
                               l->o.drop_last, b->step);
     long image_floats = 3L * l->o.image_size * l->o.image_size;
@@ -154,6 +168,13 @@ static void fill(vlp_loader *l, slot *s, long number) {
                 b->caption[j] = smp->caption;
                 b->class_id[j] = smp->class_id;
                 b->concept_id[j] = smp->concept_id;
+                int rc = l->o.tokenizer ? encode_caption(l, b, j) : VLP_OK;
+                if (rc != VLP_OK) {
+                    pthread_mutex_lock(&l->lock);
+                    fail(l, rc, "%s", vlp_error_message());
+                    pthread_mutex_unlock(&l->lock);
+                    return;
+                }
                 break;
             }
             if (!known_bad) fprintf(stderr, "vlp: warning: skipped %s\n", vlp_error_message());
@@ -161,13 +182,9 @@ static void fill(vlp_loader *l, slot *s, long number) {
             l->bad[index] = true;
             /* Each index holds one position of an epoch's order: counting it
              * there (not where it stood in for another) counts it once. */
-            if (tries == 0) count_skip(l, b->epoch);
-            if (tries + 1 == l->ds->n && !l->error) {
-                l->error = vlp_error_set(VLP_EFORMAT, "%s: no image of the dataset can be read",
-                                         l->ds->source);
-                snprintf(l->message, sizeof l->message, "%s", vlp_error_message());
-                pthread_cond_broadcast(&l->changed);
-            }
+            if (tries == 0) b->skipped++;
+            if (tries + 1 == l->ds->n)
+                fail(l, VLP_EFORMAT, "%s: no image of the dataset can be read", l->ds->source);
             pthread_mutex_unlock(&l->lock);
         }
     }
@@ -212,6 +229,9 @@ int vlp_loader_open(vlp_loader **out, const vlp_dataset *ds, const vlp_loader_op
         o.rank >= o.world)
         return vlp_error_set(VLP_EINVAL, "loader: batch %d, image %d, %d workers, rank %d of %d",
                              o.batch_size, o.image_size, o.workers, o.rank, o.world);
+    if (o.tokenizer && o.context_length < 2)
+        return vlp_error_set(VLP_EINVAL, "loader: context length %d leaves no room for SOT and EOT",
+                             o.context_length);
     if (o.prefetch < 1) o.prefetch = 2 * o.workers;
     long steps = vlp_steps_per_epoch(ds->n, o.world, o.batch_size, o.drop_last);
     if (steps == 0)
@@ -243,7 +263,9 @@ int vlp_loader_open(vlp_loader **out, const vlp_dataset *ds, const vlp_loader_op
         b->caption = malloc((size_t)B * sizeof *b->caption);
         b->class_id = malloc((size_t)B * sizeof *b->class_id);
         b->concept_id = malloc((size_t)B * sizeof *b->concept_id);
-        VLP_ASSERT(b->images && b->index && b->caption && b->class_id && b->concept_id,
+        b->ids = o.tokenizer ? malloc((size_t)(B * o.context_length) * sizeof *b->ids) : NULL;
+        VLP_ASSERT(b->images && b->index && b->caption && b->class_id && b->concept_id &&
+                       (b->ids || !o.tokenizer),
                    "out of memory for %d prefetched batches of %ld", o.prefetch, B);
     }
     l->threads = calloc((size_t)o.workers, sizeof *l->threads);
@@ -285,13 +307,13 @@ void vlp_loader_close(vlp_loader *l) {
     for (int i = 0; i < l->o.prefetch; i++) {
         vlp_batch *b = &l->slots[i].batch;
         free(b->images), free(b->index), free(b->caption), free(b->class_id), free(b->concept_id);
+        free(b->ids);
     }
     for (int i = 0; i < 2; i++) free(l->orders[i].order);
     pthread_mutex_destroy(&l->lock);
     pthread_cond_destroy(&l->changed);
     free(l->slots);
     free(l->threads);
-    free(l->skipped);
     free(l->bad);
     free(l);
 }

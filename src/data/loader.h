@@ -3,7 +3,9 @@
  * so a run resumes exactly from (epoch, step); each rank of W takes its
  * own disjoint slice of every global batch. A sample whose image does not
  * decode is skipped with a warning, replaced by the next sample of the
- * epoch's order, and counted. Not the dataset formats: see dataset.h. */
+ * epoch's order, and counted. Given a tokenizer, the workers also encode
+ * the captions, and count those longer than the context (cut, as CLIP
+ * does; the first one is shown). Not the dataset formats: see dataset.h. */
 #ifndef VLP_LOADER_H
 #define VLP_LOADER_H
 
@@ -12,6 +14,7 @@
 #include <stdint.h>
 
 #include "data/dataset.h"
+#include "data/tokenizer.h"
 
 typedef struct vlp_loader_opts {
     int batch_size; /* per rank */
@@ -24,6 +27,10 @@ typedef struct vlp_loader_opts {
     float crop_min, crop_max, flip; /* augment: RandomResizedCrop scale, flip probability */
     float mean[3], std[3];
     vlp_image_opts image;
+    /* Optional: batches then carry the captions' ids (context_length >= 2
+     * each, vlp_tokenizer_encode). Must outlive the loader. */
+    const vlp_tokenizer *tokenizer;
+    int context_length;
 } vlp_loader_opts;
 
 /* Training defaults: shuffled, drop_last, OpenCLIP's crop scale (0.9, 1),
@@ -36,6 +43,12 @@ typedef struct vlp_batch {
     float *images;        /* (n, 3, S, S), normalised */
     long *index;          /* dataset index of each sample */
     const char **caption; /* the dataset's captions */
+    int *ids;             /* (n, context_length) with a tokenizer, else NULL */
+    /* At this batch's positions of the epoch's order: unreadable images
+     * passed over (each counted once, where it stands in the order) and
+     * captions cut to the context. Per batch, so counts follow the batches
+     * a run consumed, and resume with them. */
+    int skipped, cut;
     int *class_id, *concept_id;
 } vlp_batch;
 
@@ -50,8 +63,6 @@ int vlp_loader_next(vlp_loader *l, vlp_batch **batch);
 void vlp_loader_close(vlp_loader *l);
 
 long vlp_loader_steps_per_epoch(const vlp_loader *l);
-/* Images skipped (unreadable) in an epoch so far. */
-long vlp_loader_skipped(vlp_loader *l, long epoch);
 
 /* The order of an epoch: 0..n-1, shuffled from (seed, epoch) when asked. */
 void vlp_epoch_order(long *order, long n, uint64_t seed, long epoch, bool shuffle);

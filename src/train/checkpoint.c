@@ -36,11 +36,28 @@ static int write_string(hid_t f, const char *name, const char *v) {
     return ok ? VLP_OK : VLP_EIO;
 }
 
+/* H5Aread writes every element of the attribute: one holding two values
+ * would overflow the one-value buffers below (found by
+ * tests/fuzz/fuzz_checkpoint.c), and one holding none would leave them as
+ * they were. */
+static bool one_value(hid_t a) {
+    hid_t s = H5Aget_space(a);
+    bool one = s >= 0 && H5Sget_simple_extent_npoints(s) == 1;
+    if (s >= 0) H5Sclose(s);
+    return one;
+}
+
 static int read_long(hid_t f, const char *name, long *v) {
     hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    int ok = a >= 0 && H5Aread(a, H5T_NATIVE_LONG, v) >= 0;
+    int ok = a >= 0 && one_value(a) && H5Aread(a, H5T_NATIVE_LONG, v) >= 0;
     if (a >= 0) H5Aclose(a);
     return ok ? VLP_OK : VLP_EFORMAT;
+}
+
+/* An attribute that older checkpoints lack: 0 then. */
+static int read_optional_long(hid_t f, const char *name, long *v) {
+    *v = 0;
+    return H5Aexists(f, name) > 0 ? read_long(f, name, v) : VLP_OK;
 }
 
 static int read_string(hid_t f, const char *name, char **v) {
@@ -48,7 +65,7 @@ static int read_string(hid_t f, const char *name, char **v) {
     H5Tset_size(t, H5T_VARIABLE);
     H5Tset_cset(t, H5T_CSET_UTF8);
     char *s = NULL;
-    int ok = a >= 0 && H5Aread(a, t, &s) >= 0 && s;
+    int ok = a >= 0 && one_value(a) && H5Aread(a, t, &s) >= 0 && s;
     *v = ok ? strdup(s) : NULL;
     if (s) H5free_memory(s);
     if (a >= 0) H5Aclose(a);
@@ -121,6 +138,7 @@ static int build_checkpoint(hid_t f, const vlp_params *p, const vlp_checkpoint_m
     if (!rc) rc = vlp_weights_write(f, "/optim/v", p, p->v);
     if (!rc && (write_long(f, "format_version", VLP_CHECKPOINT_FORMAT) || write_long(f, "step", m->step) ||
                 write_long(f, "loader_epoch", m->loader_epoch) || write_long(f, "loader_step", m->loader_step) ||
+                write_long(f, "epoch_skipped", m->epoch_skipped) || write_long(f, "epoch_cut", m->epoch_cut) ||
                 write_long(f, "adam_step", m->adam_step) || write_long(f, "seed", m->seed) ||
                 write_string(f, "config", m->config) || write_string(f, "tokenizer", m->tokenizer) ||
                 write_string(f, "version", m->version)))
@@ -203,7 +221,9 @@ int vlp_checkpoint_read_meta(const char *path, vlp_checkpoint_meta *m) {
     else if (read_long(f, "step", &m->step) || read_long(f, "loader_epoch", &m->loader_epoch) ||
              read_long(f, "loader_step", &m->loader_step) || read_long(f, "adam_step", &m->adam_step) ||
              read_long(f, "seed", &m->seed) || read_string(f, "config", &m->config) ||
-             read_string(f, "tokenizer", &m->tokenizer) || read_string(f, "version", &m->version))
+             read_string(f, "tokenizer", &m->tokenizer) || read_string(f, "version", &m->version) ||
+             read_optional_long(f, "epoch_skipped", &m->epoch_skipped) ||
+             read_optional_long(f, "epoch_cut", &m->epoch_cut))
         rc = vlp_error_set(VLP_EFORMAT, "%s: a checkpoint attribute is missing or unreadable", path);
     H5Fclose(f);
     if (rc) vlp_checkpoint_meta_free(m);

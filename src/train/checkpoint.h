@@ -20,6 +20,7 @@
 typedef struct vlp_checkpoint_meta {
     long step;                      /* optimizer steps done */
     long loader_epoch, loader_step; /* where the next batch comes from */
+    long epoch_skipped, epoch_cut;  /* that epoch's counts so far, all ranks (0 if absent) */
     long adam_step;
     long seed;
     char *config;    /* INI text */

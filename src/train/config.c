@@ -103,6 +103,19 @@ static void list_keys(char *out, size_t size, const char *section) {
     }
 }
 
+/* Whether "name = value" (or "name =value") reads back as value through
+ * libinih, which strips spaces at both ends, ends a line at a line break
+ * and drops an inline comment (a ';' after a space). A --set value can
+ * hold any of them, and a checkpoint's config text would then resume with
+ * another value (found by tests/fuzz/fuzz_config.c). */
+static bool ini_writable(const char *v) {
+    size_t n = strlen(v);
+    if (n && (isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1]))) return false;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == '\n' || v[i] == '\r' || (v[i] == ';' && i && isspace((unsigned char)v[i - 1]))) return false;
+    return true;
+}
+
 /* Sets one key from text; where is "file:line" or "--set". */
 static int set_value(vlp_config *c, const key *k, const char *value, const char *where) {
     char *dst = (char *)c + k->offset, *end = NULL;
@@ -137,6 +150,11 @@ static int set_value(vlp_config *c, const key *k, const char *value, const char 
         if (strlen(value) >= k->size)
             return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s is longer than %zu characters", where,
                                  k->section, k->name, k->size - 1);
+        if (!ini_writable(value))
+            return vlp_error_set(VLP_ECONFIG,
+                                 "%s: [%s] %s = '%s': spaces at either end, a line break or a ';' after "
+                                 "a space cannot be kept in an INI file (the run's config.ini)",
+                                 where, k->section, k->name, value);
         strcpy(dst, value);
         return VLP_OK;
     case KEY_CHOICE: {
@@ -215,25 +233,56 @@ static int on_key(void *user, const char *section, const char *name, const char 
     return s->error == VLP_OK;
 }
 
+/* libinih reads each line into a buffer of ini_max_line bytes, 200 unless
+ * set, and parses a longer line as several: a long path was cut short or
+ * refused with a wrong line number, and a checkpoint's config text with
+ * one did not parse back (found by tests/fuzz/fuzz_config.c). Debian's
+ * libinih takes the size at run time (ini.h's ini_max_line): parse() sets
+ * it to hold the longest line vlp writes, a key and a VLP_PATH_MAX path,
+ * and the readers refuse a line longer still. Not thread-safe, as
+ * configurations are read before any thread starts. */
+#define LINE_MAX_CHARS (VLP_PATH_MAX + 128)
+
+static int line_too_long(parse_state *s) {
+    s->error = vlp_error_set(VLP_ECONFIG, "%s:%ld: line longer than %d characters", s->name, s->line,
+                             LINE_MAX_CHARS - 3);
+    return 0;
+}
+
 /* libinih's readers: one line per call, which is how lines are counted. */
 static char *read_file_line(char *buf, int size, void *stream) {
     parse_state *s = stream;
+    if (s->error) return NULL;
     char *r = fgets(buf, size, s->file);
-    if (r) s->line++;
+    if (!r) return NULL;
+    s->line++;
+    size_t len = strlen(buf);
+    if (len == (size_t)size - 1 && buf[len - 1] != '\n') {
+        int c = fgetc(s->file);
+        if (c != EOF) return line_too_long(s), NULL;
+    }
     return r;
 }
 
 static char *read_text_line(char *buf, int size, void *stream) {
     parse_state *s = stream;
-    if (!*s->text) return NULL;
+    if (!*s->text || s->error) return NULL;
     size_t len = strcspn(s->text, "\n");
     if (s->text[len] == '\n') len++;
-    if (len >= (size_t)size) len = (size_t)size - 1;
+    s->line++;
+    if (len >= (size_t)size) return line_too_long(s), NULL; /* what fgets would split */
     memcpy(buf, s->text, len);
     buf[len] = '\0';
     s->text += len;
-    s->line++;
     return buf;
+}
+
+static int parse(ini_reader reader, parse_state *s) {
+    int saved = ini_max_line;
+    ini_max_line = LINE_MAX_CHARS;
+    int rc = ini_parse_stream(reader, s, on_key, s);
+    ini_max_line = saved;
+    return rc;
 }
 
 static int check_required(const vlp_config *c, const parse_state *s) {
@@ -264,7 +313,7 @@ static int finish(parse_state *s, int ini_rc) {
 int vlp_config_parse_text(vlp_config *c, const char *text, const char *name) {
     vlp_config_defaults(c);
     parse_state s = {.c = c, .name = name, .text = text};
-    int rc = finish(&s, ini_parse_stream(read_text_line, &s, on_key, &s));
+    int rc = finish(&s, parse(read_text_line, &s));
     return rc ? rc : check_required(c, &s);
 }
 
@@ -274,7 +323,7 @@ int vlp_config_load(vlp_config *c, const char *path, const char *const *override
     s.file = fopen(path, "r");
     if (!s.file) return vlp_error_set(VLP_ECONFIG, "%s: %s", path, strerror(errno));
     errno = 0;
-    int rc = finish(&s, ini_parse_stream(read_file_line, &s, on_key, &s));
+    int rc = finish(&s, parse(read_file_line, &s));
     /* fopen opens a folder; reading it fails (EISDIR), which libinih takes for the end */
     if (rc == VLP_OK && ferror(s.file)) rc = vlp_error_set(VLP_ECONFIG, "%s: %s", path, strerror(errno));
     fclose(s.file);
@@ -338,9 +387,10 @@ char *vlp_config_to_text(const vlp_config *c) {
         }
         char line[VLP_PATH_MAX + 256];
         bool new_section = i == 0 || strcmp(k->section, KEYS[i - 1].section);
-        int n = snprintf(line, sizeof line, "%s%s%s%s%s = %s\n", new_section && i ? "\n" : "",
+        /* "separator = ;" would read back as an inline comment: "separator =;" */
+        int n = snprintf(line, sizeof line, "%s%s%s%s%s =%s%s\n", new_section && i ? "\n" : "",
                          new_section ? "[" : "", new_section ? k->section : "",
-                         new_section ? "]\n" : "", k->name, value);
+                         new_section ? "]\n" : "", k->name, value[0] == ';' ? "" : " ", value);
         while (len + (size_t)n + 1 > cap) {
             out = realloc(out, cap *= 2);
             VLP_ASSERT(out, "out of memory");

@@ -77,6 +77,12 @@ double vlp_dist_mean(const vlp_dist *d, double x) {
     return x / d->world;
 }
 
+long vlp_dist_sum(const vlp_dist *d, long x) {
+    if (d->world == 1) return x;
+    MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+    return x;
+}
+
 bool vlp_dist_any(const vlp_dist *d, bool flag) {
     if (d->world == 1) return flag;
     int v = flag;

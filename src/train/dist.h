@@ -29,6 +29,8 @@ int vlp_dist_check_same(const vlp_dist *d, const void *data, size_t n, const cha
 void vlp_dist_allreduce_sum(const vlp_dist *d, float *buf, size_t n);
 void vlp_dist_allreduce_mean(const vlp_dist *d, float *buf, size_t n);
 double vlp_dist_mean(const vlp_dist *d, double x);
+/* The sum over ranks of a count, exactly. */
+long vlp_dist_sum(const vlp_dist *d, long x);
 /* True on every rank when flag is true on any. */
 bool vlp_dist_any(const vlp_dist *d, bool flag);
 /* all (world * n) = every rank's n ints, in rank order. */

@@ -318,13 +318,16 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
         t->step = meta.step;
         t->opt.step = meta.adam_step;
         epoch = meta.loader_epoch, pos = meta.loader_step;
+        if (dist->rank == 0) t->epoch_skipped = meta.epoch_skipped, t->epoch_cut = meta.epoch_cut;
     }
     t->next_epoch = epoch, t->next_batch = pos;
+    t->data_epoch = epoch, t->ended_epoch = -1;
 
     vlp_loader_opts lo = vlp_loader_defaults(c->train.batch_size, c->model.image_size);
     lo.workers = c->data.workers, lo.seed = (uint64_t)c->train.seed;
     lo.rank = dist->rank, lo.world = dist->world;
     lo.crop_min = c->data.crop_min, lo.flip = c->data.flip;
+    lo.tokenizer = t->tok, lo.context_length = c->model.context_length;
     if ((rc = vlp_loader_open(&t->loader, &t->data, &lo, epoch, pos))) goto done;
     long per_epoch = vlp_loader_steps_per_epoch(t->loader) / c->train.accum_freq;
     if (per_epoch == 0) {
@@ -403,8 +406,7 @@ static int read_batches(vlp_trainer *t) {
         memcpy(t->images + k * B * image_floats, b->images, sizeof(float) * B * image_floats);
         for (int j = 0; j < B; j++) {
             int row = k * B + j;
-            rc = vlp_tokenizer_encode(t->tok, b->caption[j], t->ids + (long)row * ctx, ctx, NULL);
-            if (rc) return rc;
+            memcpy(t->ids + (long)row * ctx, b->ids + (long)j * ctx, sizeof(int) * ctx);
             t->groups[row] = c->train.positives == VLP_POSITIVES_CLASS ? b->class_id[j]
                                                                      : caption_hash(b->caption[j]);
             if (c->train.positives == VLP_POSITIVES_CLASS && b->class_id[j] < 0)
@@ -412,6 +414,11 @@ static int read_batches(vlp_trainer *t) {
                                      b->index[j], t->data.source);
         }
         t->next_epoch = b->epoch, t->next_batch = b->step + 1;
+        if (b->epoch != t->data_epoch) { /* at most one epoch ends in a step (per_epoch >= 1) */
+            t->ended_epoch = t->data_epoch, t->ended_skipped = t->epoch_skipped, t->ended_cut = t->epoch_cut;
+            t->data_epoch = b->epoch, t->epoch_skipped = t->epoch_cut = 0;
+        }
+        t->epoch_skipped += b->skipped, t->epoch_cut += b->cut;
     }
     return VLP_OK;
 }
@@ -501,10 +508,12 @@ int vlp_trainer_step(vlp_trainer *t, float *loss_out) {
 
 int vlp_trainer_checkpoint(vlp_trainer *t) {
     int rc = VLP_OK;
+    long skipped = vlp_dist_sum(t->dist, t->epoch_skipped), cut = vlp_dist_sum(t->dist, t->epoch_cut);
     if (t->dist->rank == 0) {
         char *config = vlp_config_to_text(&t->cfg);
         vlp_checkpoint_meta m = {.step = t->step, .loader_epoch = t->next_epoch,
-                                 .loader_step = t->next_batch, .adam_step = t->opt.step,
+                                 .loader_step = t->next_batch, .epoch_skipped = skipped,
+                                 .epoch_cut = cut, .adam_step = t->opt.step,
                                  .seed = t->cfg.train.seed, .config = config,
                                  .tokenizer = t->merges, .version = (char *)VLP_VERSION};
         rc = vlp_checkpoint_save(t->checkpoint_dir, &t->model.params, &m, t->cfg.checkpoint.keep,
@@ -655,7 +664,6 @@ int vlp_trainer_run(vlp_trainer *t) {
                t->dist->world, c->train.batch_size, c->train.accum_freq, t->model.params.n, t->run_dir);
     long first = t->step, tried = t->step; /* the step of the last checkpoint tried */
     double training = 0; /* seconds in steps, not in evaluations or checkpoints */
-    long epoch = t->next_epoch;
     while (t->step < t->total_steps) {
         float loss;
         double start = vlp_progress_elapsed(&progress);
@@ -663,16 +671,19 @@ int vlp_trainer_run(vlp_trainer *t) {
         if (rc) return rc;
         double elapsed = vlp_progress_elapsed(&progress);
         training += elapsed - start;
-        if (t->next_epoch > epoch) { /* an epoch ended: what its data cost */
-            long skipped = vlp_loader_skipped(t->loader, epoch);
-            long global = (long)vlp_dist_mean(t->dist, (double)skipped) * t->dist->world;
+        if (t->ended_epoch >= 0) { /* an epoch ended: what its data cost */
+            long epoch = t->ended_epoch, skipped = vlp_dist_sum(t->dist, t->ended_skipped),
+                 cut = vlp_dist_sum(t->dist, t->ended_cut);
+            t->ended_epoch = -1;
             if (t->dist->rank == 0) {
                 if (progress.tty) putchar('\n');
-                printf("epoch %ld done: %ld unreadable images skipped\n", epoch, global);
-                if (t->metrics) fprintf(t->metrics, "{\"step\": %ld, \"epoch_done\": %ld, \"skipped_images\": %ld}\n",
-                                        t->step, epoch, global);
+                printf("epoch %ld done: %ld unreadable images skipped, %ld captions cut to the context\n",
+                       epoch, skipped, cut);
+                if (t->metrics)
+                    fprintf(t->metrics,
+                            "{\"step\": %ld, \"epoch_done\": %ld, \"skipped_images\": %ld, \"cut_captions\": %ld}\n",
+                            t->step, epoch, skipped, cut);
             }
-            epoch = t->next_epoch;
         }
         log_metrics(t, loss, (t->step - first) * pairs / training, elapsed);
         if (t->skipped) {

@@ -32,6 +32,12 @@ typedef struct vlp_trainer {
     vlp_adamw opt;
     long step, total_steps;
     long next_epoch, next_batch; /* the loader's position after this step */
+    /* What the data cost, from the batches consumed: unreadable images
+     * skipped and captions cut, in the epoch in progress (data_epoch; on
+     * rank 0 with a resumed run's counts from before it) and in the last
+     * epoch that ended (ended_epoch; -1 until a step ends one). */
+    long data_epoch, epoch_skipped, epoch_cut;
+    long ended_epoch, ended_skipped, ended_cut;
     float lr, grad_norm;         /* of the last step */
     /* The NaN/Inf guard: the last step was skipped (its loss or gradient
      * norm was not finite on some rank); skipped steps in all and in the
