@@ -12,32 +12,12 @@
 
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
+#include "golden.h"
 #include "models/clip.h"
 #include "testutil.h"
 #include "train/weights.h"
 
 /* ---- reading the golden file ------------------------------------------------- */
-
-static long read_array(hid_t f, const char *name, hid_t type, void *buf, long cap) {
-    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-    ck_assert_msg(ds >= 0, "golden file has no %s", name);
-    hid_t space = H5Dget_space(ds);
-    long n = (long)H5Sget_simple_extent_npoints(space);
-    ck_assert_msg(n <= cap, "%s has %ld elements, room for %ld", name, n, cap);
-    ck_assert(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
-    H5Sclose(space);
-    H5Dclose(ds);
-    return n;
-}
-
-static double attr_number(hid_t f, const char *name) {
-    double v = 0;
-    hid_t a = H5Aopen_by_name(f, "config", name, H5P_DEFAULT, H5P_DEFAULT);
-    ck_assert_msg(a >= 0, "golden config has no %s", name);
-    ck_assert(H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0);
-    H5Aclose(a);
-    return v;
-}
 
 static void attr_string(hid_t f, const char *name, char *out, size_t size) {
     hid_t a = H5Aopen_by_name(f, "config", name, H5P_DEFAULT, H5P_DEFAULT);
@@ -64,22 +44,6 @@ static vlp_clip_config golden_config(hid_t f, int *batch) {
         I(text_heads), .mlp_ratio = (float)attr_number(f, "mlp_ratio"),
         .act = strcmp(act, "gelu") == 0 ? VLP_ACTIVATION_GELU : VLP_ACTIVATION_QUICK_GELU};
 #undef I
-}
-
-/* max |got - want| / max |want| */
-static double rel_error(const float *got, const float *want, long n) {
-    double err = 0, scale = 1e-30;
-    for (long i = 0; i < n; i++) {
-        err = fmax(err, fabs((double)got[i] - want[i]));
-        scale = fmax(scale, fabs((double)want[i]));
-    }
-    return err / scale;
-}
-
-static void expect_match(const char *what, const float *got, const float *want, long n, double tol) {
-    double err = rel_error(got, want, n);
-    printf("  %-60s error %.2e\n", what, err);
-    ck_assert_msg(err <= tol, "%s differs from PyTorch: relative error %.3g > %.0e", what, err, tol);
 }
 
 #define MAXN (1 << 20)

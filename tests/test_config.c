@@ -67,6 +67,18 @@ START_TEST(test_errors_name_line_and_key) {
     expect_error(GOOD "[model]\nimage_size = 30\n", NULL, 0, "image_size must be a multiple of patch_size");
     expect_error(GOOD "[train]\nmax_bad_steps = 0\n", NULL, 0, "[train] max_bad_steps = 0 is out of range [1, 1000000000]");
     expect_error(GOOD "[checkpoint]\non_error = ignore\n", NULL, 0, "valid values are stop, continue");
+    expect_error(GOOD "[model]\nkind = vit\n", NULL, 0, "[model] kind = 'vit': valid values are clip, blip, groupvit");
+    expect_error(GOOD "[model]\nkind = blip\n[train]\naccum_freq = 2\n", NULL, 0,
+                 "[train] accum_freq > 1 is for kind = clip, not [model] kind = blip");
+    expect_error(GOOD "[model]\nkind = groupvit\nactivation = quick_gelu\n", NULL, 0,
+                 "[model] activation = quick_gelu is for kind = clip, not [model] kind = groupvit");
+    expect_error(GOOD "[model]\nkind = groupvit\n[groupvit]\ndepths = 2,x\n", NULL, 0,
+                 "[groupvit] depths = '2,x' is not a comma-separated list of whole numbers >= 1");
+    expect_error(GOOD "[model]\nkind = groupvit\n[groupvit]\ndepths = 2,2\n", NULL, 0,
+                 "and depths one more (it has 2)");
+    expect_error(GOOD "[model]\nkind = groupvit\n[groupvit]\nlabels = nouns\n", NULL, 0,
+                 "[groupvit] labels = nouns needs [groupvit] nouns");
+    expect_error(GOOD "[blip]\nnegatives = all\n", NULL, 0, "valid values are local, global");
     const char *bad_set[] = {"optim.lrr=1"};
     expect_error(GOOD, bad_set, 1, "--set optim.lrr=1: unknown key");
     const char *bad_value[] = {"optim.lr=-1"};

@@ -1,7 +1,10 @@
-/* The engine's plumbing: errors, arena, tape, parameter store, random
- * numbers, and a small MLP trained through the tape to near-zero loss. */
+/* The engine's plumbing: errors, arena, tape (its release of dead
+ * gradients, dropped activations), parameter store, random numbers, and a
+ * small MLP trained through the tape to near-zero loss. */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "autograd/error.h"
@@ -43,6 +46,190 @@ START_TEST(test_arena) {
     int *z = vlp_arena_calloc(&a, 64 * sizeof(int));
     for (int i = 0; i < 64; i++) ck_assert_int_eq(z[i], 0);
     vlp_arena_free(&a);
+}
+END_TEST
+
+START_TEST(test_arena_release) {
+    vlp_arena a;
+    vlp_arena_init(&a);
+    char *p = vlp_arena_alloc(&a, 1000), *q = vlp_arena_alloc(&a, 3000);
+    vlp_arena_release(&a, p, 1000);
+    ck_assert_uint_eq(a.released, 1024);
+    /* Another size does not take the hole; the same rounded size does. */
+    char *r = vlp_arena_alloc(&a, 2000);
+    ck_assert(r != p);
+    ck_assert_ptr_eq(vlp_arena_alloc(&a, 1020), p);
+    ck_assert_uint_eq(a.released, 0);
+    /* Newest hole first, so a hot buffer is reused while in cache. */
+    vlp_arena_release(&a, q, 3000);
+    vlp_arena_release(&a, r, 2000);
+    vlp_arena_release(&a, p, 1000);
+    size_t used = a.used;
+    ck_assert_ptr_eq(vlp_arena_alloc(&a, 3000), q);
+    ck_assert_uint_eq(a.used, used); /* no bump: the step's memory did not grow */
+    vlp_arena_reset(&a);
+    ck_assert_uint_eq(a.released, 0);
+    ck_assert_ptr_eq(vlp_arena_alloc(&a, 2000), p); /* holes forgotten: from the start */
+    vlp_arena_free(&a);
+}
+END_TEST
+
+/* L pre-LN MLP blocks with a reshape round trip in each, loss sum(y * y),
+ * on tape t; with keep, every op's output keeps its gradient to the end
+ * (the tape before it released them). out[i]: block i's output. */
+enum { CHAIN_L = 6, CHAIN_ROWS = 24, CHAIN_C = 16, CHAIN_M = 64 };
+typedef struct chain {
+    vlp_params p;
+    vlp_tensor *x, *ln_w[CHAIN_L], *ln_b[CHAIN_L], *fc_w[CHAIN_L], *fc_b[CHAIN_L],
+        *proj_w[CHAIN_L], *proj_b[CHAIN_L], *out[CHAIN_L], *view;
+} chain;
+
+static void chain_init(chain *c) {
+    vlp_params_init(&c->p);
+    c->x = vlp_params_add(&c->p, "x", 2, (int[]){CHAIN_ROWS, CHAIN_C});
+    for (int i = 0; i < CHAIN_L; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "ln_w%d", i);
+        c->ln_w[i] = vlp_params_add(&c->p, name, 1, (int[]){CHAIN_C});
+        snprintf(name, sizeof name, "ln_b%d", i);
+        c->ln_b[i] = vlp_params_add(&c->p, name, 1, (int[]){CHAIN_C});
+        snprintf(name, sizeof name, "fc_w%d", i);
+        c->fc_w[i] = vlp_params_add(&c->p, name, 2, (int[]){CHAIN_M, CHAIN_C});
+        snprintf(name, sizeof name, "fc_b%d", i);
+        c->fc_b[i] = vlp_params_add(&c->p, name, 1, (int[]){CHAIN_M});
+        snprintf(name, sizeof name, "proj_w%d", i);
+        c->proj_w[i] = vlp_params_add(&c->p, name, 2, (int[]){CHAIN_C, CHAIN_M});
+        snprintf(name, sizeof name, "proj_b%d", i);
+        c->proj_b[i] = vlp_params_add(&c->p, name, 1, (int[]){CHAIN_C});
+    }
+    ck_assert_int_eq(vlp_params_alloc(&c->p), VLP_OK);
+    vlp_rng rng;
+    vlp_rng_init(&rng, 5);
+    vlp_rng_fill_normal(&rng, c->p.data, (long)c->p.n, 0.0f, 0.3f);
+}
+
+static vlp_tensor *kept(vlp_tensor *y, bool keep) {
+    if (keep) vlp_tape_keep_grad(y);
+    return y;
+}
+
+static void chain_step(chain *c, vlp_tape *t, bool keep) {
+    vlp_params_zero_grad(&c->p);
+    vlp_tensor *y = c->x;
+    for (int i = 0; i < CHAIN_L; i++) {
+        vlp_tensor *h = kept(vlp_op_layernorm(t, y, c->ln_w[i], c->ln_b[i]), keep);
+        /* a view of a view: both share h's gradient through base */
+        h = vlp_op_reshape(t, vlp_op_reshape(t, h, 3, (int[]){4, -1, CHAIN_C}), 2,
+                           (int[]){CHAIN_ROWS, CHAIN_C});
+        if (i == CHAIN_L - 1) c->view = h;
+        y = c->out[i] = kept(vlp_op_mlp_residual(t, h, c->fc_w[i], c->fc_b[i], c->proj_w[i],
+                                                 c->proj_b[i], y, VLP_ACTIVATION_GELU), keep);
+    }
+    vlp_tensor *loss = kept(vlp_op_sum(t, kept(vlp_op_mul(t, y, y), keep)), keep);
+    vlp_tape_backward(t, loss, NULL);
+}
+
+/* Backward releases each op's output gradient (and its scratch) once the op
+ * is done with it: the same gradients, bit for bit, as keeping every one,
+ * in less memory; a gradient the caller asked to keep stays. */
+START_TEST(test_tape_releases_dead_gradients) {
+    chain c;
+    chain_init(&c);
+    float *want = malloc(c.p.n * sizeof *want);
+    vlp_tape keep, t;
+    vlp_tape_init(&keep);
+    vlp_tape_init(&t);
+
+    chain_step(&c, &keep, true);
+    memcpy(want, c.p.grad, c.p.n * sizeof *want);
+    float g_view = vlp_tape_grad(&keep, c.view)[5];
+    for (int i = 0; i < CHAIN_L; i++) ck_assert_ptr_nonnull(c.out[i]->grad);
+    ck_assert(g_view != 0.0f);
+
+    for (int step = 0; step < 2; step++) { /* the second from the consolidated arena */
+        vlp_tape_reset(&t);
+        chain_step(&c, &t, false);
+        ck_assert_mem_eq(c.p.grad, want, c.p.n * sizeof *want);
+        for (int i = 0; i < CHAIN_L; i++) ck_assert_ptr_null(c.out[i]->grad);
+    }
+    size_t block = (size_t)CHAIN_ROWS * CHAIN_C * sizeof(float);
+    printf("arena high-water: %zu bytes keeping every gradient, %zu releasing them; "
+           "gradients at most %zu and %zu bytes at once\n", keep.arena.high_water,
+           t.arena.high_water, keep.grad_peak, t.grad_peak);
+    /* Keeping: the layernorm's and the MLP's output gradient of every block.
+     * Releasing: the MLP's output, its residual and its input (the
+     * layernorm's output) at most at once, whatever L. */
+    ck_assert_uint_ge(keep.grad_peak, 2 * CHAIN_L * block);
+    ck_assert_uint_le(t.grad_peak, 3 * block);
+    ck_assert_uint_le(t.arena.high_water + (2 * CHAIN_L - 3) * block, keep.arena.high_water);
+
+    /* A caller that reads a gradient after backward keeps it, views too. */
+    vlp_tape_reset(&t);
+    vlp_params_zero_grad(&c.p);
+    vlp_tensor *y = c.x;
+    for (int i = 0; i < CHAIN_L; i++) {
+        vlp_tensor *h = vlp_op_layernorm(&t, y, c.ln_w[i], c.ln_b[i]);
+        h = vlp_op_reshape(&t, vlp_op_reshape(&t, h, 3, (int[]){4, -1, CHAIN_C}), 2,
+                           (int[]){CHAIN_ROWS, CHAIN_C});
+        if (i == CHAIN_L - 1) vlp_tape_keep_grad(h);
+        y = vlp_op_mlp_residual(&t, h, c.fc_w[i], c.fc_b[i], c.proj_w[i], c.proj_b[i], y,
+                                VLP_ACTIVATION_GELU);
+        if (i == CHAIN_L - 1) c.view = h;
+    }
+    vlp_tape_backward(&t, vlp_op_sum(&t, vlp_op_mul(&t, y, y)), NULL);
+    ck_assert_mem_eq(c.p.grad, want, c.p.n * sizeof *want);
+    ck_assert_ptr_nonnull(c.view->base->grad);
+    ck_assert_float_eq(vlp_tape_grad(&t, c.view)[5], g_view);
+
+    vlp_tape_free(&keep);
+    vlp_tape_free(&t);
+    vlp_params_free(&c.p);
+    free(want);
+}
+END_TEST
+
+/* Each layernorm's output dropped after its one use: backward refills it
+ * for the MLP's backward only, so the gradients are the same bit for bit,
+ * with one such activation kept at a time instead of L. */
+START_TEST(test_tape_drop_refills) {
+    chain c;
+    chain_init(&c);
+    float *want = malloc(c.p.n * sizeof *want);
+    size_t high_water[2];
+    for (int drop = 0; drop < 2; drop++) {
+        vlp_tape t;
+        vlp_tape_init(&t);
+        vlp_params_zero_grad(&c.p);
+        vlp_tensor *y = c.x, *h[CHAIN_L];
+        for (int i = 0; i < CHAIN_L; i++) {
+            h[i] = vlp_op_layernorm(&t, y, c.ln_w[i], c.ln_b[i]);
+            y = vlp_op_mlp_residual(&t, h[i], c.fc_w[i], c.fc_b[i], c.proj_w[i], c.proj_b[i], y,
+                                    VLP_ACTIVATION_GELU);
+            if (drop) {
+                vlp_tape_drop(&t, h[i]);
+                ck_assert_ptr_null(h[i]->data);
+            }
+        }
+        vlp_tape_backward(&t, vlp_op_sum(&t, vlp_op_mul(&t, y, y)), NULL);
+        if (!drop) memcpy(want, c.p.grad, c.p.n * sizeof *want);
+        else ck_assert_mem_eq(c.p.grad, want, c.p.n * sizeof *want);
+        for (int i = 0; i < CHAIN_L && drop; i++) ck_assert_ptr_null(h[i]->data);
+        high_water[drop] = t.arena.high_water;
+        if (drop) { /* no-grad: no op recorded to refill from, so the data stays */
+            vlp_tape_no_grad_begin(&t);
+            vlp_tensor *kept_h = vlp_op_layernorm(&t, c.x, c.ln_w[0], c.ln_b[0]);
+            vlp_tape_drop(&t, kept_h);
+            ck_assert_ptr_nonnull(kept_h->data);
+            vlp_tape_no_grad_end(&t);
+        }
+        vlp_tape_free(&t);
+    }
+    size_t block = (size_t)CHAIN_ROWS * CHAIN_C * sizeof(float);
+    printf("arena high-water: %zu bytes keeping the layernorms' outputs, %zu dropping them\n",
+           high_water[0], high_water[1]);
+    ck_assert_uint_le(high_water[1] + (CHAIN_L - 1) * block, high_water[0]);
+    vlp_params_free(&c.p);
+    free(want);
 }
 END_TEST
 
@@ -145,6 +332,9 @@ static Suite *engine_suite(void) {
     Suite *s = suite_create("engine");
     VLP_ADD_CASE(s, errors);
     VLP_ADD_CASE(s, arena);
+    VLP_ADD_CASE(s, arena_release);
+    VLP_ADD_CASE(s, tape_releases_dead_gradients);
+    VLP_ADD_CASE(s, tape_drop_refills);
     VLP_ADD_CASE(s, params_table);
     VLP_ADD_CASE(s, tape_no_grad_and_freezing);
     VLP_ADD_CASE(s, rng);

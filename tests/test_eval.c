@@ -1,11 +1,19 @@
 /* Evaluation metrics on hand-built embeddings whose answers are known:
  * zero-shot accuracy and confusion, retrieval ranks and recalls (pairs and
- * concepts), and the chance levels against a brute-force count. */
+ * concepts), and the chance levels against a brute-force count; and
+ * GroupViT's multi-label prompts built from captions (train/labels.h). */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
 
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "autograd/error.h"
+#include "train/config.h"
 #include "train/eval.h"
+#include "train/labels.h"
 
 /* Unit vectors in 2-D at the given angles (degrees), D = 2. */
 static void at_angles(float *out, const double *deg, int n) {
@@ -104,6 +112,38 @@ START_TEST(test_chance_by_enumeration) {
 }
 END_TEST
 
+/* The two rules, K larger than the labels found, templates cycled, and a
+ * caption with no label standing for itself. */
+START_TEST(test_prompt_labels) {
+    char nouns[] = "/tmp/vlp-test-nouns-XXXXXX", tmpl[] = "/tmp/vlp-test-tmpl-XXXXXX";
+    int fn = mkstemp(nouns), ft = mkstemp(tmpl);
+    ck_assert(fn >= 0 && ft >= 0);
+    ck_assert(write(fn, "Frog\ncat\nhat\n", 14) == 14);
+    ck_assert(write(ft, "a photo of a {}.\n{} art\n", 25) == 25);
+    close(fn), close(ft);
+    char out[3][64];
+    vlp_labeler l;
+    ck_assert_int_eq(vlp_labeler_open(&l, VLP_LABELS_TAGS, "", tmpl), 0);
+    ck_assert_int_eq(vlp_labeler_prompts(&l, "grinning face: face, grin , face,happy", 3, out[0], 64), 3);
+    ck_assert_str_eq(out[0], "a photo of a face.");
+    ck_assert_str_eq(out[1], "grin art");
+    ck_assert_str_eq(out[2], "a photo of a happy.");
+    ck_assert_int_eq(vlp_labeler_prompts(&l, "A frog.", 2, out[0], 64), 0);
+    ck_assert_str_eq(out[0], "A frog.");
+    ck_assert_str_eq(out[1], "A frog.");
+    vlp_labeler_close(&l);
+    ck_assert_int_eq(vlp_labeler_open(&l, VLP_LABELS_NOUNS, nouns, ""), 0);
+    ck_assert_int_eq(vlp_labeler_prompts(&l, "A cat in a hat, and a cat-frog.", 3, out[0], 64), 3);
+    ck_assert_str_eq(out[0], "a photo of a cat.");
+    ck_assert_str_eq(out[1], "a photo of a hat.");
+    ck_assert_str_eq(out[2], "a photo of a frog.");
+    ck_assert_int_eq(vlp_labeler_prompts(&l, "Two cats.", 3, out[0], 64), 0); /* whole words only */
+    vlp_labeler_close(&l);
+    ck_assert_int_eq(vlp_labeler_open(&l, VLP_LABELS_NOUNS, "/nonexistent/nouns.txt", ""), VLP_ECONFIG);
+    unlink(nouns), unlink(tmpl);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("eval");
     TCase *tc = tcase_create("metrics");
@@ -111,6 +151,7 @@ int main(void) {
     tcase_add_test(tc, test_retrieval_pairs);
     tcase_add_test(tc, test_retrieval_concepts);
     tcase_add_test(tc, test_chance_by_enumeration);
+    tcase_add_test(tc, test_prompt_labels);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

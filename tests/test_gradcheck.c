@@ -34,6 +34,7 @@
     X(scale)               \
     X(mul_const)           \
     X(exp)                 \
+    X(reciprocal)          \
     X(sum_last)            \
     X(sum)                 \
     X(mean_last)           \
@@ -59,6 +60,10 @@
     X(linear_gelu_nobias)  \
     X(linear_quick_gelu)   \
     X(linear_gelu_threaded) \
+    X(mlp_residual)        \
+    X(mlp_residual_nobias) \
+    X(mlp_residual_quick_gelu) \
+    X(mlp_residual_threaded) \
     X(embedding)           \
     X(concat)              \
     X(concat_middle)       \
@@ -70,12 +75,14 @@
     X(split_heads)         \
     X(merge_heads)         \
     X(l2_normalize)        \
+    X(sum_normalize)       \
     X(cross_entropy)       \
     X(cross_entropy_ignore) \
     X(cross_entropy_smoothing) \
     X(cross_entropy_soft)  \
     X(gumbel_softmax)      \
     X(gumbel_softmax_hard) \
+    X(gumbel_softmax_noise) \
     X(dropout)             \
     X(stop_gradient)       \
     X(catches_wrong_backward)
@@ -84,7 +91,7 @@
 
 typedef struct gc {
     vlp_params params;
-    vlp_tensor *x[4];
+    vlp_tensor *x[VLP_NODE_MAX_INPUTS];
     int n;
     bool ta, tb, causal;
     int variant; /* which flavour of a case: hard gumbel, which bad backward */
@@ -271,6 +278,19 @@ START_TEST(test_mul_const) { unary_case(f_mul_const, SHAPE(3, 4), TOL_EXACT); }
 END_TEST
 START_TEST(test_exp) { unary_case(f_exp, SHAPE(3, 4), TOL); }
 END_TEST
+
+/* Inputs in +-[0.5, 1.5]: away from the pole at 0, both signs. */
+static vlp_tensor *f_reciprocal(vlp_tape *t, void *ctx) { gc *c = ctx; return vlp_op_reciprocal(t, c->x[0]); }
+
+START_TEST(test_reciprocal) {
+    gc *c = gc_new();
+    vlp_tensor *x = gc_in(c, SHAPE(3, 4));
+    gc_ready(c);
+    for (long i = 0; i < x->n; i++) x->data[i] = copysignf(0.5f + fminf(fabsf(x->data[i]), 1.0f), x->data[i]);
+    expect_grads(c, f_reciprocal, TOL);
+    gc_free(c);
+}
+END_TEST
 START_TEST(test_sum_last) { unary_case(f_sum_last, SHAPE(2, 3, 4), TOL_EXACT); }
 END_TEST
 START_TEST(test_sum) { unary_case(f_sum, SHAPE(2, 3, 4), TOL_EXACT); }
@@ -292,6 +312,19 @@ END_TEST
 START_TEST(test_transpose_batched) { unary_case(f_transpose, SHAPE(2, 3, 3, 5), TOL_EXACT); }
 END_TEST
 START_TEST(test_l2_normalize) { unary_case(f_l2_normalize, SHAPE(4, 6), TOL); }
+END_TEST
+
+static vlp_tensor *f_sum_normalize(vlp_tape *t, void *ctx) { gc *c = ctx; return vlp_op_sum_normalize(t, c->x[0], 1.0f); }
+
+/* Positive inputs, as the assignment probabilities it normalises. */
+START_TEST(test_sum_normalize) {
+    gc *c = gc_new();
+    vlp_tensor *x = gc_in(c, SHAPE(2, 3, 5));
+    gc_ready(c);
+    for (long i = 0; i < x->n; i++) x->data[i] = 0.1f + fabsf(x->data[i]);
+    expect_grads(c, f_sum_normalize, TOL);
+    gc_free(c);
+}
 END_TEST
 
 static vlp_tensor *f_relu(vlp_tape *t, void *ctx) { gc *c = ctx; return vlp_op_relu(t, c->x[0]); }
@@ -461,6 +494,38 @@ START_TEST(test_linear_quick_gelu) { linear_activation_case(VLP_ACTIVATION_QUICK
 END_TEST
 /* 256 x 128 outputs: the GELU and the bias gradient's column sums run on threads. */
 START_TEST(test_linear_gelu_threaded) { linear_activation_case(VLP_ACTIVATION_GELU, true, 256, 3, 128); }
+END_TEST
+
+/* x, fc_w, [fc_b], proj_w, [proj_b], residual */
+static vlp_tensor *f_mlp_residual(vlp_tape *t, void *ctx) {
+    gc *c = ctx;
+    bool b = c->n == 6;
+    return vlp_op_mlp_residual(t, c->x[0], c->x[1], b ? c->x[2] : NULL, c->x[b ? 3 : 2],
+                               b ? c->x[4] : NULL, c->x[c->n - 1], (vlp_activation)c->variant);
+}
+
+static void mlp_residual_case(vlp_activation act, bool bias, int rows, int C, int M) {
+    gc *c = gc_new();
+    gc_in(c, SHAPE(rows, C));
+    gc_in(c, SHAPE(M, C));
+    if (bias) gc_in(c, SHAPE(M));
+    gc_in(c, SHAPE(C, M));
+    if (bias) gc_in(c, SHAPE(C));
+    gc_in(c, SHAPE(rows, C)); /* the residual */
+    gc_ready(c);
+    c->variant = act;
+    expect_grads(c, f_mlp_residual, TOL);
+    gc_free(c);
+}
+
+START_TEST(test_mlp_residual) { mlp_residual_case(VLP_ACTIVATION_GELU, true, 6, 4, 7); }
+END_TEST
+START_TEST(test_mlp_residual_nobias) { mlp_residual_case(VLP_ACTIVATION_GELU, false, 6, 4, 7); }
+END_TEST
+START_TEST(test_mlp_residual_quick_gelu) { mlp_residual_case(VLP_ACTIVATION_QUICK_GELU, true, 6, 4, 7); }
+END_TEST
+/* 256 x 128 hidden units: the GELU, its recomputation and the column sums run on threads. */
+START_TEST(test_mlp_residual_threaded) { mlp_residual_case(VLP_ACTIVATION_GELU, true, 256, 3, 128); }
 END_TEST
 
 static vlp_tensor *f_embedding(vlp_tape *t, void *ctx) {
@@ -649,6 +714,44 @@ START_TEST(test_gumbel_softmax_hard) {
     float norm = 0.0f;
     for (int i = 0; i < 18; i++) norm += fabsf(soft_grad[i]);
     ck_assert_float_gt(norm, 1e-3f); /* a zero gradient would pass trivially */
+    vlp_tape_free(&tape);
+    gc_free(c);
+}
+END_TEST
+
+/* Given noise: the soft path's gradient with that noise held fixed, and the
+ * rng form is this form with the noise it draws. */
+static vlp_tensor *f_gumbel_noise(vlp_tape *t, void *ctx) {
+    gc *c = ctx;
+    return vlp_op_gumbel_softmax_noise(t, c->x[0], 1.0f, false, c->soft_data);
+}
+
+START_TEST(test_gumbel_softmax_noise) {
+    gc *c = gc_new();
+    vlp_tensor *x = gc_in(c, SHAPE(3, 6));
+    gc_ready(c);
+    vlp_rng rng;
+    vlp_rng_init(&rng, 5);
+    vlp_rng_fill_normal(&rng, c->soft_data, 18, 0.0f, 2.0f);
+    expect_grads(c, f_gumbel_noise, TOL);
+    vlp_tape tape;
+    vlp_tape_init(&tape);
+    for (int hard = 0; hard < 2; hard++) {
+        vlp_rng_init(&rng, 9);
+        vlp_tensor *drawn = vlp_op_gumbel_softmax(&tape, x, 0.7f, hard, &rng);
+        float noise[18];
+        vlp_rng_init(&rng, 9); /* the same draws: -log(-log(u)), u from 53 bits */
+        for (int i = 0; i < 18; i++)
+            noise[i] = (float)-log(-log(((double)(vlp_rng_u64(&rng) >> 11) + 0.5) * 0x1.0p-53));
+        vlp_tensor *given = vlp_op_gumbel_softmax_noise(&tape, x, 0.7f, hard, noise);
+        for (int i = 0; i < 18; i++) ck_assert_float_eq(drawn->data[i], given->data[i]);
+        /* and the values are softmax((x + g) / tau) over each row */
+        for (int r = 0; r < 3 && !hard; r++) {
+            double z = 0, e[6];
+            for (int k = 0; k < 6; k++) z += e[k] = exp((x->data[r * 6 + k] + noise[r * 6 + k]) / 0.7);
+            for (int k = 0; k < 6; k++) ck_assert_double_eq_tol(given->data[r * 6 + k], e[k] / z, 1e-6);
+        }
+    }
     vlp_tape_free(&tape);
     gc_free(c);
 }

@@ -149,11 +149,13 @@ START_TEST(test_attention) {
         uint8_t mask[10] = {1, 1, 0, 1, 0, 0, 0, 0, 0, 0}; /* batch 1 sees no key */
         const uint8_t *km = variant == 2 ? mask : NULL;
         float *q = randn(B * Tq * C, 11), *k = randn(B * tk * C, 12), *v = randn(B * tk * C, 13);
-        float out[48], probs[2 * 3 * 4 * 5];
+        float out[48];
         double want[48];
         vlp_attention_dims d = {.B = B, .Tq = Tq, .Tk = tk, .C = C, .NH = NH, .ldq = C, .ldk = C,
                                 .ldv = C, .causal = causal, .key_mask = km};
-        vlp_attention_forward(out, probs, q, k, v, &d);
+        float *scratch = malloc(vlp_attention_scratch_floats(&d) * sizeof(float));
+        vlp_attention_forward(out, scratch, q, k, v, &d);
+        free(scratch);
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++)
                 for (int i = 0; i < Tq; i++) {

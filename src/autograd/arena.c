@@ -1,4 +1,5 @@
-/* Bump allocator with block consolidation at reset (see arena.h). */
+/* Bump allocator with block consolidation at reset and an exact-size free
+ * list (see arena.h). */
 #include "autograd/arena.h"
 
 #include <stdint.h>
@@ -7,10 +8,35 @@
 
 #include "autograd/error.h"
 
+/* Under AddressSanitizer a released allocation is poisoned until it is
+ * handed out again, so an op that reads a gradient or scratch after the
+ * tape released it fails the sanitizer build's tests. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 struct vlp_arena_block {
     vlp_arena_block *next;
     size_t size, used;
     char *data; /* VLP_ARENA_ALIGN-aligned */
+};
+
+/* Written over a released allocation (at least VLP_ARENA_ALIGN bytes). */
+struct vlp_arena_hole {
+    vlp_arena_hole *next;
+    size_t size; /* rounded */
 };
 
 #define MIN_BLOCK ((size_t)1 << 20)
@@ -34,6 +60,7 @@ static vlp_arena_block *block_new(size_t size) {
 static void blocks_free(vlp_arena_block *b) {
     while (b) {
         vlp_arena_block *next = b->next;
+        UNPOISON(b->data, b->size);
         free(b->data);
         free(b);
         b = next;
@@ -49,6 +76,14 @@ void vlp_arena_free(vlp_arena *a) {
 
 void *vlp_arena_alloc(vlp_arena *a, size_t bytes) {
     size_t n = round_up(bytes ? bytes : 1);
+    for (vlp_arena_hole **h = &a->holes; *h; h = &(*h)->next)
+        if ((*h)->size == n) {
+            void *p = *h;
+            *h = (*h)->next;
+            a->released -= n;
+            UNPOISON(p, n);
+            return p;
+        }
     vlp_arena_block *b = a->blocks;
     if (!b || b->size - b->used < n) {
         /* Doubling keeps the number of blocks in a cold step logarithmic. */
@@ -72,6 +107,15 @@ void *vlp_arena_calloc(vlp_arena *a, size_t bytes) {
     return p;
 }
 
+void vlp_arena_release(vlp_arena *a, void *p, size_t bytes) {
+    vlp_arena_hole *h = p;
+    h->size = round_up(bytes ? bytes : 1);
+    h->next = a->holes;
+    a->holes = h;
+    a->released += h->size;
+    POISON((char *)p + sizeof *h, h->size - sizeof *h); /* all but the list's link */
+}
+
 void vlp_arena_reset(vlp_arena *a) {
     if (a->blocks && a->blocks->next) {
         /* The step needed several blocks: replace them with one that holds
@@ -80,6 +124,10 @@ void vlp_arena_reset(vlp_arena *a) {
         a->blocks = block_new(round_up(a->high_water));
         a->capacity = a->blocks->size;
     }
-    if (a->blocks) a->blocks->used = 0;
-    a->used = 0;
+    if (a->blocks) {
+        a->blocks->used = 0;
+        UNPOISON(a->blocks->data, a->blocks->size);
+    }
+    a->holes = NULL;
+    a->used = a->released = 0;
 }

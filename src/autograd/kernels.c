@@ -564,6 +564,14 @@ void vlp_exp_backward(float *dx, const float *dout, const float *out, long n) {
     ELEMENTWISE(n, 1, dx[i] += dout[i] * out[i]);
 }
 
+void vlp_reciprocal_forward(float *out, const float *x, long n) {
+    ELEMENTWISE(n, 1, out[i] = 1.0f / x[i]);
+}
+
+void vlp_reciprocal_backward(float *dx, const float *dout, const float *out, long n) {
+    ELEMENTWISE(n, 1, dx[i] -= dout[i] * out[i] * out[i]);
+}
+
 void vlp_sum_rows_forward(float *out, const float *x, long rows, int C, float scale) {
     PARALLEL(tid, r0, r1, rows, (double)rows * C, {
         for (long r = r0; r < r1; r++) {
@@ -834,7 +842,7 @@ static void attention_head_forward(float *out, float *p, const float *qh, const 
     vlp_gemm(false, false, Tq, HS, Tk, 1.0f, p, Tk, vh, d->ldv, 0.0f, out, d->C);
 }
 
-void vlp_attention_forward(float *out, float *probs, const float *q, const float *k,
+void vlp_attention_forward(float *out, float *scratch, const float *q, const float *k,
                            const float *v, const vlp_attention_dims *d) {
     int B = d->B, Tq = d->Tq, Tk = d->Tk, C = d->C, NH = d->NH, HS = C / NH;
     VLP_ASSERT(C % NH == 0, "width %d not divisible by %d heads", C, NH);
@@ -843,37 +851,40 @@ void vlp_attention_forward(float *out, float *probs, const float *q, const float
     /* (batch, head) pairs write disjoint blocks: one pair per thread at a time. */
     double work = 4.0 * B * NH * Tq * Tk * (HS + 4);
     PARALLEL(tid, lo, hi, (long)B * NH, work, {
+        float *p = scratch + 2L * tid * Tq * Tk; /* this thread's probabilities */
         for (long bh = lo; bh < hi; bh++) {
             long b = bh / NH, h = bh % NH;
-            attention_head_forward(out + b * Tq * C + h * HS, probs + bh * Tq * Tk,
-                                   q + b * Tq * d->ldq + h * HS, k + b * Tk * d->ldk + h * HS,
-                                   v + b * Tk * d->ldv + h * HS,
+            attention_head_forward(out + b * Tq * C + h * HS, p, q + b * Tq * d->ldq + h * HS,
+                                   k + b * Tk * d->ldk + h * HS, v + b * Tk * d->ldv + h * HS,
                                    d->key_mask ? d->key_mask + b * Tk : NULL, d, scale);
         }
     });
 }
 
 size_t vlp_attention_scratch_floats(const vlp_attention_dims *d) {
-    return (size_t)vlp_kernel_threads() * d->Tq * d->Tk;
+    return 2 * (size_t)vlp_kernel_threads() * d->Tq * d->Tk;
 }
 
 void vlp_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                            const float *q, const float *k, const float *v, const float *probs,
+                            const float *q, const float *k, const float *v,
                             const vlp_attention_dims *d) {
     int B = d->B, Tq = d->Tq, Tk = d->Tk, C = d->C, NH = d->NH, HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     /* Pairs of different batch entries or heads touch disjoint blocks of
      * dq, dk, dv, even when q, k and v share one buffer. */
-    double work = 6.0 * B * NH * Tq * Tk * (HS + 2);
+    double work = 8.0 * B * NH * Tq * Tk * (HS + 2);
     PARALLEL(tid, lo, hi, (long)B * NH, work, {
-        float *ds = scratch + (long)tid * Tq * Tk; /* this thread's dP, then dS */
+        float *p = scratch + 2L * tid * Tq * Tk, *ds = p + (long)Tq * Tk; /* P; dP, then dS */
         for (long bh = lo; bh < hi; bh++) {
             long b = bh / NH, h = bh % NH;
             long qo = b * Tq * d->ldq + h * HS;
             long ko = b * Tk * d->ldk + h * HS;
             long vo = b * Tk * d->ldv + h * HS;
-            const float *p = probs + bh * Tq * Tk;
             const float *go = dout + b * Tq * C + h * HS;
+            /* P again, by the forward's own steps: the same bits, for no
+             * (B, NH, Tq, Tk) buffer kept through the step. */
+            vlp_gemm(false, true, Tq, Tk, HS, scale, q + qo, d->ldq, k + ko, d->ldk, 0.0f, p, Tk);
+            attention_softmax(p, Tq, Tk, d->causal, d->key_mask ? d->key_mask + b * Tk : NULL);
             if (dv) vlp_gemm(true, false, Tk, HS, Tq, 1.0f, p, Tk, go, C, 1.0f, dv + vo, d->ldv);
             if (!dq && !dk) continue;
             /* dP = dO V^T, then dS = P * (dP - rowsum(dP * P)): softmax backward. */
@@ -933,6 +944,33 @@ void vlp_l2_normalize_backward(float *dx, const float *dout, const float *out,
             if (norm[r] > 1e-12f)
                 for (int c = 0; c < C; c++) dot += (double)y[c] * g[c];
             for (int c = 0; c < C; c++) dx[r * C + c] += (g[c] - y[c] * (float)dot) * inv;
+        }
+    });
+}
+
+void vlp_sum_normalize_forward(float *out, float *denom, const float *x, long rows, int C,
+                               float eps) {
+    PARALLEL(tid, r0, r1, rows, (double)rows * C * 2, {
+        for (long r = r0; r < r1; r++) {
+            double s = eps;
+            for (int c = 0; c < C; c++) s += x[r * C + c];
+            denom[r] = (float)s;
+            float inv = 1.0f / (float)s;
+            for (int c = 0; c < C; c++) out[r * C + c] = x[r * C + c] * inv;
+        }
+    });
+}
+
+void vlp_sum_normalize_backward(float *dx, const float *dout, const float *out,
+                                const float *denom, long rows, int C) {
+    PARALLEL(tid, r0, r1, rows, (double)rows * C * 2, {
+        for (long r = r0; r < r1; r++) {
+            const float *y = out + r * C, *g = dout + r * C;
+            /* d(x_j / s)/d x_i = (delta_ij - y_j) / s, as s = sum x + eps */
+            double dot = 0.0;
+            for (int c = 0; c < C; c++) dot += (double)y[c] * g[c];
+            float inv = 1.0f / denom[r];
+            for (int c = 0; c < C; c++) dx[r * C + c] += (g[c] - (float)dot) * inv;
         }
     });
 }

@@ -74,6 +74,9 @@ void vlp_scale_backward(float *dx, float *ds, const float *dout, const float *x,
 
 void vlp_exp_forward(float *out, const float *x, long n);
 void vlp_exp_backward(float *dx, const float *dout, const float *out, long n);
+/* out = 1 / x; dx += -dout out^2. */
+void vlp_reciprocal_forward(float *out, const float *x, long n);
+void vlp_reciprocal_backward(float *dx, const float *dout, const float *out, long n);
 
 /* out (rows) = scale * sum over the last dim of x (rows, C). */
 void vlp_sum_rows_forward(float *out, const float *x, long rows, int C, float scale);
@@ -108,10 +111,11 @@ void vlp_log_softmax_backward(float *dx, const float *dout, const float *out, lo
 
 /* Multi-head scaled-dot-product attention. q: (B, Tq, .) with row stride
  * ldq, heads side by side in the first C columns; k, v: (B, Tk, .) with
- * strides ldk, ldv; out: (B, Tq, C) contiguous. probs: (B, NH, Tq, Tk), saved
- * for backward. causal masks key j > query i (needs Tq == Tk); key_mask
- * (B, Tk), when not NULL, masks keys whose entry is 0. A query that may see
- * no key gets a zero output. */
+ * strides ldk, ldv; out: (B, Tq, C) contiguous. causal masks key j > query
+ * i (needs Tq == Tk); key_mask (B, Tk), when not NULL, masks keys whose
+ * entry is 0. A query that may see no key gets a zero output. Nothing is
+ * saved: backward recomputes each head's probabilities (Tq, Tk) from q and
+ * k, bit for bit, so a step keeps no (B, NH, Tq, Tk) buffer. */
 typedef struct vlp_attention_dims {
     int B, Tq, Tk, C, NH;
     int ldq, ldk, ldv;
@@ -119,14 +123,14 @@ typedef struct vlp_attention_dims {
     const uint8_t *key_mask;
 } vlp_attention_dims;
 
-void vlp_attention_forward(float *out, float *probs, const float *q, const float *k,
-                           const float *v, const vlp_attention_dims *d);
-/* scratch: vlp_attention_scratch_floats(d) floats (Tq * Tk per thread).
- * dq, dk, dv use the strides of q, k, v, and may share one buffer (the
- * packed gradient of a packed qkv). */
+/* scratch, both ways: vlp_attention_scratch_floats(d) floats (2 Tq Tk per
+ * thread). dq, dk, dv use the strides of q, k, v, and may share one buffer
+ * (the packed gradient of a packed qkv). */
 size_t vlp_attention_scratch_floats(const vlp_attention_dims *d);
+void vlp_attention_forward(float *out, float *scratch, const float *q, const float *k,
+                           const float *v, const vlp_attention_dims *d);
 void vlp_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                            const float *q, const float *k, const float *v, const float *probs,
+                            const float *q, const float *k, const float *v,
                             const vlp_attention_dims *d);
 
 /* out (n, C) = table[ids[i]]; dtable[ids[i]] += dout[i]. */
@@ -137,6 +141,13 @@ void vlp_embedding_backward(float *dtable, const float *dout, const int *ids, lo
 void vlp_l2_normalize_forward(float *out, float *norm, const float *x, long rows, int C);
 void vlp_l2_normalize_backward(float *dx, const float *dout, const float *out,
                                const float *norm, long rows, int C);
+
+/* out = x / (sum(x) + eps) per row (GroupViT's assignment normalisation);
+ * saves the denominator. */
+void vlp_sum_normalize_forward(float *out, float *denom, const float *x, long rows, int C,
+                               float eps);
+void vlp_sum_normalize_backward(float *dx, const float *dout, const float *out,
+                                const float *denom, long rows, int C);
 
 /* Mean cross-entropy over rows whose target is not ignore_index. Targets are
  * class ids (targets) with label smoothing, or distributions (soft, rows x C)

@@ -138,6 +138,56 @@ vlp_tensor *vlp_op_linear_activation(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, 
     return out;
 }
 
+/* in: x, fc_w, fc_b, proj_w, proj_b, residual; saved[0]: the pre-activation
+ * u = x fc_w^T + fc_b. One scratch buffer (rows, hidden) holds in turn the
+ * recomputed g = gelu(u) (for proj_w's gradient), dg and du. */
+static void mlp_residual_backward(vlp_tape *t, vlp_node *nd) {
+    vlp_tensor *x = nd->in[0], *fc_w = nd->in[1], *fc_b = nd->in[2], *proj_w = nd->in[3],
+               *proj_b = nd->in[4], *res = nd->in[5];
+    int rows = (int)vlp_tensor_rows(x), In = fc_w->shape[1], M = fc_w->shape[0];
+    const float *u = nd->saved[0], *dout = nd->out->grad;
+    size_t bytes = (size_t)rows * M * sizeof(float);
+    float *g = vlp_tape_alloc(t, bytes);
+    vlp_gelu_forward(g, u, (long)rows * M);
+    vlp_linear_backward(NULL, grad_of(t, proj_w), proj_b ? grad_of(t, proj_b) : NULL, dout, g,
+                        proj_w->data, rows, M, proj_w->shape[0]);
+    memset(g, 0, bytes);
+    vlp_linear_backward(g, NULL, NULL, dout, NULL, proj_w->data, rows, M, proj_w->shape[0]);
+    if (res->requires_grad) vlp_add_backward(vlp_tape_grad(t, res), NULL, dout, 1, res->n);
+    vlp_gelu_bias_backward(g, fc_b ? grad_of(t, fc_b) : NULL, g, u, rows, M); /* in place */
+    vlp_linear_backward(grad_of(t, x), grad_of(t, fc_w), NULL, g, x->data, fc_w->data, rows, In,
+                        M);
+}
+
+vlp_tensor *vlp_op_mlp_residual(vlp_tape *t, vlp_tensor *x, vlp_tensor *fc_w, vlp_tensor *fc_b,
+                                vlp_tensor *proj_w, vlp_tensor *proj_b, vlp_tensor *residual,
+                                vlp_activation act) {
+    if (act != VLP_ACTIVATION_GELU)
+        return vlp_op_linear_residual(t, vlp_op_linear_activation(t, x, fc_w, fc_b, act), proj_w,
+                                      proj_b, residual);
+    VLP_ASSERT(fc_w->ndim == 2 && proj_w->ndim == 2 && vlp_tensor_dim(x, -1) == fc_w->shape[1] &&
+                   proj_w->shape[1] == fc_w->shape[0],
+               "mlp: input %s, fc %s, proj %s", shape_str(x), shape_str(fc_w), shape_str(proj_w));
+    VLP_ASSERT((!fc_b || fc_b->n == fc_w->shape[0]) && (!proj_b || proj_b->n == proj_w->shape[0]),
+               "mlp: fc bias %s, proj bias %s", shape_str(fc_b), shape_str(proj_b));
+    int rows = (int)vlp_tensor_rows(x), In = fc_w->shape[1], M = fc_w->shape[0];
+    vlp_tensor *out = tensor_last(t, x, proj_w->shape[0]);
+    VLP_ASSERT(vlp_tensor_same_shape(out, residual), "mlp: output %s, residual %s",
+               shape_str(out), shape_str(residual));
+    size_t bytes = (size_t)rows * M * sizeof(float);
+    float *u = vlp_tape_alloc(t, bytes), *g = vlp_tape_alloc(t, bytes);
+    vlp_linear_forward(u, x->data, fc_w->data, fc_b ? fc_b->data : NULL, rows, In, M);
+    vlp_gelu_forward(g, u, (long)rows * M);
+    vlp_linear_residual_forward(out->data, g, proj_w->data, proj_b ? proj_b->data : NULL,
+                                residual->data, rows, M, proj_w->shape[0]);
+    vlp_tape_release(t, g, bytes);
+    vlp_node *nd = vlp_tape_record(t, mlp_residual_backward, "mlp_residual", out, 6, x, fc_w,
+                                   fc_b, proj_w, proj_b, residual);
+    if (nd) nd->saved[0] = u;
+    else vlp_tape_release(t, u, bytes);
+    return out;
+}
+
 /* ---- broadcasting elementwise ------------------------------------------ */
 
 /* b must equal a's trailing dims (leading 1s of b ignored); returns b->n. */
@@ -214,6 +264,17 @@ vlp_tensor *vlp_op_exp(vlp_tape *t, vlp_tensor *x) {
     return out;
 }
 
+static void reciprocal_backward(vlp_tape *t, vlp_node *nd) {
+    vlp_reciprocal_backward(grad_of(t, nd->in[0]), nd->out->grad, nd->out->data, nd->out->n);
+}
+
+vlp_tensor *vlp_op_reciprocal(vlp_tape *t, vlp_tensor *x) {
+    vlp_tensor *out = vlp_tape_tensor_like(t, x);
+    vlp_reciprocal_forward(out->data, x->data, x->n);
+    vlp_tape_record(t, reciprocal_backward, "reciprocal", out, 1, x);
+    return out;
+}
+
 /* ---- reductions ---------------------------------------------------------- */
 
 static void sum_rows_backward(vlp_tape *t, vlp_node *nd) {
@@ -279,6 +340,14 @@ static void layernorm_backward(vlp_tape *t, vlp_node *nd) {
                            vlp_tensor_dim(x, -1));
 }
 
+/* The forward's own kernel again: the same output, mean and rstd, bit for bit. */
+static void layernorm_recompute(vlp_tape *t, vlp_node *nd) {
+    (void)t;
+    vlp_tensor *x = nd->in[0];
+    vlp_layernorm_forward(nd->out->data, nd->saved[0], nd->saved[1], x->data, nd->in[1]->data,
+                          nd->in[2]->data, vlp_tensor_rows(x), vlp_tensor_dim(x, -1));
+}
+
 vlp_tensor *vlp_op_layernorm(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, vlp_tensor *b) {
     int C = vlp_tensor_dim(x, -1);
     VLP_ASSERT(w->n == C && b->n == C, "layernorm: %s with weight %s and bias %s", shape_str(x),
@@ -292,6 +361,7 @@ vlp_tensor *vlp_op_layernorm(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, vlp_tens
     if (nd) {
         nd->saved[0] = mean;
         nd->saved[1] = rstd;
+        nd->recompute = layernorm_recompute;
     }
     return out;
 }
@@ -324,7 +394,7 @@ vlp_tensor *vlp_op_log_softmax(vlp_tape *t, vlp_tensor *x) {
 
 /* ---- attention ----------------------------------------------------------- */
 
-/* iarg: NH, causal, packed; saved: probs, key mask. Packed: in[0] is
+/* iarg: NH, causal, packed; saved[1]: key mask. Packed: in[0] is
  * (B, T, 3C), q, k and v side by side in each row. */
 static vlp_attention_dims attention_dims(const vlp_node *nd) {
     const vlp_tensor *q = nd->in[0], *k = nd->in[nd->iarg[2] ? 0 : 1];
@@ -341,19 +411,18 @@ static void attention_backward(vlp_tape *t, vlp_node *nd) {
         vlp_tensor *qkv = nd->in[0];
         float *g = vlp_tape_grad(t, qkv);
         vlp_attention_backward(g, g + d.C, g + 2 * d.C, scratch, nd->out->grad, qkv->data,
-                               qkv->data + d.C, qkv->data + 2 * d.C, nd->saved[0], &d);
+                               qkv->data + d.C, qkv->data + 2 * d.C, &d);
         return;
     }
     vlp_tensor *q = nd->in[0], *k = nd->in[1], *v = nd->in[2];
     vlp_attention_backward(grad_of(t, q), grad_of(t, k), grad_of(t, v), scratch, nd->out->grad,
-                           q->data, k->data, v->data, nd->saved[0], &d);
+                           q->data, k->data, v->data, &d);
 }
 
 /* Runs the kernel for d (key_mask copied into the arena) and records the node. */
 static vlp_tensor *attention(vlp_tape *t, vlp_attention_dims d, vlp_tensor *q, vlp_tensor *k,
                              vlp_tensor *v, bool packed) {
     vlp_tensor *out = vlp_tape_tensor(t, 3, (int[]){d.B, d.Tq, d.C});
-    float *probs = vlp_tape_alloc(t, (size_t)d.B * d.NH * d.Tq * d.Tk * sizeof(float));
     uint8_t *mask = NULL;
     if (d.key_mask) {
         mask = vlp_tape_alloc(t, (size_t)d.B * d.Tk);
@@ -362,14 +431,16 @@ static vlp_tensor *attention(vlp_tape *t, vlp_attention_dims d, vlp_tensor *q, v
     }
     const float *qd = q->data, *kd = packed ? q->data + d.C : k->data;
     const float *vd = packed ? q->data + 2 * d.C : v->data;
-    vlp_attention_forward(out->data, probs, qd, kd, vd, &d);
+    size_t scratch_bytes = vlp_attention_scratch_floats(&d) * sizeof(float);
+    float *scratch = vlp_tape_alloc(t, scratch_bytes);
+    vlp_attention_forward(out->data, scratch, qd, kd, vd, &d);
+    vlp_tape_release(t, scratch, scratch_bytes);
     vlp_node *nd = packed ? vlp_tape_record(t, attention_backward, "attention_qkv", out, 1, q)
                           : vlp_tape_record(t, attention_backward, "attention", out, 3, q, k, v);
     if (nd) {
         nd->iarg[0] = d.NH;
         nd->iarg[1] = d.causal;
         nd->iarg[2] = packed;
-        nd->saved[0] = probs;
         nd->saved[1] = mask;
     }
     return out;
@@ -471,7 +542,8 @@ vlp_tensor *vlp_op_concat(vlp_tape *t, int n, vlp_tensor *const *xs, int dim) {
     }
     vlp_tensor *in[VLP_NODE_MAX_INPUTS] = {0};
     memcpy(in, xs, (size_t)n * sizeof *in);
-    vlp_node *nd = vlp_tape_record(t, concat_backward, "concat", out, n, in[0], in[1], in[2], in[3]);
+    vlp_node *nd = vlp_tape_record(t, concat_backward, "concat", out, n, in[0], in[1], in[2], in[3],
+                                   in[4], in[5]);
     if (nd) nd->iarg[0] = dim;
     return out;
 }
@@ -505,7 +577,8 @@ vlp_tensor *vlp_op_slice(vlp_tape *t, vlp_tensor *x, int dim, int start, int len
     return out;
 }
 
-/* A tensor struct over x's memory; shares x's gradient buffer when x needs one. */
+/* A tensor struct over x's memory; shares x's gradient (through base, so
+ * it is allocated only when a gradient flows) when x needs one. */
 static vlp_tensor *view(vlp_tape *t, vlp_tensor *x, int ndim, const int *shape, bool grad) {
     vlp_tensor *v = vlp_tape_alloc(t, sizeof *v);
     memset(v, 0, sizeof *v);
@@ -514,7 +587,7 @@ static vlp_tensor *view(vlp_tape *t, vlp_tensor *x, int ndim, const int *shape, 
     v->n = x->n;
     v->data = x->data;
     if (grad && x->requires_grad && t->no_grad == 0) {
-        v->grad = vlp_tape_grad(t, x);
+        v->base = x->base ? x->base : x;
         v->requires_grad = true;
     }
     return v;
@@ -616,6 +689,22 @@ vlp_tensor *vlp_op_l2_normalize(vlp_tape *t, vlp_tensor *x) {
     return out;
 }
 
+static void sum_normalize_backward(vlp_tape *t, vlp_node *nd) {
+    vlp_tensor *x = nd->in[0];
+    vlp_sum_normalize_backward(grad_of(t, x), nd->out->grad, nd->out->data, nd->saved[0],
+                               vlp_tensor_rows(x), vlp_tensor_dim(x, -1));
+}
+
+vlp_tensor *vlp_op_sum_normalize(vlp_tape *t, vlp_tensor *x, float eps) {
+    long rows = vlp_tensor_rows(x);
+    vlp_tensor *out = vlp_tape_tensor_like(t, x);
+    float *denom = vlp_tape_alloc(t, rows * sizeof(float));
+    vlp_sum_normalize_forward(out->data, denom, x->data, rows, vlp_tensor_dim(x, -1), eps);
+    vlp_node *nd = vlp_tape_record(t, sum_normalize_backward, "sum_normalize", out, 1, x);
+    if (nd) nd->saved[0] = denom;
+    return out;
+}
+
 /* saved: probs, targets (ids), soft targets; iarg: count, ignore_index. */
 static void cross_entropy_backward(vlp_tape *t, vlp_node *nd) {
     vlp_tensor *x = nd->in[0];
@@ -674,18 +763,24 @@ static void gumbel_softmax_backward(vlp_tape *t, vlp_node *nd) {
 }
 
 vlp_tensor *vlp_op_gumbel_softmax(vlp_tape *t, vlp_tensor *x, float tau, bool hard, vlp_rng *rng) {
+    float *noise = NULL;
+    if (rng) {
+        noise = vlp_tape_alloc(t, (size_t)x->n * sizeof(float));
+        for (long i = 0; i < x->n; i++) { /* -log(-log(u)) with u strictly inside (0, 1) */
+            double u = ((double)(vlp_rng_u64(rng) >> 11) + 0.5) * 0x1.0p-53;
+            noise[i] = (float)-log(-log(u));
+        }
+    }
+    return vlp_op_gumbel_softmax_noise(t, x, tau, hard, noise);
+}
+
+vlp_tensor *vlp_op_gumbel_softmax_noise(vlp_tape *t, vlp_tensor *x, float tau, bool hard,
+                                        const float *noise) {
     VLP_ASSERT(tau > 0.0f, "gumbel_softmax: tau %g", tau);
     long rows = vlp_tensor_rows(x);
     int C = vlp_tensor_dim(x, -1);
     float *soft = vlp_tape_alloc(t, (size_t)x->n * sizeof(float));
-    for (long i = 0; i < x->n; i++) {
-        float g = 0.0f;
-        if (rng) { /* -log(-log(u)) with u strictly inside (0, 1) */
-            double u = ((double)(vlp_rng_u64(rng) >> 11) + 0.5) * 0x1.0p-53;
-            g = (float)-log(-log(u));
-        }
-        soft[i] = (x->data[i] + g) / tau;
-    }
+    for (long i = 0; i < x->n; i++) soft[i] = (x->data[i] + (noise ? noise[i] : 0.0f)) / tau;
     vlp_softmax_forward(soft, soft, rows, C);
     vlp_tensor *out = vlp_tape_tensor_like(t, x);
     if (hard) {

@@ -36,6 +36,8 @@ vlp_tensor *vlp_op_scale(vlp_tape *t, vlp_tensor *x, vlp_tensor *s);
 vlp_tensor *vlp_op_mul_const(vlp_tape *t, vlp_tensor *x, float c);
 
 vlp_tensor *vlp_op_exp(vlp_tape *t, vlp_tensor *x);
+/* 1 / x elementwise (BLIP's logits = sims / temp). */
+vlp_tensor *vlp_op_reciprocal(vlp_tape *t, vlp_tensor *x);
 
 /* Over the last dim (dropping it; a 1-d input gives one element) or all. */
 vlp_tensor *vlp_op_sum_last(vlp_tape *t, vlp_tensor *x);
@@ -61,6 +63,15 @@ vlp_tensor *vlp_op_activation(vlp_tape *t, vlp_tensor *x, vlp_activation act);
  * the bias gradient from it. Other activations are the two ops. */
 vlp_tensor *vlp_op_linear_activation(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, vlp_tensor *bias,
                                      vlp_activation act);
+
+/* residual + linear(act(linear(x, fc_w, fc_b)), proj_w, proj_b): a residual
+ * block's whole MLP. GELU is one node that keeps only the pre-activation
+ * (rows, hidden); backward recomputes the activation from it instead of
+ * keeping it through the step, which halves the MLP's memory. Other
+ * activations are vlp_op_linear_activation then vlp_op_linear_residual. */
+vlp_tensor *vlp_op_mlp_residual(vlp_tape *t, vlp_tensor *x, vlp_tensor *fc_w, vlp_tensor *fc_b,
+                                vlp_tensor *proj_w, vlp_tensor *proj_b, vlp_tensor *residual,
+                                vlp_activation act);
 
 /* Over the last dim; w, b: (C). */
 vlp_tensor *vlp_op_layernorm(vlp_tape *t, vlp_tensor *x, vlp_tensor *w, vlp_tensor *b);
@@ -104,6 +115,10 @@ vlp_tensor *vlp_op_merge_heads(vlp_tape *t, vlp_tensor *x);
 /* Row-wise x / max(||x||, 1e-12) over the last dim. */
 vlp_tensor *vlp_op_l2_normalize(vlp_tape *t, vlp_tensor *x);
 
+/* Row-wise x / (sum(x) + eps) over the last dim: GroupViT's normalisation
+ * of an assignment over the patches a group takes (eps 1 there). */
+vlp_tensor *vlp_op_sum_normalize(vlp_tape *t, vlp_tensor *x, float eps);
+
 /* Mean cross-entropy of logits (N, C) against class ids (copied), skipping
  * rows equal to ignore_index, with label smoothing in [0, 1). One element. */
 vlp_tensor *vlp_op_cross_entropy(vlp_tape *t, vlp_tensor *logits, const int *targets,
@@ -116,6 +131,10 @@ vlp_tensor *vlp_op_cross_entropy_soft(vlp_tape *t, vlp_tensor *logits, vlp_tenso
  * is the one-hot argmax and the gradient is the soft one (straight-through,
  * y_hard - stop_grad(y_soft) + y_soft). */
 vlp_tensor *vlp_op_gumbel_softmax(vlp_tape *t, vlp_tensor *x, float tau, bool hard, vlp_rng *rng);
+/* The same with the noise given (x's shape; NULL: none): fixed noise for
+ * tests and for parity with a reference that drew its own. */
+vlp_tensor *vlp_op_gumbel_softmax_noise(vlp_tape *t, vlp_tensor *x, float tau, bool hard,
+                                        const float *noise);
 
 /* Inverted dropout with probability p, masks drawn from rng. Returns x
  * itself when p == 0 or rng is NULL (evaluation). */

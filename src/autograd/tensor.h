@@ -11,10 +11,14 @@
 typedef struct vlp_tensor {
     float *data;
     float *grad; /* same shape as data; NULL until a gradient flows in */
+    /* A view (reshape): the tensor whose data and gradient it shares; its
+     * own grad stays NULL, vlp_tape_grad() hands out the base's. */
+    struct vlp_tensor *base;
     int ndim;
     int shape[VLP_MAX_DIMS];
     long n; /* number of elements */
     bool requires_grad;
+    bool keep_grad; /* an op's output whose grad outlives backward (vlp_tape_keep_grad) */
 } vlp_tensor;
 
 long vlp_shape_numel(int ndim, const int *shape);

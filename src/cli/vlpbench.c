@@ -160,7 +160,7 @@ int main(int argc, char **argv) {
     float rss[2] = {(float)peak_rss_mb(), 0.0f}; /* before sgemm's operands */
     rss[1] = rss[0];
     vlp_dist_allreduce_sum(&d, rss + 1, 1);
-    size_t arena = tp.arena.high_water;
+    size_t arena = tp.arena.high_water, arena_forward = tp.forward_bytes, grad_peak = tp.grad_peak;
 
     vlp_bench_comm comm;
     if (vlp_bench_comm_measure(&d, B, bc->model.embed_dim, (long)m.params.n, o.comm_reps, &comm))
@@ -191,6 +191,14 @@ int main(int argc, char **argv) {
         cJSON_AddNumberToObject(out, "peak_rss_mb", rss[0]);
         cJSON_AddNumberToObject(out, "peak_rss_mb_all_ranks", rss[1]);
         cJSON_AddNumberToObject(out, "arena_mb", (double)arena / (1 << 20));
+        cJSON_AddNumberToObject(out, "arena_forward_mb", (double)arena_forward / (1 << 20));
+        cJSON_AddNumberToObject(out, "arena_grad_peak_mb", (double)grad_peak / (1 << 20));
+        cJSON_AddStringToObject(out, "arena_note",
+                                "arena_mb: the step's high-water mark; arena_forward_mb: in use when "
+                                "backward began (activations, what ops saved); arena_grad_peak_mb: "
+                                "activation gradients alive at once (backward releases each when "
+                                "dead); the rest of arena_mb is backward's scratch and the holes "
+                                "of released blocks no later request of that size took");
         cJSON_AddNumberToObject(out, "model_flops_per_step", flops);
         cJSON_AddStringToObject(out, "model_flops_note",
                                 "matmul FLOPs of this rank's step, 3x the forward's (backward = "

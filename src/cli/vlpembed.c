@@ -27,14 +27,14 @@ int main(int argc, char **argv) {
         return 2;
     }
     vlp_dist alone = {.rank = 0, .world = 1};
-    vlp_clip m;
+    vlp_model m;
     vlp_tokenizer *tok;
     vlp_dataset ds;
-    if (vlp_model_open(model_path, &m, &tok) || vlp_dataset_open(&ds, data_path, NULL)) {
+    if (vlp_model_load(model_path, &m, &tok) || vlp_dataset_open(&ds, data_path, NULL)) {
         fprintf(stderr, "vlpembed: %s\n", vlp_error_message());
         return 1;
     }
-    int D = m.cfg.embed_dim;
+    int D = m.embed_dim;
     float *img = malloc(sizeof(float) * ds.n * D), *txt = malloc(sizeof(float) * ds.n * D);
     int rc = vlp_eval_embed(&m, tok, &ds, &alone, batch, workers, img, txt);
     if (!rc) rc = vlp_index_save(out, img, ds.n, D, &ds);
@@ -43,6 +43,6 @@ int main(int argc, char **argv) {
     free(img), free(txt);
     vlp_dataset_free(&ds);
     vlp_tokenizer_free(tok);
-    vlp_clip_free(&m);
+    vlp_model_free(&m);
     return rc ? 1 : 0;
 }

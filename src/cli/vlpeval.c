@@ -1,4 +1,5 @@
-/* vlpeval: what a trained CLIP does on data it was not trained on.
+/* vlpeval: what a trained model (CLIP; BLIP's ITC features; GroupViT) does
+ * on data it was not trained on.
  *   vlpeval MODEL DATA [--zeroshot CLASSNAMES [TEMPLATES]] [--retrieval [--match concept]]
  *           [--json OUT] [--batch N] [--workers N]
  * MODEL is a checkpoint or a run folder; DATA a manifest, folder or shard.
@@ -55,12 +56,12 @@ int main(int argc, char **argv) {
 
     vlp_dist d;
     if (vlp_dist_init(&d, &argc, &argv)) return fprintf(stderr, "vlpeval: %s\n", vlp_error_message()), 1;
-    vlp_clip m;
+    vlp_model m;
     vlp_tokenizer *tok;
     vlp_dataset ds;
-    if (vlp_model_open(model_path, &m, &tok) || vlp_dataset_open(&ds, data_path, NULL))
+    if (vlp_model_load(model_path, &m, &tok) || vlp_dataset_open(&ds, data_path, NULL))
         fail(&d, vlp_error_message());
-    int D = m.cfg.embed_dim;
+    int D = m.embed_dim;
     float *img = malloc(sizeof(float) * ds.n * D), *txt = malloc(sizeof(float) * ds.n * D);
     if (!img || !txt) fail(&d, "out of memory for the features");
     if (vlp_eval_embed(&m, tok, &ds, &d, batch, workers, img, txt)) fail(&d, vlp_error_message());
@@ -165,7 +166,7 @@ int main(int argc, char **argv) {
     free(img), free(txt);
     vlp_dataset_free(&ds);
     vlp_tokenizer_free(tok);
-    vlp_clip_free(&m);
+    vlp_model_free(&m);
     vlp_dist_finalize(&d);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* vlptrain: train CLIP from an INI recipe, on one process or under mpirun.
+/* vlptrain: train CLIP, BLIP or GroupViT from an INI recipe, on one process or under mpirun.
  *   vlptrain CONFIG.ini [--set section.key=value ...] [--resume PATH|latest]
  *   vlptrain --help-config [--markdown]
  * Argument parsing only; the work is in src/train. */

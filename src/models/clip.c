@@ -64,11 +64,17 @@ static vlp_tensor *group_targets(vlp_tape *t, const int *groups, int B, int N, i
 vlp_tensor *vlp_clip_loss(vlp_tape *t, vlp_tensor *img, vlp_tensor *txt, vlp_tensor *img_all,
                           vlp_tensor *txt_all, vlp_tensor *logit_scale, int offset,
                           const int *groups, vlp_tensor **logits_per_image) {
+    return vlp_clip_loss_scaled(t, img, txt, img_all, txt_all, vlp_op_exp(t, logit_scale), offset,
+                                groups, logits_per_image);
+}
+
+vlp_tensor *vlp_clip_loss_scaled(vlp_tape *t, vlp_tensor *img, vlp_tensor *txt, vlp_tensor *img_all,
+                                 vlp_tensor *txt_all, vlp_tensor *scale, int offset,
+                                 const int *groups, vlp_tensor **logits_per_image) {
     int B = img->shape[0], N = img_all->shape[0];
     VLP_ASSERT(vlp_tensor_same_shape(img, txt) && vlp_tensor_same_shape(img_all, txt_all) &&
                    img->shape[1] == img_all->shape[1] && offset >= 0 && offset + B <= N,
                "clip loss: local (%d rows) at offset %d of a global batch of %d", B, offset, N);
-    vlp_tensor *scale = vlp_op_exp(t, logit_scale);
     vlp_tensor *li = vlp_op_scale(t, vlp_op_matmul(t, img, txt_all, false, true), scale);
     vlp_tensor *lt = vlp_op_scale(t, vlp_op_matmul(t, txt, img_all, false, true), scale);
     if (logits_per_image) *logits_per_image = li;

@@ -48,6 +48,12 @@ vlp_tensor *vlp_clip_loss(vlp_tape *t, vlp_tensor *img, vlp_tensor *txt, vlp_ten
                           vlp_tensor *txt_all, vlp_tensor *logit_scale, int offset,
                           const int *groups, vlp_tensor **logits_per_image);
 
+/* The same loss with the logits' multiplier given directly: scale is one
+ * element (BLIP's 1 / temp), its gradient flows. */
+vlp_tensor *vlp_clip_loss_scaled(vlp_tape *t, vlp_tensor *img, vlp_tensor *txt, vlp_tensor *img_all,
+                                 vlp_tensor *txt_all, vlp_tensor *scale, int offset,
+                                 const int *groups, vlp_tensor **logits_per_image);
+
 /* After each optimizer step: logit_scale into [0, ln 100]. */
 void vlp_clip_clamp_logit_scale(vlp_clip *m);
 

@@ -29,29 +29,51 @@ vlp_tensor *vlp_ln_forward(const vlp_ln *ln, vlp_tape *t, vlp_tensor *x) {
     return vlp_op_layernorm(t, x, ln->weight, ln->bias);
 }
 
+/* Suffixes of each block's tensors, in registration order, per naming. */
+enum { BLOCK_LIST, LN1_W, LN1_B, QKV_W, QKV_B, OUT_W, OUT_B, LN2_W, LN2_B, FC_W, FC_B, PROJ_W,
+       PROJ_B, BLOCK_NAMES };
+static const char *const block_names[][BLOCK_NAMES] = {
+    [VLP_BLOCK_NAMES_OPENCLIP] = {"resblocks", "ln_1.weight", "ln_1.bias", "attn.in_proj_weight",
+                                  "attn.in_proj_bias", "attn.out_proj.weight", "attn.out_proj.bias",
+                                  "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+                                  "mlp.c_proj.weight", "mlp.c_proj.bias"},
+    [VLP_BLOCK_NAMES_TIMM] = {"blocks", "norm1.weight", "norm1.bias", "attn.qkv.weight",
+                              "attn.qkv.bias", "attn.proj.weight", "attn.proj.bias", "norm2.weight",
+                              "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight",
+                              "mlp.fc2.bias"},
+};
+
 void vlp_transformer_register(vlp_transformer *tr, vlp_params *p, const char *prefix, int width,
                               int layers, int heads, int mlp_width, vlp_activation act) {
+    vlp_transformer_register_named(tr, p, prefix, width, layers, heads, mlp_width, act,
+                                   VLP_BLOCK_NAMES_OPENCLIP);
+}
+
+void vlp_transformer_register_named(vlp_transformer *tr, vlp_params *p, const char *prefix,
+                                    int width, int layers, int heads, int mlp_width,
+                                    vlp_activation act, vlp_block_names names) {
     VLP_ASSERT(layers >= 1 && layers <= VLP_MAX_LAYERS, "%d layers", layers);
     VLP_ASSERT(heads >= 1 && width % heads == 0, "width %d with %d heads", width, heads);
     *tr = (vlp_transformer){.width = width, .layers = layers, .heads = heads,
                             .mlp_width = mlp_width, .act = act};
+    const char *const *n = block_names[names];
     int C = width, M = mlp_width;
     for (int i = 0; i < layers; i++) {
-        char pre[VLP_PARAM_NAME_MAX], sub[2 * VLP_PARAM_NAME_MAX];
-        snprintf(pre, sizeof pre, "%s.resblocks.%d", prefix, i);
+        char pre[VLP_PARAM_NAME_MAX];
+        snprintf(pre, sizeof pre, "%s.%s.%d.", prefix, n[BLOCK_LIST], i);
         vlp_resblock *b = &tr->blocks[i];
-        snprintf(sub, sizeof sub, "%s.ln_1", pre);
-        vlp_ln_register(&b->ln_1, p, sub, C);
-        b->in_proj_weight = add_param(p, pre, ".attn.in_proj_weight", 2, (int[]){3 * C, C});
-        b->in_proj_bias = add_param(p, pre, ".attn.in_proj_bias", 1, (int[]){3 * C});
-        b->out_proj_weight = add_param(p, pre, ".attn.out_proj.weight", 2, (int[]){C, C});
-        b->out_proj_bias = add_param(p, pre, ".attn.out_proj.bias", 1, (int[]){C});
-        snprintf(sub, sizeof sub, "%s.ln_2", pre);
-        vlp_ln_register(&b->ln_2, p, sub, C);
-        b->fc_weight = add_param(p, pre, ".mlp.c_fc.weight", 2, (int[]){M, C});
-        b->fc_bias = add_param(p, pre, ".mlp.c_fc.bias", 1, (int[]){M});
-        b->proj_weight = add_param(p, pre, ".mlp.c_proj.weight", 2, (int[]){C, M});
-        b->proj_bias = add_param(p, pre, ".mlp.c_proj.bias", 1, (int[]){C});
+        b->ln_1.weight = add_param(p, pre, n[LN1_W], 1, (int[]){C});
+        b->ln_1.bias = add_param(p, pre, n[LN1_B], 1, (int[]){C});
+        b->in_proj_weight = add_param(p, pre, n[QKV_W], 2, (int[]){3 * C, C});
+        b->in_proj_bias = add_param(p, pre, n[QKV_B], 1, (int[]){3 * C});
+        b->out_proj_weight = add_param(p, pre, n[OUT_W], 2, (int[]){C, C});
+        b->out_proj_bias = add_param(p, pre, n[OUT_B], 1, (int[]){C});
+        b->ln_2.weight = add_param(p, pre, n[LN2_W], 1, (int[]){C});
+        b->ln_2.bias = add_param(p, pre, n[LN2_B], 1, (int[]){C});
+        b->fc_weight = add_param(p, pre, n[FC_W], 2, (int[]){M, C});
+        b->fc_bias = add_param(p, pre, n[FC_B], 1, (int[]){M});
+        b->proj_weight = add_param(p, pre, n[PROJ_W], 2, (int[]){C, M});
+        b->proj_bias = add_param(p, pre, n[PROJ_B], 1, (int[]){C});
     }
 }
 
@@ -106,14 +128,19 @@ void vlp_transformer_init_text(vlp_transformer *tr, vlp_rng *rng) {
 
 static vlp_tensor *block_forward(const vlp_transformer *tr, const vlp_resblock *b, vlp_tape *t,
                                  vlp_tensor *x, bool causal, const uint8_t *key_mask) {
+    /* The layernorms' outputs are dropped once used: backward recomputes
+     * them (one cheap pass) rather than keep them through the step. */
     vlp_tensor *h = vlp_ln_forward(&b->ln_1, t, x);
     /* q, k, v stay packed in in_proj's output (B, T, 3C) */
     vlp_tensor *qkv = vlp_op_linear(t, h, b->in_proj_weight, b->in_proj_bias);
+    vlp_tape_drop(t, h);
     h = vlp_op_attention_qkv(t, qkv, tr->heads, causal, key_mask);
     x = vlp_op_linear_residual(t, h, b->out_proj_weight, b->out_proj_bias, x);
     h = vlp_ln_forward(&b->ln_2, t, x);
-    h = vlp_op_linear_activation(t, h, b->fc_weight, b->fc_bias, tr->act);
-    return vlp_op_linear_residual(t, h, b->proj_weight, b->proj_bias, x);
+    vlp_tensor *y = vlp_op_mlp_residual(t, h, b->fc_weight, b->fc_bias, b->proj_weight,
+                                        b->proj_bias, x, tr->act);
+    vlp_tape_drop(t, h);
+    return y;
 }
 
 vlp_tensor *vlp_transformer_forward(const vlp_transformer *tr, vlp_tape *t, vlp_tensor *x,

@@ -41,6 +41,18 @@ vlp_tensor *vlp_ln_forward(const vlp_ln *ln, vlp_tape *t, vlp_tensor *x);
 void vlp_transformer_register(vlp_transformer *tr, vlp_params *p, const char *prefix, int width,
                               int layers, int heads, int mlp_width, vlp_activation act);
 
+/* The same blocks under other parameter names: OpenCLIP's (above), or
+ * timm's as GroupViT's state_dict has them ("<prefix>.blocks.<i>.norm1",
+ * attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2; qkv packs q, k, v as
+ * in_proj does). */
+typedef enum vlp_block_names {
+    VLP_BLOCK_NAMES_OPENCLIP,
+    VLP_BLOCK_NAMES_TIMM,
+} vlp_block_names;
+void vlp_transformer_register_named(vlp_transformer *tr, vlp_params *p, const char *prefix,
+                                    int width, int layers, int heads, int mlp_width,
+                                    vlp_activation act, vlp_block_names names);
+
 /* torch's defaults, as OpenCLIP's vision tower keeps them: in_proj
  * xavier-uniform, attention biases 0, Linear layers U(+-1/sqrt(fan_in)). */
 void vlp_transformer_init_default(vlp_transformer *tr, vlp_rng *rng);

@@ -131,11 +131,22 @@ static void newest_checkpoint(const char *dir, char *out, size_t size) {
     free(names);
 }
 
+static int write_ints(hid_t f, const char *name, const int *v, int n) {
+    hid_t s = H5Screate_simple(1, (hsize_t[]){(hsize_t)n}, NULL);
+    hid_t d = H5Dcreate2(f, name, H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = d >= 0 && H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(s);
+    return ok ? VLP_OK : vlp_error_set(VLP_EIO, "cannot write %s", name);
+}
+
 /* The whole checkpoint as an HDF5 file in memory (see weights.h for why). */
 static int build_checkpoint(hid_t f, const vlp_params *p, const vlp_checkpoint_meta *m) {
     int rc = vlp_weights_write(f, "/params", p, p->data);
     if (!rc) rc = vlp_weights_write(f, "/optim/m", p, p->m);
     if (!rc) rc = vlp_weights_write(f, "/optim/v", p, p->v);
+    if (!rc && m->state) rc = vlp_weights_write(f, "/state", m->state, m->state->data);
+    if (!rc && m->n_state_ints) rc = write_ints(f, "state_ints", m->state_ints, m->n_state_ints);
     if (!rc && (write_long(f, "format_version", VLP_CHECKPOINT_FORMAT) || write_long(f, "step", m->step) ||
                 write_long(f, "loader_epoch", m->loader_epoch) || write_long(f, "loader_step", m->loader_step) ||
                 write_long(f, "epoch_skipped", m->epoch_skipped) || write_long(f, "epoch_cut", m->epoch_cut) ||
@@ -155,7 +166,9 @@ int vlp_checkpoint_save(const char *dir, const vlp_params *p, const vlp_checkpoi
     if (snprintf(path, sizeof path, "%s/step_%010ld.h5", dir, m->step) >= (int)sizeof path)
         return vlp_error_set(VLP_EINVAL, "%s: path too long", dir);
     size_t strings = (m->config ? strlen(m->config) : 0) + (m->tokenizer ? strlen(m->tokenizer) : 0);
-    hid_t f = vlp_h5_create_in_memory(3 * p->n * sizeof(float) + strings + 12288 * (size_t)p->count);
+    size_t state = m->state ? m->state->n * sizeof(float) + 12288 * (size_t)m->state->count : 0;
+    hid_t f = vlp_h5_create_in_memory(3 * p->n * sizeof(float) + strings + 12288 * (size_t)p->count + state +
+                                      sizeof(int) * (size_t)m->n_state_ints);
     int rc = f < 0 ? vlp_error_set(VLP_ENOMEM, "cannot create an HDF5 file in memory") : build_checkpoint(f, p, m);
     if (rc && f >= 0) H5Fclose(f);
     if (!rc) rc = vlp_h5_write_image(f, path); /* closes f */
@@ -241,6 +254,24 @@ int vlp_checkpoint_load(const char *path, vlp_params *p, bool with_optim) {
     return rc;
 }
 
+int vlp_checkpoint_load_state(const char *path, vlp_params *state, int *ints, int n) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return open_error(path);
+    int rc = state ? vlp_weights_read(f, path, "/state", state, state->data) : VLP_OK;
+    if (!rc && n) {
+        hid_t d = H5Dopen2(f, "state_ints", H5P_DEFAULT);
+        hid_t s = d >= 0 ? H5Dget_space(d) : -1;
+        bool ok = s >= 0 && H5Sget_simple_extent_npoints(s) == n &&
+                  H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, ints) >= 0;
+        if (s >= 0) H5Sclose(s);
+        if (d >= 0) H5Dclose(d);
+        if (!ok) rc = vlp_error_set(VLP_EFORMAT, "%s: state_ints missing or not %d ints", path, n);
+    }
+    H5Fclose(f);
+    return rc;
+}
+
 int vlp_checkpoint_latest(const char *dir, char *path, size_t size) {
     int n;
     char **names = list_checkpoints(dir, &n);
@@ -274,17 +305,6 @@ int vlp_tokenizer_from_text(vlp_tokenizer **tok, const char *text) {
     return rc;
 }
 
-vlp_clip_config vlp_config_clip(const vlp_config *c, int vocab_size) {
-    return (vlp_clip_config){
-        .embed_dim = c->model.embed_dim, .image_size = c->model.image_size,
-        .patch_size = c->model.patch_size, .vision_width = c->model.vision_width,
-        .vision_layers = c->model.vision_layers, .vision_heads = c->model.vision_heads,
-        .vocab_size = vocab_size, .context_length = c->model.context_length,
-        .text_width = c->model.text_width, .text_layers = c->model.text_layers,
-        .text_heads = c->model.text_heads, .mlp_ratio = c->model.mlp_ratio,
-        .act = (vlp_activation)c->model.activation};
-}
-
 char *vlp_read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -298,7 +318,7 @@ char *vlp_read_text(const char *path) {
     return buf;
 }
 
-int vlp_model_open(const char *path, vlp_clip *m, vlp_tokenizer **tok) {
+int vlp_model_load(const char *path, vlp_model *m, vlp_tokenizer **tok) {
     *tok = NULL;
     struct stat st;
     bool folder = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
@@ -320,12 +340,27 @@ int vlp_model_open(const char *path, vlp_clip *m, vlp_tokenizer **tok) {
     if (!rc) rc = vlp_config_parse_text(&cfg, meta.config, folder ? file : path);
     if (!rc) rc = vlp_tokenizer_from_text(tok, meta.tokenizer);
     if (!rc) {
-        vlp_clip_config mc = vlp_config_clip(&cfg, vlp_tokenizer_vocab_size(*tok));
-        rc = vlp_clip_init(m, &mc, 0);
-        if (!rc) rc = folder ? vlp_weights_load(&m->params, weights) : vlp_checkpoint_load(path, &m->params, false);
-        if (rc) vlp_clip_free(m);
+        cfg.blip.momentum = false; /* inference needs no momentum encoders */
+        rc = vlp_model_init(m, &cfg, vlp_tokenizer_vocab_size(*tok), 0);
+        if (!rc) rc = folder ? vlp_weights_load(m->params, weights) : vlp_checkpoint_load(path, m->params, false);
+        if (rc) vlp_model_free(m);
     }
     if (rc && *tok) vlp_tokenizer_free(*tok), *tok = NULL;
     vlp_checkpoint_meta_free(&meta);
     return rc;
+}
+
+int vlp_model_open(const char *path, vlp_clip *m, vlp_tokenizer **tok) {
+    vlp_model any;
+    int rc = vlp_model_load(path, &any, tok);
+    if (rc) return rc;
+    if (any.kind != VLP_MODEL_CLIP) {
+        int kind = any.kind;
+        vlp_model_free(&any);
+        vlp_tokenizer_free(*tok), *tok = NULL;
+        return vlp_error_set(VLP_EINVAL, "%s: a %s model; this program takes CLIP models only", path,
+                             vlp_model_kind_name(kind));
+    }
+    *m = any.clip; /* the store's tensors point into its own buffer, not into `any` */
+    return VLP_OK;
 }

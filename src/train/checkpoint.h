@@ -14,6 +14,7 @@
 #include "data/tokenizer.h"
 #include "models/clip.h"
 #include "train/config.h"
+#include "train/model.h"
 
 #define VLP_CHECKPOINT_FORMAT 1
 
@@ -26,6 +27,12 @@ typedef struct vlp_checkpoint_meta {
     char *config;    /* INI text */
     char *tokenizer; /* merges file text */
     char *version;   /* of the build that wrote it */
+    /* Saving: model state beyond the parameters (vlp_model_state: BLIP's
+     * momentum encoders and queue) under /state, and its ints as
+     * /state_ints; NULL / 0: none. Not filled by read_meta. */
+    const vlp_params *state;
+    const int *state_ints;
+    int n_state_ints;
 } vlp_checkpoint_meta;
 
 /* Writes dir/step_<step>.h5 (creating dir), then deletes all but the newest
@@ -46,18 +53,22 @@ void vlp_checkpoint_meta_free(vlp_checkpoint_meta *m);
  * naming the first tensor that differs). */
 int vlp_checkpoint_load(const char *path, vlp_params *p, bool with_optim);
 
+/* Reads what save wrote from meta.state and meta.state_ints: every tensor
+ * of state, by name and shape, and n ints. */
+int vlp_checkpoint_load_state(const char *path, vlp_params *state, int *ints, int n);
+
 /* A whole file as a NUL-terminated string (malloc'd), or NULL. */
 char *vlp_read_text(const char *path);
 
 /* A tokenizer from merges-file text (a checkpoint's copy). */
 int vlp_tokenizer_from_text(vlp_tokenizer **tok, const char *text);
 
-/* The CLIP architecture a configuration describes, with the tokenizer's
- * vocabulary. */
-vlp_clip_config vlp_config_clip(const vlp_config *c, int vocab_size);
+/* A trained model of any [model] kind for inference, from a checkpoint
+ * file or a run folder (its config.ini, tokenizer.bpe and model.h5). */
+int vlp_model_load(const char *path, vlp_model *m, vlp_tokenizer **tok);
 
-/* A trained model for inference, from a checkpoint file or a run folder
- * (its config.ini, tokenizer.bpe and model.h5). */
+/* The same for a CLIP model only (vlpsearch, vlpreport); another kind is
+ * an error naming it. */
 int vlp_model_open(const char *path, vlp_clip *m, vlp_tokenizer **tok);
 
 #endif

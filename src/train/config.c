@@ -26,18 +26,19 @@ typedef struct key {
 #define F(field) offsetof(vlp_config, field), sizeof(((vlp_config *)0)->field)
 
 static const key KEYS[] = {
+    {"model", "kind", KEY_CHOICE, F(model.kind), "clip", 0, 0, "clip|blip|groupvit", "what to train: CLIP, BLIP (contrastive + matching + captioning losses, [blip]) or GroupViT ([groupvit]); the other [model] keys size all three"},
     {"model", "embed_dim", KEY_INT, F(model.embed_dim), "128", 1, 8192, 0, "size of the joint embedding"},
     {"model", "image_size", KEY_INT, F(model.image_size), "32", 8, 1024, 0, "input images are image_size x image_size"},
     {"model", "patch_size", KEY_INT, F(model.patch_size), "4", 1, 64, 0, "ViT patch side; divides image_size"},
     {"model", "vision_width", KEY_INT, F(model.vision_width), "128", 8, 8192, 0, "ViT width"},
-    {"model", "vision_layers", KEY_INT, F(model.vision_layers), "4", 1, 48, 0, "ViT blocks"},
+    {"model", "vision_layers", KEY_INT, F(model.vision_layers), "4", 1, 48, 0, "ViT blocks (clip, blip; groupvit: [groupvit] depths)"},
     {"model", "vision_heads", KEY_INT, F(model.vision_heads), "4", 1, 128, 0, "ViT attention heads; divide vision_width"},
     {"model", "context_length", KEY_INT, F(model.context_length), "32", 4, 1024, 0, "text tokens per caption, SOT and EOT included"},
     {"model", "text_width", KEY_INT, F(model.text_width), "128", 8, 8192, 0, "text transformer width"},
     {"model", "text_layers", KEY_INT, F(model.text_layers), "4", 1, 48, 0, "text transformer blocks"},
     {"model", "text_heads", KEY_INT, F(model.text_heads), "4", 1, 128, 0, "text attention heads; divide text_width"},
     {"model", "mlp_ratio", KEY_FLOAT, F(model.mlp_ratio), "4", 0.25, 16, 0, "MLP width / model width, both towers"},
-    {"model", "activation", KEY_CHOICE, F(model.activation), "gelu", 0, 0, "gelu|quick_gelu", "GELU, or OpenAI CLIP's QuickGELU"},
+    {"model", "activation", KEY_CHOICE, F(model.activation), "gelu", 0, 0, "gelu|quick_gelu", "GELU, or OpenAI CLIP's QuickGELU (clip only)"},
     {"data", "train", KEY_STRING, F(data.train), NULL, 0, 0, 0, "training data: a .tsv/.csv manifest, a caption or class folder, or a packed .h5 shard (relative paths are relative to the config file)"},
     {"data", "val", KEY_STRING, F(data.val), "", 0, 0, 0, "validation data for [eval], same forms; empty for none"},
     {"data", "tokenizer", KEY_STRING, F(data.tokenizer), "", 0, 0, 0, "BPE merges file (CLIP's format, .gz allowed); empty: learn one from the training captions"},
@@ -76,6 +77,24 @@ static const key KEYS[] = {
     {"eval", "batch_size", KEY_INT, F(eval.batch_size), "256", 1, 1 << 20, 0, "pairs per rank per evaluation batch"},
     {"log", "dir", KEY_STRING, F(log.dir), NULL, 0, 0, 0, "run folder: metrics.jsonl, checkpoints, tokenizer (relative to the working directory)"},
     {"log", "every", KEY_LONG, F(log.every), "10", 1, 1e12, 0, "steps between plain progress lines when not on a terminal"},
+    {"blip", "itc_weight", KEY_FLOAT, F(blip.itc_weight), "1", 0, 1000, 0, "weight of the image-text contrastive loss (ITC)"},
+    {"blip", "itm_weight", KEY_FLOAT, F(blip.itm_weight), "1", 0, 1000, 0, "weight of the image-text matching loss on hard negatives (ITM)"},
+    {"blip", "lm_weight", KEY_FLOAT, F(blip.lm_weight), "1", 0, 1000, 0, "weight of the captioning loss (LM)"},
+    {"blip", "momentum", KEY_BOOL, F(blip.momentum), "false", 0, 0, 0, "ITC with momentum distillation (ALBEF's): momentum encoders, a feature queue and soft targets; the in-batch columns are then the rank's own, as in BLIP's pretraining"},
+    {"blip", "momentum_coef", KEY_FLOAT, F(blip.momentum_coef), "0.995", 0, 1, 0, "after each step the momentum encoders move: p_m = m p_m + (1 - m) p"},
+    {"blip", "queue_size", KEY_INT, F(blip.queue_size), "4096", 1, 1e7, 0, "momentum features of earlier batches kept as extra ITC columns; at least the global batch"},
+    {"blip", "alpha", KEY_FLOAT, F(blip.alpha), "0.4", 0, 1, 0, "weight of the momentum model's soft targets in ITC"},
+    {"blip", "prompt", KEY_STRING, F(blip.prompt), "a picture of", 0, 0, 0, "text put before every caption for the captioning loss and not scored (BLIP's prompt); empty: none"},
+    {"blip", "negatives", KEY_CHOICE, F(blip.negatives), "local", 0, 0, "local|global", "ITM hard negatives from the rank's own batch (BLIP's pretraining) or from the global batch (BLIP's retrieval fine-tuning; W ranks then compute what one process does)"},
+    {"groupvit", "depths", KEY_STRING, F(groupvit.depths), "6,3,3", 0, 0, 0, "transformer blocks of each stage, comma-separated: one more than the grouping stages (the last stage does not group)"},
+    {"groupvit", "group_tokens", KEY_STRING, F(groupvit.group_tokens), "64,8", 0, 0, 0, "learnable group tokens of each grouping stage (1 to 4 stages)"},
+    {"groupvit", "output_groups", KEY_STRING, F(groupvit.output_groups), "64,8", 0, 0, 0, "segments each grouping stage outputs"},
+    {"groupvit", "proj_hidden", KEY_INT, F(groupvit.proj_hidden), "4096", 1, 1 << 16, 0, "hidden width of the image projector MLP"},
+    {"groupvit", "prompts", KEY_INT, F(groupvit.prompts), "3", 0, 64, 0, "K multi-label prompts per image (its caption's labels put in templates); 0: the caption term alone"},
+    {"groupvit", "multi_label_weight", KEY_FLOAT, F(groupvit.multi_label_weight), "1", 0, 1000, 0, "weight of the multi-label term"},
+    {"groupvit", "labels", KEY_CHOICE, F(groupvit.labels), "tags", 0, 0, "tags|nouns", "a caption's labels: tags = the comma-separated tags after its first ':' (emoji captions, \"name: tag, tag\"); nouns = its words found in [groupvit] nouns. Distinct, in caption order, repeated to K prompts; a caption with none gives itself as its K prompts"},
+    {"groupvit", "nouns", KEY_STRING, F(groupvit.nouns), "", 0, 0, 0, "file of nouns, one per line, for labels = nouns (relative to the config file)"},
+    {"groupvit", "templates", KEY_STRING, F(groupvit.templates), "", 0, 0, 0, "prompt templates, one per line with {} for the label, label k in template k mod their number (relative to the config file); empty: \"a photo of a {}.\""},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 _Static_assert(N_KEYS <= VLP_CONFIG_KEYS_MAX, "vlp_config.origin has too few entries");
@@ -285,6 +304,49 @@ static int parse(ini_reader reader, parse_state *s) {
     return rc;
 }
 
+int vlp_config_int_list(const char *text, int *out, int max) {
+    int n = 0;
+    for (const char *p = text; *p;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 1 || v > 1 << 20 || n == max || (*end && *end != ',')) return -1;
+        out[n++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+/* What only one [model] kind allows or needs. */
+static int check_kind(const vlp_config *c, const char *name) {
+    static const char *kinds[] = {"clip", "blip", "groupvit"};
+    const char *kind = kinds[c->model.kind], *bad = NULL;
+    if (c->model.kind == VLP_MODEL_CLIP) return VLP_OK;
+    if (c->model.activation != 0) bad = "[model] activation = quick_gelu";
+    else if (c->train.accum_freq > 1) bad = "[train] accum_freq > 1";
+    else if (c->train.lock_image || c->train.lock_text) bad = "[train] lock_image and lock_text";
+    else if (c->model.kind == VLP_MODEL_GROUPVIT && c->train.positives != VLP_POSITIVES_NONE)
+        bad = "[train] positives";
+    if (bad) return vlp_error_set(VLP_ECONFIG, "%s: %s is for kind = clip, not [model] kind = %s", name, bad, kind);
+    if (c->model.kind != VLP_MODEL_GROUPVIT) return VLP_OK;
+    int depths[8], tokens[8], groups[8];
+    int nd = vlp_config_int_list(c->groupvit.depths, depths, 8);
+    int nt = vlp_config_int_list(c->groupvit.group_tokens, tokens, 8);
+    int ng = vlp_config_int_list(c->groupvit.output_groups, groups, 8);
+    if (nd < 0 || nt < 0 || ng < 0)
+        return vlp_error_set(VLP_ECONFIG, "%s: [groupvit] %s = '%s' is not a comma-separated list of whole "
+                             "numbers >= 1", name, nd < 0 ? "depths" : nt < 0 ? "group_tokens" : "output_groups",
+                             nd < 0 ? c->groupvit.depths : nt < 0 ? c->groupvit.group_tokens : c->groupvit.output_groups);
+    if (nt < 1 || nt > 4 || ng != nt || nd != nt + 1)
+        return vlp_error_set(VLP_ECONFIG, "%s: [groupvit] group_tokens and output_groups need one entry per "
+                             "grouping stage (1 to 4; they have %d and %d) and depths one more (it has %d)",
+                             name, nt, ng, nd);
+    if (c->groupvit.prompts && c->groupvit.labels == VLP_LABELS_NOUNS && !c->groupvit.nouns[0])
+        return vlp_error_set(VLP_ECONFIG, "%s: [groupvit] labels = nouns needs [groupvit] nouns, a file of nouns",
+                             name);
+    return VLP_OK;
+}
+
 static int check_required(const vlp_config *c, const parse_state *s) {
     for (size_t i = 0; i < N_KEYS; i++) {
         const key *k = &KEYS[i];
@@ -299,7 +361,7 @@ static int check_required(const vlp_config *c, const parse_state *s) {
     else if (c->model.text_width % c->model.text_heads) bad = "[model] text_heads must divide text_width";
     else if (c->optim.min_lr > c->optim.lr) bad = "[optim] min_lr must not exceed lr";
     if (bad) return vlp_error_set(VLP_ECONFIG, "%s: %s", s->name, bad);
-    return VLP_OK;
+    return check_kind(c, s->name);
 }
 
 static int finish(parse_state *s, int ini_rc) {

@@ -10,15 +10,32 @@
 #include <stdio.h>
 
 #define VLP_PATH_MAX 1024
-#define VLP_CONFIG_KEYS_MAX 64
+#define VLP_CONFIG_KEYS_MAX 96
 
 typedef struct vlp_config {
     struct {
+        int kind; /* VLP_MODEL_* */
         int embed_dim, image_size, patch_size, vision_width, vision_layers, vision_heads;
         int context_length, text_width, text_layers, text_heads;
         float mlp_ratio;
         int activation; /* vlp_activation */
     } model;
+    struct {
+        float itc_weight, itm_weight, lm_weight;
+        bool momentum;
+        float momentum_coef, alpha;
+        int queue_size;
+        char prompt[128];
+        int negatives; /* VLP_NEGATIVES_* */
+    } blip;
+    struct {
+        /* comma-separated lists, checked by vlp_config_int_list */
+        char depths[64], group_tokens[64], output_groups[64];
+        int proj_hidden, prompts;
+        float multi_label_weight;
+        int labels; /* VLP_LABELS_* */
+        char nouns[VLP_PATH_MAX], templates[VLP_PATH_MAX];
+    } groupvit;
     struct {
         char train[VLP_PATH_MAX], val[VLP_PATH_MAX], tokenizer[VLP_PATH_MAX];
         char separator[4], image_key[64], caption_key[64];
@@ -58,6 +75,9 @@ typedef struct vlp_config {
     int origin[VLP_CONFIG_KEYS_MAX];
 } vlp_config;
 
+enum { VLP_MODEL_CLIP, VLP_MODEL_BLIP, VLP_MODEL_GROUPVIT };
+enum { VLP_NEGATIVES_LOCAL, VLP_NEGATIVES_GLOBAL };
+enum { VLP_LABELS_TAGS, VLP_LABELS_NOUNS };
 enum { VLP_POSITIVES_NONE, VLP_POSITIVES_CLASS, VLP_POSITIVES_CAPTION };
 enum { VLP_RETRIEVAL_NONE, VLP_RETRIEVAL_PAIR, VLP_RETRIEVAL_CONCEPT };
 enum { VLP_ON_ERROR_STOP, VLP_ON_ERROR_CONTINUE };
@@ -81,6 +101,10 @@ void vlp_config_where(const vlp_config *c, const char *path, const char *section
 /* The effective configuration as INI text, every key in table order: what
  * checkpoints store and what ranks compare. Returns a malloc'd string. */
 char *vlp_config_to_text(const vlp_config *c);
+
+/* Parses "6,3,3" into out (at most max numbers, each >= 1); returns how
+ * many, or -1 when text is not such a list. */
+int vlp_config_int_list(const char *text, int *out, int max);
 
 /* The documentation of every key: plain text, or a markdown table. */
 void vlp_config_help(FILE *out, bool markdown);

@@ -9,9 +9,9 @@
 #include "data/loader.h"
 #include "train/checkpoint.h"
 
-int vlp_eval_embed(const vlp_clip *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
+int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
                    const vlp_dist *d, int batch, int workers, float *img, float *txt) {
-    int S = m->cfg.image_size, ctx = m->cfg.context_length, D = m->cfg.embed_dim;
+    int S = m->image_size, ctx = m->context_length, D = m->embed_dim;
     vlp_loader_opts o = vlp_loader_defaults(batch, S);
     o.workers = workers, o.rank = d->rank, o.world = d->world;
     o.shuffle = false, o.drop_last = false, o.augment = false;
@@ -33,8 +33,8 @@ int vlp_eval_embed(const vlp_clip *m, const vlp_tokenizer *tok, const vlp_datase
         vlp_tape_reset(&t);
         vlp_tape_no_grad_begin(&t);
         vlp_tensor *x = vlp_tape_wrap(&t, b->images, 4, (int[]){b->n, 3, S, S});
-        vlp_tensor *fi = vlp_clip_encode_image(m, &t, x);
-        vlp_tensor *ft = vlp_clip_encode_text(m, &t, ids, b->n);
+        vlp_tensor *fi = vlp_model_encode_image(m, &t, x);
+        vlp_tensor *ft = vlp_model_encode_text(m, &t, ids, b->n);
         for (int j = 0; j < b->n; j++) {
             memcpy(img + b->index[j] * D, fi->data + (long)j * D, sizeof(float) * D);
             memcpy(txt + b->index[j] * D, ft->data + (long)j * D, sizeof(float) * D);
@@ -52,10 +52,10 @@ int vlp_eval_embed(const vlp_clip *m, const vlp_tokenizer *tok, const vlp_datase
     return rc;
 }
 
-int vlp_eval_class_embeddings(const vlp_clip *m, const vlp_tokenizer *tok,
+int vlp_eval_class_embeddings(const vlp_model *m, const vlp_tokenizer *tok,
                               const char *const *classes, int n_classes,
                               const char *const *templates, int n_templates, float *out) {
-    int ctx = m->cfg.context_length, D = m->cfg.embed_dim;
+    int ctx = m->context_length, D = m->embed_dim;
     int *ids = malloc(sizeof(int) * n_templates * ctx);
     char prompt[1024];
     vlp_tape t;
@@ -72,7 +72,7 @@ int vlp_eval_class_embeddings(const vlp_clip *m, const vlp_tokenizer *tok,
         if (rc) break;
         vlp_tape_reset(&t);
         vlp_tape_no_grad_begin(&t);
-        vlp_tensor *f = vlp_clip_encode_text(m, &t, ids, n_templates);
+        vlp_tensor *f = vlp_model_encode_text(m, &t, ids, n_templates);
         vlp_tensor *mean = vlp_op_mean_last(&t, vlp_op_transpose(&t, f)); /* (D) */
         vlp_tensor *unit = vlp_op_l2_normalize(&t, mean);
         memcpy(out + (long)c * D, unit->data, sizeof(float) * D);

@@ -1,4 +1,4 @@
-/* Evaluation of a CLIP model: embedding a dataset (centre crops, no
+/* Evaluation of a model of any kind (vlp_model_encode_image/_text): embedding a dataset (centre crops, no
  * augmentation; sharded over ranks and summed back), zero-shot
  * classification with prompt ensembles, and image-text retrieval.
  * Not training: nothing here records a gradient. */
@@ -9,16 +9,16 @@
 
 #include "data/dataset.h"
 #include "data/tokenizer.h"
-#include "models/clip.h"
 #include "train/dist.h"
+#include "train/model.h"
 
 /* img, txt: (ds->n, embed_dim) L2-normalised features, in dataset order. */
-int vlp_eval_embed(const vlp_clip *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
+int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
                    const vlp_dist *d, int batch, int workers, float *img, float *txt);
 
 /* Class embeddings (n_classes, D): for each class, every template with
  * "{}" replaced by the name, embedded, L2-normalised, averaged, normalised. */
-int vlp_eval_class_embeddings(const vlp_clip *m, const vlp_tokenizer *tok,
+int vlp_eval_class_embeddings(const vlp_model *m, const vlp_tokenizer *tok,
                               const char *const *classes, int n_classes,
                               const char *const *templates, int n_templates, float *out);
 

@@ -127,16 +127,16 @@ static void chart(FILE *f, const series *s) {
 /* Validation images, each with the captions the model ranks first among all
  * of the validation captions; the true caption in bold. */
 static int image_grid(FILE *f, const char *run_dir, const vlp_config *cfg, const vlp_report_opts *o) {
-    vlp_clip m;
+    vlp_model m;
     vlp_tokenizer *tok;
     vlp_dataset ds;
-    int rc = vlp_model_open(run_dir, &m, &tok);
+    int rc = vlp_model_load(run_dir, &m, &tok);
     if (rc) return rc;
     if ((rc = vlp_dataset_open(&ds, cfg->data.val, NULL))) {
-        vlp_clip_free(&m), vlp_tokenizer_free(tok);
+        vlp_model_free(&m), vlp_tokenizer_free(tok);
         return rc;
     }
-    int D = m.cfg.embed_dim;
+    int D = m.embed_dim;
     float *img = malloc(sizeof(float) * ds.n * D), *txt = malloc(sizeof(float) * ds.n * D);
     float *sim = malloc(sizeof(float) * ds.n);
     vlp_dist alone = {.rank = 0, .world = 1};
@@ -181,7 +181,7 @@ static int image_grid(FILE *f, const char *run_dir, const vlp_config *cfg, const
     free(img), free(txt), free(sim), free(first);
     vlp_dataset_free(&ds);
     vlp_tokenizer_free(tok);
-    vlp_clip_free(&m);
+    vlp_model_free(&m);
     return rc;
 }
 

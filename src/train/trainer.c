@@ -1,4 +1,4 @@
-/* The CLIP training loop (see trainer.h). */
+/* The training loop (see trainer.h). */
 #include "train/trainer.h"
 
 #include <errno.h>
@@ -107,13 +107,27 @@ static int load_init(vlp_trainer *t, const char *path) {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot open as HDF5", path);
     bool checkpoint = H5Lexists(f, "params", H5P_DEFAULT) > 0;
-    int rc = vlp_weights_read(f, path, checkpoint ? "/params" : "/", &t->model.params, t->model.params.data);
+    int rc = vlp_weights_read(f, path, checkpoint ? "/params" : "/", t->model.params, t->model.params->data);
     H5Fclose(f);
+    /* BLIP's momentum encoders start as a copy of the weights */
+    if (!rc && t->model.momentum) vlp_blip_momentum_update(&t->model.blip_m, 0.0f);
+    return rc;
+}
+
+/* A resumed run's parameters, AdamW's moments and the model's own state. */
+static int load_resumed_state(vlp_trainer *t, const char *ckpt) {
+    int rc = vlp_checkpoint_load(ckpt, t->model.params, true), n = vlp_model_state_ints(&t->model);
+    if (rc || !n) return rc;
+    int *ints = malloc(sizeof(int) * (size_t)n);
+    VLP_ASSERT(ints, "out of memory");
+    rc = vlp_checkpoint_load_state(ckpt, vlp_model_state(&t->model), ints, n);
+    if (!rc) vlp_model_state_set(&t->model, ints);
+    free(ints);
     return rc;
 }
 
 static void freeze(vlp_trainer *t) {
-    vlp_params *p = &t->model.params;
+    vlp_params *p = t->model.params;
     if (t->cfg.train.lock_image) vlp_params_set_trainable(p, "visual.", false);
     if (t->cfg.train.lock_text) {
         static const char *text[] = {"token_embedding.", "positional_embedding", "transformer.",
@@ -131,6 +145,40 @@ static int read_lines(const vlp_config *c, const char *config_path, const char *
     if (*n) return VLP_OK;
     int rc = vlp_error_set(VLP_ECONFIG, "%s: %s", path, *lines ? "no line in it" : strerror(errno));
     return with_key(rc, c, config_path, "eval", name);
+}
+
+/* What BLIP's and GroupViT's steps need beyond CLIP's: the captioning
+ * rows' prompt, the queue's size, the multi-label prompts. */
+static int setup_kind(vlp_trainer *t, const char *config_path) {
+    const vlp_config *c = &t->cfg;
+    int B = c->train.batch_size, ctx = c->model.context_length, rc;
+    if (c->model.kind == VLP_MODEL_BLIP && c->blip.momentum && c->blip.queue_size < B * t->dist->world) {
+        rc = vlp_error_set(VLP_ECONFIG, "queue_size %d is smaller than the global batch of %d x %d pairs",
+                           c->blip.queue_size, B, t->dist->world);
+        return with_key(rc, c, config_path, "blip", "queue_size");
+    }
+    if (c->model.kind == VLP_MODEL_BLIP && c->blip.prompt[0] && c->blip.lm_weight != 0.0f) {
+        int n;
+        t->lm_ids = malloc(sizeof(int) * (size_t)B * ctx);
+        VLP_ASSERT(t->lm_ids, "out of memory");
+        /* [SOT] and the prompt's tokens: what BLIP's prompt_length counts */
+        if ((rc = vlp_tokenizer_encode(t->tok, c->blip.prompt, t->lm_ids, ctx, &n)))
+            return with_key(rc, c, config_path, "blip", "prompt");
+        t->prompt_length = n - 1;
+        if (t->prompt_length + 2 > ctx) {
+            rc = vlp_error_set(VLP_ECONFIG, "'%s' leaves no room for a caption in context_length %d", c->blip.prompt, ctx);
+            return with_key(rc, c, config_path, "blip", "prompt");
+        }
+    }
+    if (c->model.kind == VLP_MODEL_GROUPVIT && c->groupvit.prompts) {
+        rc = vlp_labeler_open(&t->labeler, c->groupvit.labels, c->groupvit.nouns, c->groupvit.templates);
+        const char *nouns = c->groupvit.nouns;
+        if (rc) return with_key(rc, c, config_path, "groupvit",
+                                nouns[0] && !strncmp(vlp_error_message(), nouns, strlen(nouns)) ? "nouns" : "templates");
+        t->prompt_ids = malloc(sizeof(int) * (size_t)B * c->groupvit.prompts * ctx);
+        VLP_ASSERT(t->prompt_ids, "out of memory");
+    }
+    return VLP_OK;
 }
 
 /* mkdir -p */
@@ -243,10 +291,11 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     resolve(c->eval.templates, config_path);
     resolve(c->data.tokenizer, config_path);
     resolve(c->train.init, config_path);
+    resolve(c->groupvit.nouns, config_path);
+    resolve(c->groupvit.templates, config_path);
     snprintf(t->run_dir, sizeof t->run_dir, "%s", c->log.dir);
     snprintf(t->checkpoint_dir, sizeof t->checkpoint_dir, "%s/checkpoints", t->run_dir);
     vlp_tape_init(&t->tape);
-    vlp_params_init(&t->model.params);
 
     /* These checks are collective: every rank fails them together. */
     int rc = vlp_dist_check_same(dist, VLP_VERSION, strlen(VLP_VERSION), "vlp version");
@@ -302,10 +351,9 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     rc = setup_tokenizer(t, resumed, init_merges, config_path);
     free(init_merges);
     if (rc) goto done;
-    vlp_clip_config mc = vlp_config_clip(c, vlp_tokenizer_vocab_size(t->tok));
-    vlp_params_free(&t->model.params);
-    if ((rc = vlp_clip_init(&t->model, &mc, (uint64_t)c->train.seed))) goto done;
-    if (resumed) rc = vlp_checkpoint_load(ckpt, &t->model.params, true);
+    if ((rc = vlp_model_init(&t->model, c, vlp_tokenizer_vocab_size(t->tok), (uint64_t)c->train.seed)))
+        goto done;
+    if (resumed) rc = load_resumed_state(t, ckpt);
     else if (init_weights[0] && (rc = load_init(t, init_weights))) rc = with_key(rc, c, config_path, "train", "init");
     if (rc) goto done;
     freeze(t);
@@ -347,6 +395,7 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     t->cache_txt = malloc(sizeof(float) * (size_t)K * B * D);
     VLP_ASSERT(t->images && t->ids && t->groups && t->groups_all && t->cache_img && t->cache_txt,
                "out of memory for a step of %d x %d pairs", K, B);
+    if ((rc = setup_kind(t, config_path))) goto done;
 
     if (dist->rank == 0) {
         if (make_dirs(t->run_dir) != 0) {
@@ -380,7 +429,9 @@ void vlp_trainer_close(vlp_trainer *t) {
     if (t->classnames) vlp_free_lines(t->classnames, t->n_classnames);
     if (t->templates) vlp_free_lines(t->templates, t->n_templates);
     if (t->tok) vlp_tokenizer_free(t->tok);
-    vlp_clip_free(&t->model);
+    vlp_model_free(&t->model);
+    vlp_labeler_close(&t->labeler);
+    free(t->lm_ids), free(t->prompt_ids);
     vlp_tape_free(&t->tape);
     free(t->merges), free(t->images), free(t->ids), free(t->groups), free(t->groups_all);
     free(t->cache_img), free(t->cache_txt), free(t->nan_steps);
@@ -391,6 +442,23 @@ static int caption_hash(const char *s) {
     uint32_t h = 2166136261u;
     for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
     return (int)(h & 0x7fffffff);
+}
+
+/* BLIP's captioning row and GroupViT's prompts for the pair at row. */
+static int kind_rows(vlp_trainer *t, int row, const char *caption) {
+    int ctx = t->cfg.model.context_length, K = t->cfg.groupvit.prompts, rc = VLP_OK;
+    if (t->lm_ids) {
+        char text[2048];
+        snprintf(text, sizeof text, "%s %s", t->cfg.blip.prompt, caption);
+        rc = vlp_tokenizer_encode(t->tok, text, t->lm_ids + (long)row * ctx, ctx, NULL);
+    }
+    if (t->prompt_ids) {
+        char prompts[64][512];
+        vlp_labeler_prompts(&t->labeler, caption, K, prompts[0], sizeof prompts[0]);
+        for (int k = 0; k < K && !rc; k++)
+            rc = vlp_tokenizer_encode(t->tok, prompts[k], t->prompt_ids + ((long)row * K + k) * ctx, ctx, NULL);
+    }
+    return rc;
 }
 
 /* Reads the step's K micro-batches into the trainer's buffers. */
@@ -407,6 +475,7 @@ static int read_batches(vlp_trainer *t) {
         for (int j = 0; j < B; j++) {
             int row = k * B + j;
             memcpy(t->ids + (long)row * ctx, b->ids + (long)j * ctx, sizeof(int) * ctx);
+            if ((rc = kind_rows(t, row, b->caption[j]))) return rc;
             t->groups[row] = c->train.positives == VLP_POSITIVES_CLASS ? b->class_id[j]
                                                                      : caption_hash(b->caption[j]);
             if (c->train.positives == VLP_POSITIVES_CLASS && b->class_id[j] < 0)
@@ -421,53 +490,6 @@ static int read_batches(vlp_trainer *t) {
         t->epoch_skipped += b->skipped, t->epoch_cut += b->cut;
     }
     return VLP_OK;
-}
-
-/* Rows [0, k B) and [(k + 1) B, K B) of a feature cache around the live rows. */
-static vlp_tensor *with_cache(vlp_tape *tp, float *cache, vlp_tensor *live, int k, int K, int B) {
-    if (K == 1) return live;
-    int D = live->shape[1], n = 0;
-    vlp_tensor *parts[3];
-    if (k > 0) parts[n++] = vlp_tape_wrap(tp, cache, 2, (int[]){k * B, D});
-    parts[n++] = live;
-    if (k < K - 1) parts[n++] = vlp_tape_wrap(tp, cache + (long)(k + 1) * B * D, 2, (int[]){(K - 1 - k) * B, D});
-    return vlp_op_concat(tp, n, parts, 0);
-}
-
-float vlp_clip_gradients(vlp_clip *m, vlp_tape *tp, const vlp_dist *d, const vlp_step_batch *b,
-                         bool gather_grad) {
-    int K = b->K, B = b->B, S = m->cfg.image_size, ctx = m->cfg.context_length, D = m->cfg.embed_dim;
-    long image_floats = 3L * S * S;
-    for (int k = 0; k < K && K > 1; k++) {
-        vlp_tape_reset(tp);
-        vlp_tape_no_grad_begin(tp);
-        vlp_tensor *images = vlp_tape_wrap(tp, b->images + k * B * image_floats, 4, (int[]){B, 3, S, S});
-        vlp_tensor *img = vlp_clip_encode_image(m, tp, images);
-        vlp_tensor *txt = vlp_clip_encode_text(m, tp, b->ids + (long)k * B * ctx, B);
-        memcpy(b->cache_img + (long)k * B * D, img->data, sizeof(float) * B * D);
-        memcpy(b->cache_txt + (long)k * B * D, txt->data, sizeof(float) * B * D);
-        vlp_tape_no_grad_end(tp);
-    }
-    vlp_params_zero_grad(&m->params);
-    float loss = 0.0f;
-    for (int k = 0; k < K; k++) {
-        vlp_tape_reset(tp);
-        vlp_tensor *images = vlp_tape_wrap(tp, b->images + k * B * image_floats, 4, (int[]){B, 3, S, S});
-        vlp_tensor *img = vlp_clip_encode_image(m, tp, images);
-        vlp_tensor *txt = vlp_clip_encode_text(m, tp, b->ids + (long)k * B * ctx, B);
-        img = with_cache(tp, b->cache_img, img, k, K, B);
-        txt = with_cache(tp, b->cache_txt, txt, k, K, B);
-        vlp_tensor *img_all = vlp_dist_all_gather(tp, d, img, gather_grad);
-        vlp_tensor *txt_all = vlp_dist_all_gather(tp, d, txt, gather_grad);
-        /* logit_scale's gradient once per step, not once per micro-batch */
-        vlp_tensor *scale = k == 0 ? m->logit_scale : vlp_op_stop_gradient(tp, m->logit_scale);
-        vlp_tensor *l = vlp_clip_loss(tp, img, txt, img_all, txt_all, scale, d->rank * K * B,
-                                      b->groups, NULL);
-        if (l->requires_grad) vlp_tape_backward(tp, l, NULL);
-        loss = l->data[0];
-    }
-    vlp_dist_allreduce_mean(d, m->params.grad, m->params.n);
-    return (float)vlp_dist_mean(d, loss);
 }
 
 static bool poisoned(const vlp_trainer *t, long step) {
@@ -485,10 +507,17 @@ int vlp_trainer_step(vlp_trainer *t, float *loss_out) {
     if (positives) vlp_dist_allgather_ints(t->dist, t->groups, K * B, t->groups_all);
     vlp_step_batch b = {.K = K, .B = B, .images = t->images, .ids = t->ids,
                         .groups = positives ? t->groups_all : NULL,
-                        .cache_img = t->cache_img, .cache_txt = t->cache_txt};
+                        .cache_img = t->cache_img, .cache_txt = t->cache_txt,
+                        .lm_ids = t->lm_ids, .prompt_length = t->prompt_length,
+                        .prompt_ids = t->prompt_ids};
+    /* the step's draws: the same on every rank, and again on resume */
+    vlp_rng root;
+    vlp_rng_init(&root, (uint64_t)c->train.seed);
+    root = vlp_rng_split(&root, VLP_RNG_STREAM_SAMPLE);
+    b.rng = vlp_rng_split(&root, (uint64_t)t->step + 1);
     if (poisoned(t, t->step + 1)) t->images[0] = NAN;
-    *loss_out = vlp_clip_gradients(&t->model, &t->tape, t->dist, &b, true);
-    t->grad_norm = vlp_grad_clip(&t->model.params, c->optim.grad_clip);
+    if ((rc = vlp_model_gradients(&t->model, &t->tape, t->dist, &b, loss_out))) return rc;
+    t->grad_norm = vlp_grad_clip(t->model.params, c->optim.grad_clip);
     t->lr = vlp_lr_schedule(t->step, c->optim.warmup, t->total_steps, c->optim.lr, c->optim.min_lr);
     /* One NaN in AdamW's moments would poison every later step, so a bad
      * step changes nothing. The loss and the all-reduced norm are the same
@@ -499,8 +528,8 @@ int vlp_trainer_step(vlp_trainer *t, float *loss_out) {
         t->bad_steps++;
     } else {
         t->bad_streak = 0;
-        vlp_adamw_step(&t->opt, &t->model.params, t->lr);
-        vlp_clip_clamp_logit_scale(&t->model);
+        vlp_adamw_step(&t->opt, t->model.params, t->lr);
+        vlp_model_after_step(&t->model);
     }
     t->step++;
     return VLP_OK;
@@ -511,14 +540,19 @@ int vlp_trainer_checkpoint(vlp_trainer *t) {
     long skipped = vlp_dist_sum(t->dist, t->epoch_skipped), cut = vlp_dist_sum(t->dist, t->epoch_cut);
     if (t->dist->rank == 0) {
         char *config = vlp_config_to_text(&t->cfg);
+        int n_ints = vlp_model_state_ints(&t->model), *ints = malloc(sizeof(int) * (size_t)(n_ints + 1));
+        VLP_ASSERT(ints, "out of memory");
+        vlp_model_state_get(&t->model, ints);
         vlp_checkpoint_meta m = {.step = t->step, .loader_epoch = t->next_epoch,
                                  .loader_step = t->next_batch, .epoch_skipped = skipped,
                                  .epoch_cut = cut, .adam_step = t->opt.step,
                                  .seed = t->cfg.train.seed, .config = config,
-                                 .tokenizer = t->merges, .version = (char *)VLP_VERSION};
-        rc = vlp_checkpoint_save(t->checkpoint_dir, &t->model.params, &m, t->cfg.checkpoint.keep,
+                                 .tokenizer = t->merges, .version = (char *)VLP_VERSION,
+                                 .state = vlp_model_state(&t->model), .state_ints = ints,
+                                 .n_state_ints = n_ints};
+        rc = vlp_checkpoint_save(t->checkpoint_dir, t->model.params, &m, t->cfg.checkpoint.keep,
                                  t->last_checkpoint);
-        free(config);
+        free(config), free(ints);
     }
     /* Every rank learns rank 0's outcome: all stop (or go on) together. */
     if (vlp_dist_any(t->dist, rc != VLP_OK) && rc == VLP_OK)
@@ -581,7 +615,7 @@ int vlp_trainer_evaluate(vlp_trainer *t) {
 /* One line of metrics.jsonl; "step" first, which resuming relies on. */
 static void log_metrics(vlp_trainer *t, float loss, double samples_per_s, double elapsed) {
     if (!t->metrics) return;
-    double scale = exp(t->model.logit_scale->data[0]);
+    double scale = vlp_model_logit_scale(&t->model);
     fprintf(t->metrics, "{\"step\": %ld, \"epoch\": %ld, \"loss\": ", t->step, t->next_epoch);
     if (isfinite(loss)) fprintf(t->metrics, "%.9g", loss);
     else fputs("null", t->metrics);
@@ -661,7 +695,7 @@ int vlp_trainer_run(vlp_trainer *t) {
     if (t->dist->rank == 0)
         printf("vlptrain: %ld pairs from %s; %ld steps of %d pairs (%d ranks x %d x %d); "
                "%zu parameters; run folder %s\n", t->data.n, c->data.train, t->total_steps, pairs,
-               t->dist->world, c->train.batch_size, c->train.accum_freq, t->model.params.n, t->run_dir);
+               t->dist->world, c->train.batch_size, c->train.accum_freq, t->model.params->n, t->run_dir);
     long first = t->step, tried = t->step; /* the step of the last checkpoint tried */
     double training = 0; /* seconds in steps, not in evaluations or checkpoints */
     while (t->step < t->total_steps) {
@@ -692,7 +726,7 @@ int vlp_trainer_run(vlp_trainer *t) {
         }
         if (t->dist->rank == 0)
             vlp_progress_update(&progress, t->step - first, "epoch %ld | loss %.4f | lr %.2e | scale %.1f",
-                                t->next_epoch, loss, t->lr, exp(t->model.logit_scale->data[0]));
+                                t->next_epoch, loss, t->lr, vlp_model_logit_scale(&t->model));
         if (vlp_dist_any(t->dist, t->stop && *t->stop)) return stop_on_signal(t, tried);
         if (c->checkpoint.every && t->step % c->checkpoint.every == 0 &&
             (rc = save_checkpoint(t, &tried)))
@@ -711,7 +745,7 @@ int vlp_trainer_run(vlp_trainer *t) {
     if (t->dist->rank == 0) {
         char path[VLP_PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/model.h5", t->run_dir);
-        rc = vlp_weights_save(&t->model.params, path);
+        rc = vlp_weights_save(t->model.params, path);
         if (rc) return rc;
         printf("vlptrain: wrote %s and %s/metrics.jsonl\n", path, t->run_dir);
     }

@@ -1,6 +1,7 @@
-/* The CLIP trainer: one process or W MPI ranks, each with its shard of the
- * data; a step gathers every rank's embeddings so the contrastive loss sees
- * the global batch, accumulates micro-batches without losing negatives,
+/* The trainer of CLIP, BLIP and GroupViT (train/model.h): one process or W
+ * MPI ranks, each with its shard of the data; a step gathers every rank's
+ * embeddings so the contrastive loss sees the global batch, accumulates
+ * CLIP's micro-batches without losing negatives,
  * all-reduces the flat gradient, clips, and takes an AdamW step. It logs
  * to the run folder (metrics.jsonl), checkpoints, and resumes exactly. */
 #ifndef VLP_TRAINER_H
@@ -13,15 +14,16 @@
 #include "autograd/optim.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
-#include "models/clip.h"
 #include "train/config.h"
 #include "train/dist.h"
 #include "train/eval.h"
+#include "train/labels.h"
+#include "train/model.h"
 
 typedef struct vlp_trainer {
     vlp_config cfg;
     const vlp_dist *dist;
-    vlp_clip model;
+    vlp_model model;
     vlp_tokenizer *tok;
     char *merges; /* the tokenizer's file text, for checkpoints */
     vlp_dataset data, val; /* val.n == 0: no [data] val */
@@ -61,25 +63,11 @@ typedef struct vlp_trainer {
     /* a step's micro-batches: images, token ids, group ids, cached features */
     float *images, *cache_img, *cache_txt;
     int *ids, *groups, *groups_all;
+    /* BLIP's captioning rows with [blip] prompt (NULL: none) and the tokens
+     * before the caption; GroupViT's prompts (NULL: none) and their maker */
+    int *lm_ids, prompt_length, *prompt_ids;
+    vlp_labeler labeler;
 } vlp_trainer;
-
-/* One step's pairs on this rank: K micro-batches of B. */
-typedef struct vlp_step_batch {
-    int K, B;
-    float *images;                /* (K B, 3, S, S), normalised */
-    const int *ids;               /* (K B, context_length) */
-    const int *groups;            /* (world K B) ids of extra positives, or NULL */
-    float *cache_img, *cache_txt; /* (K B, embed_dim) scratch, used when K > 1 */
-} vlp_step_batch;
-
-/* The gradient of the global batch's CLIP loss, all-reduced (mean) into the
- * model's flat gradient buffer; returns the loss (mean over ranks). With
- * K > 1, OpenCLIP's accumulation: every micro-batch's features without
- * gradient first, then each micro-batch again with gradient among the
- * cached features, so K micro-batches of B give the gradient of one batch
- * of K B. gather_grad false is the broken gather the exactness test needs. */
-float vlp_clip_gradients(vlp_clip *m, vlp_tape *tp, const vlp_dist *d, const vlp_step_batch *b,
-                         bool gather_grad);
 
 /* Sets everything up from cfg (paths relative to config_path's folder):
  * data, tokenizer (loaded, or learned from the captions), model (OpenCLIP
