@@ -67,7 +67,8 @@ assert len(runs["1"]) == 2 and runs["1"][0] == runs["1"][1], "a seeded nucleus r
 assert runs["2"][0] != runs["1"][0], "another seed drew the same captions"
 print(f"caption_cli: {len(caps)} captions; BLEU-4 {m['bleu4']:.4f}, CIDEr-D {m['cider_d']:.4f}; nucleus runs repeat")
 PY
-img=$(ls /usr/share/tuxpaint/stamps/animals/*/*.png | head -1)
+stamps=(/usr/share/tuxpaint/stamps/animals/*/*.png) # not ls | head: SIGPIPE fails the pipe
+img=${stamps[0]}
 "$build/vlpvqa" "$dir/run" "$img" "what?" "colour?" --template "q: {}" | tee "$dir/vqa.txt"
 [ "$(grep -c '^A: ' "$dir/vqa.txt")" = 2 ]
 if "$build/vlpcaption" "$dir/run" "$dir/stamps.h5" --method sampling 2>"$dir/err"; then exit 1; fi

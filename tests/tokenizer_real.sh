@@ -5,7 +5,9 @@
 #   tokenizer_real.sh SRC BUILD
 set -euo pipefail
 src=$1 build=$2
-manifests=$(ls "$src"/data/fmnist/*.tsv "$src"/data/emoji/*.tsv "$src"/data/tuxpaint/*.tsv 2>/dev/null || true)
+# The manifests scripts/data/*.sh write (recipes write others beside them).
+manifests=$(ls "$src"/data/fmnist/{train,test}.tsv "$src"/data/emoji/{google,twitter}_{train,val}.tsv \
+  "$src"/data/tuxpaint/all.tsv 2>/dev/null || true)
 [ -n "$manifests" ] || { echo "no dataset in $src/data: run scripts/data/all.sh"; exit 77; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

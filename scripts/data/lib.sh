@@ -46,16 +46,19 @@ deb_version() {
   dpkg-query -W -f='${Version}' "$1"
 }
 
+# The build whose programs the scripts run (VLP_BUILD, default build/).
+VLPDATA=${VLP_BUILD:-build}/vlpdata
+
 # pack MANIFEST SIZE: writes MANIFEST's packed shard (same name, .h5) with
-# SIZE x SIZE images through build/vlpdata; kept when newer than MANIFEST.
+# SIZE x SIZE images through $VLPDATA; kept when newer than MANIFEST.
 pack() {
   local manifest=$1 size=$2 shard=${1%.*}.h5
-  [ -x build/vlpdata ] || { echo "$VLP_WHO: build/vlpdata is missing: run scripts/setup.sh first" >&2; exit 1; }
+  [ -x "$VLPDATA" ] || { echo "$VLP_WHO: $VLPDATA is missing: run scripts/setup.sh first" >&2; exit 1; }
   if [ "$shard" -nt "$manifest" ] && [ -z "${VLP_FORCE:-}" ]; then
     echo "$VLP_WHO: $shard is up to date"
     return 0
   fi
-  build/vlpdata pack "$manifest" -o "$shard" --size "$size" | sed "s/^vlpdata/$VLP_WHO/"
+  "$VLPDATA" pack "$manifest" -o "$shard" --size "$size" | sed "s/^vlpdata/$VLP_WHO/"
 }
 
 # parse_args "$@": the scripts' one option, --force (sets force=(--force) for

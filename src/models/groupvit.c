@@ -282,8 +282,8 @@ vlp_tensor *vlp_groupvit_grouping_forward(const vlp_groupvit_grouping *g, vlp_ta
     return vlp_groupvit_grouping_apply(g, t, a, xn, queries);
 }
 
-vlp_tensor *vlp_groupvit_encode_image(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
-                                      const vlp_groupvit_gumbel *gumbel, vlp_tensor **assign) {
+vlp_tensor *vlp_groupvit_encode_groups(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
+                                       const vlp_groupvit_gumbel *gumbel, vlp_tensor **assign) {
     const vlp_groupvit_config *cfg = &m->cfg;
     int S = cfg->image_size, C = cfg->width, P = cfg->patch_size, L = m->grid * m->grid;
     VLP_ASSERT(images->ndim == 4 && images->shape[1] == 3 && images->shape[2] == S &&
@@ -321,7 +321,12 @@ vlp_tensor *vlp_groupvit_encode_image(const vlp_groupvit *m, vlp_tape *t, vlp_te
         }
         prev_groups = groups;
     }
-    x = vlp_ln_forward(&m->norm, t, x);
+    return vlp_ln_forward(&m->norm, t, x);
+}
+
+vlp_tensor *vlp_groupvit_encode_image(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
+                                      const vlp_groupvit_gumbel *gumbel, vlp_tensor **assign) {
+    vlp_tensor *x = vlp_groupvit_encode_groups(m, t, images, gumbel, assign);
     x = vlp_op_mean_last(t, vlp_op_transpose(t, x)); /* mean of the final groups, (B, C) */
     return vlp_op_l2_normalize(t, vlp_mlp_forward(&m->img_projector, t, x));
 }

@@ -113,6 +113,11 @@ typedef struct vlp_groupvit_gumbel {
  * groups of the logits without noise, what segmentation multiplies. */
 vlp_tensor *vlp_groupvit_encode_image(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
                                       const vlp_groupvit_gumbel *gumbel, vlp_tensor **assign);
+/* The tower before the pooling: the final group tokens after img_encoder's
+ * norm, (B, G, C), what encode_image averages and segmentation labels one
+ * by one; gumbel and assign as there. */
+vlp_tensor *vlp_groupvit_encode_groups(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
+                                       const vlp_groupvit_gumbel *gumbel, vlp_tensor **assign);
 /* ids (n, context_length) -> L2-normalised (n, embed_dim). */
 vlp_tensor *vlp_groupvit_encode_text(const vlp_groupvit *m, vlp_tape *t, const int *ids, int n);
 

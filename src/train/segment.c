@@ -1,0 +1,297 @@
+/* Zero-shot segmentation, baselines, mIoU and overlays (see segment.h). */
+#include "train/segment.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/error.h"
+#include "autograd/kernels.h"
+#include "models/vit.h"
+#include "train/font.h"
+
+/* ---- building blocks ---------------------------------------------------------- */
+
+void vlp_segment_assign_product(const float *const *assign, const int *groups, int n_stages, int L,
+                                float *out) {
+    VLP_ASSERT(n_stages >= 1, "no grouping stage");
+    float *prev = malloc(sizeof(float) * (size_t)groups[0] * L), *next = NULL;
+    VLP_ASSERT(prev, "out of memory");
+    memcpy(prev, assign[0], sizeof(float) * (size_t)groups[0] * L);
+    for (int i = 1; i < n_stages; i++) {
+        next = malloc(sizeof(float) * (size_t)groups[i] * L);
+        VLP_ASSERT(next, "out of memory");
+        /* (S_i, S_{i-1}) x (S_{i-1}, L) */
+        vlp_gemm(false, false, groups[i], L, groups[i - 1], 1.0f, assign[i], groups[i - 1], prev, L,
+                 0.0f, next, L);
+        free(prev);
+        prev = next;
+    }
+    memcpy(out, prev, sizeof(float) * (size_t)groups[n_stages - 1] * L);
+    free(prev);
+}
+
+/* Source coordinate of output pixel i, torch's align_corners=False rule,
+ * clamped to the grid: the two neighbours and the weight of the second. */
+static void bilinear_tap(int i, int out_n, int in_n, int *lo, int *hi, float *w) {
+    float s = ((float)i + 0.5f) * (float)in_n / (float)out_n - 0.5f;
+    if (s < 0) s = 0;
+    *lo = (int)s;
+    if (*lo > in_n - 1) *lo = in_n - 1;
+    *hi = *lo + 1 < in_n ? *lo + 1 : in_n - 1;
+    *w = s - (float)*lo;
+}
+
+void vlp_segment_upsample(const float *maps, int C, int gh, int gw, int H, int W, float *out) {
+    for (int y = 0; y < H; y++) {
+        int y0, y1, x0, x1;
+        float wy, wx;
+        bilinear_tap(y, H, gh, &y0, &y1, &wy);
+        for (int x = 0; x < W; x++) {
+            bilinear_tap(x, W, gw, &x0, &x1, &wx);
+            for (int c = 0; c < C; c++) {
+                const float *m = maps + (long)c * gh * gw;
+                float top = m[y0 * gw + x0] * (1 - wx) + m[y0 * gw + x1] * wx;
+                float bottom = m[y1 * gw + x0] * (1 - wx) + m[y1 * gw + x1] * wx;
+                out[((long)c * H + y) * W + x] = top * (1 - wy) + bottom * wy;
+            }
+        }
+    }
+}
+
+void vlp_segment_argmax(const float *maps, int C, long n, int *idx) {
+    for (long p = 0; p < n; p++) {
+        int best = 0;
+        for (int c = 1; c < C; c++)
+            if (maps[(long)c * n + p] > maps[(long)best * n + p]) best = c;
+        idx[p] = best;
+    }
+}
+
+void vlp_segment_nearest_class(const float *emb, int n, const float *classes, int K, int D,
+                               float threshold, uint8_t *label, float *best) {
+    VLP_ASSERT(K >= 1 && K <= 254, "%d classes (labels are 8-bit)", K);
+    float *sim = malloc(sizeof(float) * (size_t)n * K);
+    VLP_ASSERT(sim, "out of memory");
+    vlp_gemm(false, true, n, K, D, 1.0f, emb, D, classes, D, 0.0f, sim, K);
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        for (int c = 1; c < K; c++)
+            if (sim[(long)i * K + c] > sim[(long)i * K + k]) k = c;
+        float s = sim[(long)i * K + k];
+        label[i] = s < threshold ? 0 : (uint8_t)(k + 1);
+        if (best) best[i] = s;
+    }
+    free(sim);
+}
+
+void vlp_segment_oracle(const float *image, const float *classes, int K, int D, const uint8_t *gt,
+                        long n, uint8_t *pred) {
+    uint8_t label;
+    vlp_segment_nearest_class(image, 1, classes, K, D, -INFINITY, &label, NULL);
+    for (long p = 0; p < n; p++) pred[p] = gt[p] ? label : 0;
+}
+
+void vlp_segment_dense(const float *patches, int gh, int gw, const float *classes, int K, int D,
+                       float threshold, int H, int W, uint8_t *pred) {
+    int L = gh * gw;
+    long n = (long)H * W;
+    float *sim = malloc(sizeof(float) * (size_t)K * L), *up = malloc(sizeof(float) * (size_t)K * n);
+    int *idx = malloc(sizeof(int) * (size_t)n);
+    VLP_ASSERT(sim && up && idx, "out of memory");
+    vlp_gemm(false, true, K, L, D, 1.0f, classes, D, patches, D, 0.0f, sim, L); /* (K, L) */
+    vlp_segment_upsample(sim, K, gh, gw, H, W, up);
+    vlp_segment_argmax(up, K, n, idx);
+    for (long p = 0; p < n; p++) pred[p] = up[(long)idx[p] * n + p] < threshold ? 0 : (uint8_t)(idx[p] + 1);
+    free(sim);
+    free(up);
+    free(idx);
+}
+
+/* ---- mIoU --------------------------------------------------------------------------- */
+
+int vlp_miou_init(vlp_miou *m, int n_labels) {
+    m->n_labels = n_labels;
+    m->confusion = calloc((size_t)n_labels * n_labels, sizeof *m->confusion);
+    return m->confusion ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory");
+}
+
+void vlp_miou_free(vlp_miou *m) {
+    free(m->confusion);
+    memset(m, 0, sizeof *m);
+}
+
+int vlp_miou_add(vlp_miou *m, const uint8_t *truth, const uint8_t *pred, long n) {
+    for (long p = 0; p < n; p++)
+        if (truth[p] >= m->n_labels || pred[p] >= m->n_labels)
+            return vlp_error_set(VLP_EINVAL, "pixel %ld: label %d (truth) or %d (prediction) is not below %d",
+                                 p, truth[p], pred[p], m->n_labels);
+    for (long p = 0; p < n; p++) m->confusion[(long)truth[p] * m->n_labels + pred[p]]++;
+    return VLP_OK;
+}
+
+double vlp_miou_compute(const vlp_miou *m, double *iou, double *accuracy) {
+    int N = m->n_labels;
+    double sum = 0;
+    long total = 0, right = 0;
+    int present = 0;
+    for (int k = 0; k < N; k++) {
+        long tp = m->confusion[(long)k * N + k], truth = 0, pred = 0;
+        for (int j = 0; j < N; j++) truth += m->confusion[(long)k * N + j], pred += m->confusion[(long)j * N + k];
+        total += truth, right += tp;
+        iou[k] = truth ? (double)tp / (double)(truth + pred - tp) : NAN;
+        if (truth) sum += iou[k], present++;
+    }
+    if (accuracy) *accuracy = total ? (double)right / (double)total : NAN;
+    return present ? sum / present : NAN;
+}
+
+/* ---- the models ------------------------------------------------------------------------ */
+
+/* The image tower in evaluation (soft assignments) up to the final groups;
+ * each group projected like the image embedding, and that embedding. The
+ * test segment.groupvit_tower_matches checks it against encode_image. */
+void vlp_segment_groupvit(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
+                          vlp_tensor **groups, vlp_tensor **image, vlp_tensor **assign) {
+    vlp_tensor *x = vlp_groupvit_encode_groups(m, t, images, NULL, assign); /* (B, G, C) */
+    *groups = vlp_op_l2_normalize(t, vlp_mlp_forward(&m->img_projector, t, x));
+    vlp_tensor *mean = vlp_op_mean_last(t, vlp_op_transpose(t, x));
+    *image = vlp_op_l2_normalize(t, vlp_mlp_forward(&m->img_projector, t, mean));
+}
+
+vlp_tensor *vlp_segment_clip_patches(const vlp_clip *m, vlp_tape *t, vlp_tensor *images) {
+    vlp_tensor *x = vlp_vit_tokens(&m->visual, t, images);
+    int L = x->shape[1] - 1;
+    x = vlp_ln_forward(&m->visual.ln_post, t, vlp_op_slice(t, x, 1, 1, L));
+    return vlp_op_l2_normalize(t, vlp_op_matmul(t, x, m->visual.proj, false, false));
+}
+
+int vlp_segment_image(const vlp_model *m, const vlp_image *img, const float *classes, int K,
+                      float threshold, const uint8_t *gt, uint8_t *pred, int *group,
+                      uint8_t *oracle) {
+    VLP_ASSERT(m->kind == VLP_MODEL_GROUPVIT || m->kind == VLP_MODEL_CLIP,
+               "segmentation takes GroupViT or CLIP");
+    int S = m->image_size, H = img->h, W = img->w, D = m->embed_dim;
+    long n = (long)H * W;
+    vlp_image small;
+    int rc = vlp_image_resize_box(&small, img, 0, 0, W, H, S, S);
+    if (rc) return rc;
+    vlp_tape t;
+    vlp_tape_init(&t);
+    vlp_tape_no_grad_begin(&t);
+    vlp_tensor *x = vlp_tape_tensor(&t, 4, (int[]){1, 3, S, S});
+    vlp_image_normalize(x->data, small.rgb, S, VLP_CLIP_MEAN, VLP_CLIP_STD);
+    vlp_image_free(&small);
+    if (m->kind == VLP_MODEL_CLIP) {
+        vlp_tensor *patches = vlp_segment_clip_patches(&m->clip, &t, x);
+        int g = m->clip.visual.grid;
+        vlp_segment_dense(patches->data, g, g, classes, K, D, threshold, H, W, pred);
+    } else {
+        const vlp_groupvit *gv = &m->groupvit;
+        int n_stages = gv->cfg.n_groupings, L = gv->grid * gv->grid, G = gv->cfg.output_groups[n_stages - 1];
+        vlp_tensor *groups, *image, *assign[VLP_GROUPVIT_MAX_GROUPINGS];
+        vlp_segment_groupvit(gv, &t, x, &groups, &image, assign);
+        const float *a[VLP_GROUPVIT_MAX_GROUPINGS];
+        for (int i = 0; i < n_stages; i++) a[i] = assign[i]->data;
+        float *final = malloc(sizeof(float) * (size_t)G * L), *up = malloc(sizeof(float) * (size_t)G * n);
+        int *idx = malloc(sizeof(int) * (size_t)n);
+        uint8_t glabel[256];
+        if (!final || !up || !idx) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
+        if (!rc) {
+            vlp_segment_assign_product(a, gv->cfg.output_groups, n_stages, L, final);
+            vlp_segment_upsample(final, G, gv->grid, gv->grid, H, W, up);
+            vlp_segment_argmax(up, G, n, idx);
+            vlp_segment_nearest_class(groups->data, G, classes, K, D, threshold, glabel, NULL);
+            for (long p = 0; p < n; p++) pred[p] = glabel[idx[p]];
+            if (group) memcpy(group, idx, sizeof(int) * (size_t)n);
+            if (gt && oracle) vlp_segment_oracle(image->data, classes, K, D, gt, n, oracle);
+        }
+        free(final);
+        free(up);
+        free(idx);
+    }
+    vlp_tape_no_grad_end(&t);
+    vlp_tape_free(&t);
+    return rc;
+}
+
+/* ---- pictures ------------------------------------------------------------------------------ */
+
+void vlp_segment_colour(int label, uint8_t rgb[3]) {
+    if (label <= 0) {
+        rgb[0] = rgb[1] = rgb[2] = 0;
+        return;
+    }
+    /* hues a golden angle apart, three levels of lightness cycling */
+    float h = fmodf((float)(label - 1) * 0.618034f, 1.0f) * 6.0f, v = label % 3 == 0 ? 0.7f : 1.0f;
+    float s = label % 3 == 2 ? 0.55f : 0.9f, f = h - floorf(h);
+    float p = v * (1 - s), q = v * (1 - s * f), r = v * (1 - s * (1 - f));
+    float c[6][3] = {{v, r, p}, {q, v, p}, {p, v, r}, {p, q, v}, {r, p, v}, {v, p, q}};
+    for (int i = 0; i < 3; i++) rgb[i] = (uint8_t)(255.0f * c[(int)h % 6][i] + 0.5f);
+}
+
+static void fill(vlp_image *o, int x0, int y0, int w, int h, const uint8_t rgb[3]) {
+    for (int y = y0; y < y0 + h && y < o->h; y++)
+        for (int x = x0; x < x0 + w && x < o->w; x++)
+            if (x >= 0 && y >= 0) memcpy(o->rgb + ((long)y * o->w + x) * 3, rgb, 3);
+}
+
+static void text(vlp_image *o, int x, int y, const char *s, int scale, const uint8_t rgb[3]) {
+    for (; *s; s++, x += (VLP_FONT_W + 1) * scale) {
+        const uint8_t *glyph = vlp_font_glyph(*s);
+        for (int r = 0; r < VLP_FONT_H; r++)
+            for (int c = 0; c < VLP_FONT_W; c++)
+                if (glyph[r] & (1 << (VLP_FONT_W - 1 - c))) fill(o, x + c * scale, y + r * scale, scale, scale, rgb);
+    }
+}
+
+int vlp_segment_overlay(vlp_image *out, const vlp_image *img, const uint8_t *const *labels,
+                        const char *const *titles, int n_panels, const char *const *class_names,
+                        int K, int scale) {
+    int H = img->h * scale, W = img->w * scale, pad = 4 * scale, line = (VLP_FONT_H + 3) * scale;
+    bool shown[256] = {false};
+    int n_shown = 0;
+    for (int i = 0; i < n_panels; i++)
+        for (long p = 0; p < (long)img->w * img->h; p++)
+            if (labels[i][p] && !shown[labels[i][p]]) shown[labels[i][p]] = true, n_shown++;
+    int cols = n_panels, legend_rows = (n_shown + 2 * cols - 1) / (2 * cols);
+    out->w = n_panels * (W + pad) + pad;
+    out->h = pad + line + H + pad + legend_rows * line + pad;
+    out->rgb = malloc((size_t)out->w * out->h * 3);
+    if (!out->rgb) return vlp_error_set(VLP_ENOMEM, "out of memory");
+    memset(out->rgb, 255, (size_t)out->w * out->h * 3);
+    const uint8_t black[3] = {0, 0, 0}, white[3] = {255, 255, 255};
+    for (int i = 0; i < n_panels; i++) {
+        int x0 = pad + i * (W + pad), y0 = pad + line;
+        text(out, x0, pad, titles[i], scale, black);
+        const uint8_t *lab = labels[i];
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                int sx = x / scale, sy = y / scale;
+                long p = (long)sy * img->w + sx;
+                uint8_t c[3], *o = out->rgb + ((long)(y0 + y) * out->w + x0 + x) * 3;
+                vlp_segment_colour(lab[p], c);
+                bool edge = (sx + 1 < img->w && lab[p + 1] != lab[p]) ||
+                            (sy + 1 < img->h && lab[p + img->w] != lab[p]);
+                for (int k = 0; k < 3; k++)
+                    o[k] = edge ? white[k] : lab[p] ? (uint8_t)((img->rgb[p * 3 + k] + c[k] * 2) / 3)
+                                                    : img->rgb[p * 3 + k];
+            }
+    }
+    /* the legend: swatch and name, two entries per panel width */
+    int entry = (W + pad) / 2, k = 0;
+    for (int label = 1; label <= K && label < 256; label++) {
+        if (!shown[label]) continue;
+        int x = pad + (k % (2 * cols)) * entry, y = pad + line + H + pad + (k / (2 * cols)) * line;
+        uint8_t c[3];
+        vlp_segment_colour(label, c);
+        fill(out, x, y, VLP_FONT_H * scale, VLP_FONT_H * scale, c);
+        char name[64];
+        int fits = (entry - (VLP_FONT_H + 3) * scale) / ((VLP_FONT_W + 1) * scale);
+        snprintf(name, sizeof name, "%.*s", fits > 0 ? fits : 0, class_names[label - 1]);
+        text(out, x + (VLP_FONT_H + 2) * scale, y, name, scale, black);
+        k++;
+    }
+    return VLP_OK;
+}

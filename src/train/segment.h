@@ -1,0 +1,110 @@
+/* Zero-shot semantic segmentation and its evaluation: GroupViT's (each
+ * patch's final group from the product of the stage assignments, upsampled
+ * to pixels, each group labelled by its nearest class text, background
+ * below a threshold), two baselines computed the same way (the image-level
+ * best class painted over the true foreground; dense CLIP patch-to-text
+ * similarity), the mIoU evaluator, and the pictures a person looks at.
+ * Labels: 0 is background, k + 1 is class k of the list given.
+ * Not the data (data/scenes.h) and not training: nothing records a gradient. */
+#ifndef VLP_SEGMENT_H
+#define VLP_SEGMENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "data/image.h"
+#include "data/tokenizer.h"
+#include "train/model.h"
+
+/* ---- building blocks on plain arrays ---- */
+
+/* Maps each patch to the final groups: assign[i] is stage i's soft
+ * assignment (S_i, L_i), softmax over S_i, with L_0 = L patches and L_i =
+ * S_{i-1}; out (S_last, L) = A_last ... A_1 A_0. */
+void vlp_segment_assign_product(const float *const *assign, const int *groups, int n_stages, int L,
+                                float *out);
+
+/* Bilinear upsampling of C maps on a gh x gw grid to H x W pixels, with
+ * pixel centres aligned as torch's interpolate(align_corners=False) (what
+ * GroupViT does to its attention maps); edges clamp. maps (C, gh, gw) ->
+ * out (C, H, W). */
+void vlp_segment_upsample(const float *maps, int C, int gh, int gw, int H, int W, float *out);
+
+/* Per pixel, the map with the largest value (the first on ties): maps
+ * (C, n) -> idx (n). */
+void vlp_segment_argmax(const float *maps, int C, long n, int *idx);
+
+/* Each row of emb (n, D) against the class embeddings (K, D), all
+ * L2-normalised: label k + 1 of the most similar class, or 0 when that
+ * cosine similarity is below threshold. best (n), if not NULL, gets it. */
+void vlp_segment_nearest_class(const float *emb, int n, const float *classes, int K, int D,
+                               float threshold, uint8_t *label, float *best);
+
+/* Baseline (a), the oracle foreground: the class nearest to the image
+ * embedding (D) painted on every pixel where the true mask gt (n) is not
+ * background; background elsewhere. */
+void vlp_segment_oracle(const float *image, const float *classes, int K, int D, const uint8_t *gt,
+                        long n, uint8_t *pred);
+
+/* Baseline (b), dense CLIP: patch embeddings (gh gw, D), L2-normalised,
+ * against the classes: the K similarity maps upsampled bilinearly to H x W,
+ * each pixel the best class, background below threshold. */
+void vlp_segment_dense(const float *patches, int gh, int gw, const float *classes, int K, int D,
+                       float threshold, int H, int W, uint8_t *pred);
+
+/* ---- mIoU ---- */
+
+/* A confusion matrix over pixels: n_labels labels (background included),
+ * rows the truth, columns the prediction. */
+typedef struct vlp_miou {
+    int n_labels;
+    long *confusion; /* (n_labels, n_labels) */
+} vlp_miou;
+
+int vlp_miou_init(vlp_miou *m, int n_labels);
+void vlp_miou_free(vlp_miou *m);
+/* Counts n pixels; a label >= n_labels is VLP_EINVAL (naming it). */
+int vlp_miou_add(vlp_miou *m, const uint8_t *truth, const uint8_t *pred, long n);
+/* iou (n_labels): intersection / union per label, NaN for a label absent
+ * from the truth; returns their mean over the labels present in the truth
+ * (a class predicted but never true costs the true classes' IoU through
+ * their unions, not a term of its own). Pixel accuracy in *accuracy. */
+double vlp_miou_compute(const vlp_miou *m, double *iou, double *accuracy);
+
+/* ---- the models ---- */
+
+/* GroupViT's image tower up to its final groups: *groups (B, G, embed_dim),
+ * each final group through the image projector and L2-normalised, as
+ * GroupViT labels segments; *image (B, embed_dim) the image embedding (what
+ * vlp_groupvit_encode_image gives); assign[i] stage i's soft assignment. */
+void vlp_segment_groupvit(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
+                          vlp_tensor **groups, vlp_tensor **image, vlp_tensor **assign);
+
+/* A CLIP ViT's patch tokens projected as its class token is (ln_post, then
+ * proj, MaskCLIP's reading), L2-normalised: (B, grid^2, embed_dim). */
+vlp_tensor *vlp_segment_clip_patches(const vlp_clip *m, vlp_tape *t, vlp_tensor *images);
+
+/* One image through a model, resized to its input (the whole image, no
+ * crop) and predicted at the image's own H x W. GroupViT: pred (H W)
+ * labels, group (H W) each pixel's final group if not NULL, and oracle (H W)
+ * when gt is given. CLIP: pred by the dense baseline. classes (K, D) of
+ * that model. */
+int vlp_segment_image(const vlp_model *m, const vlp_image *img, const float *classes, int K,
+                      float threshold, const uint8_t *gt, uint8_t *pred, int *group,
+                      uint8_t *oracle);
+
+/* ---- pictures ---- */
+
+/* Class k + 1's colour (a fixed palette of well-separated hues); 0 black. */
+void vlp_segment_colour(int label, uint8_t rgb[3]);
+
+/* A picture for a person: panels side by side, each the image (H, W, 3)
+ * with a label map blended over it (no blend for background) and the
+ * borders between labels drawn, under a title; then a legend of every
+ * label shown, a colour swatch and the class name, in a 5x7 bitmap font.
+ * out: allocated. */
+int vlp_segment_overlay(vlp_image *out, const vlp_image *img, const uint8_t *const *labels,
+                        const char *const *titles, int n_panels, const char *const *class_names,
+                        int K, int scale);
+
+#endif
