@@ -12,34 +12,9 @@ trap 'rm -rf "$dir"' EXIT
 [ -d /usr/share/tuxpaint/stamps ] || { echo "tuxpaint-stamps-default is not installed"; exit 77; }
 export OPENBLAS_NUM_THREADS=1
 "$build/vlpdata" pack /usr/share/tuxpaint/stamps -o "$dir/stamps.h5" --size 24 >/dev/null 2>&1
-cat > "$dir/blip.ini" <<INI
-[model]
-kind = blip
-embed_dim = 16
-image_size = 16
-patch_size = 8
-vision_width = 32
-vision_layers = 1
-vision_heads = 2
-context_length = 16
-text_width = 32
-text_layers = 1
-text_heads = 2
-
-[data]
-train = stamps.h5
-vocab_size = 600
-
-[train]
-batch_size = 16
-steps = 10
-
-[log]
-dir = $dir/run
-
-[blip]
-prompt = a picture of
-INI
+source "$(dirname "$0")/tiny_blip.sh"
+tiny_blip_ini "$dir/blip.ini" stamps.h5 16
+printf '\n[blip]\nprompt = a picture of\n' >> "$dir/blip.ini"
 "$build/vlptrain" "$dir/blip.ini" >/dev/null
 n=$(/usr/bin/python3 -c 'import h5py,sys; f=h5py.File(sys.argv[1]); print(len(f["captions"]) if "captions" in f else -1)' "$dir/stamps.h5" 2>/dev/null || echo -1)
 

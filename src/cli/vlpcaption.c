@@ -1,10 +1,12 @@
 /* vlpcaption: captions for every image of a dataset with a trained BLIP.
  *   vlpcaption MODEL DATA [-o OUT.tsv|OUT.json|-] [--prompt TEXT] [--score]
- *              [--method greedy|beam|nucleus ...] [--seed N] [--batch N] [--workers N]
+ *              [--method greedy|beam|nucleus ...] [--nearest TRAIN] [--seed N] [--batch N] [--workers N]
  * MODEL is a checkpoint or a run folder; DATA a manifest, folder or shard
  * (samples of one image file are one image). --score rates the captions
- * against DATA's own captions (BLEU-1..4, CIDEr-D). Argument parsing and
- * printing only. */
+ * against DATA's own captions (BLEU-1..4, CIDEr-D). --nearest TRAIN is the
+ * retrieval baseline: each image gets the caption of TRAIN's image most
+ * similar to it by the ITC image features. Argument parsing and printing
+ * only. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,8 @@
 #include "train/caption.h"
 #include "train/caption_metrics.h"
 #include "train/checkpoint.h"
+#include "train/eval.h"
+#include "train/eval_blip.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -24,6 +28,8 @@ static void usage(FILE *f) {
             "--prompt: text before each caption (default: the model's [blip] prompt).\n"
             "--score: BLEU-1..4 and CIDEr-D against DATA's captions (an image's references:\n"
             "all captions of its file).\n"
+            "--nearest TRAIN: instead of decoding, the caption of TRAIN's image most similar\n"
+            "by the ITC image features (the nearest-neighbour baseline).\n"
             "Decoding options:\n%s",
             VLP_CAPTION_DECODE_USAGE);
 }
@@ -35,7 +41,7 @@ static void image_name(const vlp_dataset *view, long i, char *buf, size_t size) 
 }
 
 int main(int argc, char **argv) {
-    const char *model_path = NULL, *data_path = NULL, *out_path = "-", *prompt = NULL;
+    const char *model_path = NULL, *data_path = NULL, *out_path = "-", *prompt = NULL, *nearest = NULL;
     bool score = false, max_length_set;
     int batch = 16, workers = 1;
     long seed = 0;
@@ -51,6 +57,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-o") && has) out_path = argv[++i];
         else if (!strcmp(a, "--prompt") && has) prompt = argv[++i];
         else if (!strcmp(a, "--score")) score = true;
+        else if (!strcmp(a, "--nearest") && has) nearest = argv[++i];
         else if (!strcmp(a, "--seed") && has) seed = atol(argv[++i]);
         else if (!strcmp(a, "--batch") && has) batch = atoi(argv[++i]);
         else if (!strcmp(a, "--workers") && has) workers = atoi(argv[++i]);
@@ -74,8 +81,33 @@ int main(int argc, char **argv) {
     long n = g.view.n;
     char **captions = calloc((size_t)n + 1, sizeof *captions);
     float *scores = calloc((size_t)n + 1, sizeof *scores);
-    int rc = vlp_caption_dataset(&m, tok, &g.view, prompt, &o, (uint64_t)seed, batch, workers,
+    int rc;
+    if (nearest) { /* the captions of the nearest training images by ITC */
+        vlp_dataset train;
+        vlp_dist one = {.rank = 0, .world = 1, .mpi = false};
+        int D = m.embed_dim;
+        if (vlp_dataset_open(&train, nearest, NULL))
+            return fprintf(stderr, "vlpcaption: %s\n", vlp_error_message()), 1;
+        float *img = malloc(sizeof(float) * n * D), *txt = malloc(sizeof(float) * n * D);
+        float *timg = malloc(sizeof(float) * train.n * D), *ttxt = malloc(sizeof(float) * train.n * D);
+        long *best = malloc(sizeof(long) * (n + 1));
+        if (!img || !txt || !timg || !ttxt || !best) return fprintf(stderr, "vlpcaption: out of memory\n"), 1;
+        rc = vlp_eval_embed(&m, tok, &g.view, &one, batch, workers, img, txt);
+        if (!rc) rc = vlp_eval_embed(&m, tok, &train, &one, batch, workers, timg, ttxt);
+        if (!rc) {
+            vlp_eval_nearest(img, n, timg, train.n, D, best);
+            for (long i = 0; i < n; i++) {
+                captions[i] = strdup(train.samples[best[i]].caption);
+                scores[i] = 0;
+                for (int c = 0; c < D; c++) scores[i] += img[i * D + c] * timg[best[i] * D + c];
+            }
+        }
+        free(img), free(txt), free(timg), free(ttxt), free(best);
+        vlp_dataset_free(&train);
+    } else {
+        rc = vlp_caption_dataset(&m, tok, &g.view, prompt, &o, (uint64_t)seed, batch, workers,
                                  captions, scores);
+    }
     if (rc) return fprintf(stderr, "vlpcaption: %s\n", vlp_error_message()), 1;
 
     /* The captioned images against their references. */
@@ -140,7 +172,8 @@ int main(int argc, char **argv) {
     if (f != stdout && fclose(f)) return fprintf(stderr, "vlpcaption: cannot write %s\n", out_path), 1;
     FILE *say = f == stdout ? stderr : stdout;
     fprintf(say, "vlpcaption: %ld images of %s captioned (%s)%s%s\n", n, data_path,
-            o.method == VLP_BLIP_DECODE_BEAM ? "beam search" : o.method == VLP_BLIP_DECODE_GREEDY ? "greedy" : "nucleus sampling",
+            nearest ? "nearest training image by ITC" : o.method == VLP_BLIP_DECODE_BEAM ? "beam search"
+            : o.method == VLP_BLIP_DECODE_GREEDY ? "greedy" : "nucleus sampling",
             f == stdout ? "" : " into ", f == stdout ? "" : out_path);
     if (score)
         fprintf(say, "vlpcaption: against %ld references of %d images: BLEU-1 %.4f, BLEU-2 %.4f, "

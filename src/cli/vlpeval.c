@@ -1,10 +1,11 @@
 /* vlpeval: what a trained model (CLIP; BLIP's ITC features; GroupViT) does
  * on data it was not trained on.
  *   vlpeval MODEL DATA [--zeroshot CLASSNAMES [TEMPLATES]] [--retrieval [--match concept]]
- *           [--json OUT] [--batch N] [--workers N]
+ *           [--rerank K] [--json OUT] [--batch N] [--workers N]
  * MODEL is a checkpoint or a run folder; DATA a manifest, folder or shard.
  * Zero-shot uses DATA's class ids (or class folders); retrieval matches
- * image i with caption i, or with any caption of its concept. Runs under
+ * image i with caption i, or with any caption of its concept; --rerank K
+ * (BLIP, one process) also re-ranks ITC's top K with ITM. Runs under
  * mpirun with the data sharded. Argument parsing and printing only. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -14,13 +15,15 @@
 #include "autograd/error.h"
 #include "train/checkpoint.h"
 #include "train/eval.h"
+#include "train/eval_blip.h"
 
 static void usage(FILE *f) {
     fputs("usage: vlpeval MODEL DATA [--zeroshot CLASSNAMES [TEMPLATES]] [--retrieval [--match concept]]\n"
-          "               [--json OUT] [--batch N] [--workers N]\n"
+          "               [--rerank K] [--json OUT] [--batch N] [--workers N]\n"
           "MODEL: a checkpoint (.h5) or a run folder; DATA: a manifest, folder or packed shard.\n"
           "CLASSNAMES and TEMPLATES: one per line; templates hold {} for the class name\n"
-          "(default: \"a photo of a {}.\"). --json - prints the JSON on stdout.\n",
+          "(default: \"a photo of a {}.\"). --json - prints the JSON on stdout.\n"
+          "--rerank K: a BLIP's retrieval also with ITC's top K re-scored by ITC + ITM.\n",
           f);
 }
 
@@ -33,7 +36,7 @@ int main(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL, *classes_path = NULL, *templates_path = NULL;
     const char *json_path = NULL, *match = "pair";
     bool retrieval = false;
-    int batch = 256, workers = 1;
+    int batch = 256, workers = 1, rerank = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
@@ -43,6 +46,7 @@ int main(int argc, char **argv) {
             if (i + 1 < argc && argv[i + 1][0] != '-') templates_path = argv[++i];
         } else if (!strcmp(a, "--retrieval")) retrieval = true;
         else if (!strcmp(a, "--match") && has) match = argv[++i];
+        else if (!strcmp(a, "--rerank") && has) rerank = atoi(argv[++i]);
         else if (!strcmp(a, "--json") && has) json_path = argv[++i];
         else if (!strcmp(a, "--batch") && has) batch = atoi(argv[++i]);
         else if (!strcmp(a, "--workers") && has) workers = atoi(argv[++i]);
@@ -51,6 +55,7 @@ int main(int argc, char **argv) {
         else return fprintf(stderr, "vlpeval: unexpected argument '%s'\n", a), usage(stderr), 2;
     }
     if (!model_path || !data_path || batch < 1 || workers < 1 || (!classes_path && !retrieval) ||
+        rerank < 0 || (rerank && !retrieval) ||
         (strcmp(match, "pair") && strcmp(match, "concept")))
         return usage(stderr), 2;
 
@@ -152,6 +157,21 @@ int main(int argc, char **argv) {
                    "  text->image R@1 %.2f%%  R@5 %.2f%%  R@10 %.2f%%  median rank %.0f\n",
                    ds.n, match, 100 * r.chance_r1, 100 * r.chance_r5, 100 * r.i2t_r1, 100 * r.i2t_r5, 100 * r.i2t_r10,
                    r.i2t_median_rank, 100 * r.t2i_r1, 100 * r.t2i_r5, 100 * r.t2i_r10, r.t2i_median_rank);
+        if (rerank) {
+            if (d.world > 1) fail(&d, "--rerank runs in one process");
+            vlp_rerank_result rr;
+            if (vlp_eval_rerank(&m, tok, &ds, img, txt, groups, rerank, workers, &rr)) fail(&d, vlp_error_message());
+            cJSON *re = cJSON_AddObjectToObject(rt, "rerank");
+            cJSON_AddNumberToObject(re, "k", rr.k);
+#define ADD(field) cJSON_AddNumberToObject(re, #field, rr.field)
+            ADD(i2t_r1), ADD(i2t_r5), ADD(i2t_r10), ADD(t2i_r1), ADD(t2i_r5), ADD(t2i_r10);
+#undef ADD
+            printf("re-ranked by ITC + ITM (top %d)\n"
+                   "  image->text R@1 %.2f%%  R@5 %.2f%%  R@10 %.2f%%\n"
+                   "  text->image R@1 %.2f%%  R@5 %.2f%%  R@10 %.2f%%\n",
+                   rr.k, 100 * rr.i2t_r1, 100 * rr.i2t_r5, 100 * rr.i2t_r10, 100 * rr.t2i_r1, 100 * rr.t2i_r5,
+                   100 * rr.t2i_r10);
+        }
         free(groups);
     }
     if (json_path && d.rank == 0) {
