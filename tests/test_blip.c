@@ -16,7 +16,7 @@
 
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
-#include "golden.h"
+#include "golden_blip.h"
 #include "models/blip.h"
 #include "testutil.h"
 #include "train/weights.h"
@@ -31,10 +31,13 @@ static float want[MAXN];
 #define GRAD_FLOOR 1e-3
 
 /* ITC plain and with momentum distillation, each with and without image
- * ids; ITM; LM. */
-enum loss_kind { LOSS_ITC, LOSS_ITC_GROUPED, LOSS_ITC_M, LOSS_ITC_M_GROUPED, LOSS_ITM, LOSS_LM };
-static const char *const loss_names[] = {"itc", "itc_grouped", "itc_m",
-                                         "itc_m_grouped", "itm", "lm"};
+ * ids; ITM; LM (the golden file's N_LOSSES); and, for finite differences
+ * only, ITC + ITM + LM on one tape, as training sums them over shared
+ * image tokens. */
+enum loss_kind { LOSS_ITC, LOSS_ITC_GROUPED, LOSS_ITC_M, LOSS_ITC_M_GROUPED, LOSS_ITM, LOSS_LM,
+                 LOSS_ALL };
+static const char *const loss_names[] = {"itc", "itc_grouped", "itc_m", "itc_m_grouped",
+                                         "itm", "lm", "itc + itm + lm"};
 #define N_LOSSES 6
 
 typedef struct golden {
@@ -76,6 +79,8 @@ static vlp_tensor *golden_loss(golden *g, vlp_tape *t, enum loss_kind kind, seen
                                  g->neg_text, &o->itm_logits);
     case LOSS_LM:
         return vlp_blip_lm_loss(&g->m, t, o->embeds, g->text, g->lengths, g->prompt_length);
+    case LOSS_ALL:
+        break; /* not in the golden file */
     }
     return NULL;
 }
@@ -99,26 +104,17 @@ START_TEST(test_golden) {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     ck_assert_msg(f >= 0, "cannot open %s (run scripts/blip_ref.py golden)", path);
     static golden g;
-#define I(name) .name = (int)attr_number(f, #name)
-    vlp_blip_config cfg = {I(embed_dim), I(image_size), I(patch_size), I(vision_width),
-                           I(vision_layers), I(vision_heads), I(vocab_size), I(context_length),
-                           I(text_width), I(text_layers), I(text_heads),
-                           .mlp_ratio = (float)attr_number(f, "mlp_ratio"), I(enc_token_id),
-                           I(dec_token_id)};
-#undef I
     g.B = (int)attr_number(f, "batch");
     g.prompt_length = (int)attr_number(f, "prompt_length");
     g.alpha = (float)attr_number(f, "alpha");
-    ck_assert_int_eq(vlp_blip_init(&g.m, &cfg, 99), VLP_OK);
-    int rc = vlp_weights_read(f, path, "/params", &g.m.params, g.m.params.data);
-    ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
+    golden_blip(f, path, &g.m, 99);
     int Q = (int)attr_number(f, "queue_size");
     ck_assert_int_eq(vlp_blip_momentum_init(&g.mm, &g.m, Q, 98), VLP_OK);
-    rc = vlp_weights_read(f, path, "/momentum", &g.mm.params, g.mm.params.data);
+    int rc = vlp_weights_read(f, path, "/momentum", &g.mm.params, g.mm.params.data);
     ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
     read_array(f, "inputs/idx_queue", H5T_NATIVE_INT, g.mm.idx_queue, Q);
     long n = read_array(f, "inputs/images", H5T_NATIVE_FLOAT, g.images, 1 << 14);
-    ck_assert_int_eq(n, (long)g.B * 3 * cfg.image_size * cfg.image_size);
+    ck_assert_int_eq(n, (long)g.B * 3 * g.m.cfg.image_size * g.m.cfg.image_size);
     read_array(f, "inputs/text", H5T_NATIVE_INT, g.text, 1024);
     read_array(f, "inputs/lengths", H5T_NATIVE_INT, g.lengths, 64);
     read_array(f, "inputs/image_ids", H5T_NATIVE_INT, g.image_ids, 64);
@@ -221,6 +217,15 @@ static vlp_tensor *tiny_loss(vlp_tape *t, void *ctx) {
                                  NULL);
     case LOSS_LM:
         return vlp_blip_lm_loss(&c->m, t, embeds, c->text, c->lengths, 2);
+    case LOSS_ALL: {
+        vlp_tensor *img = vlp_blip_image_features(&c->m, t, embeds);
+        vlp_tensor *txt = vlp_blip_text_features(&c->m, t, c->text, c->lengths, TB);
+        vlp_tensor *itc = vlp_blip_itc_loss(&c->m, t, img, txt, img, txt, 0, NULL);
+        vlp_tensor *itm = vlp_blip_itm_loss(&c->m, t, embeds, c->text, c->lengths, c->neg_image,
+                                            c->neg_text, NULL);
+        vlp_tensor *lm = vlp_blip_lm_loss(&c->m, t, embeds, c->text, c->lengths, 2);
+        return vlp_op_add(t, vlp_op_add(t, itc, itm), lm);
+    }
     }
     return NULL;
 }
@@ -293,6 +298,8 @@ END_TEST
 START_TEST(test_gradcheck_itm) { whole_model_gradcheck(LOSS_ITM); }
 END_TEST
 START_TEST(test_gradcheck_lm) { whole_model_gradcheck(LOSS_LM); }
+END_TEST
+START_TEST(test_gradcheck_all_losses) { whole_model_gradcheck(LOSS_ALL); }
 END_TEST
 
 /* ---- the attention blocks alone ------------------------------------------------ */
@@ -379,7 +386,7 @@ START_TEST(test_itm_sampler) {
         vlp_tensor *ti = vlp_tape_wrap(&t, img, 2, (int[]){B, D});
         vlp_tensor *tt = vlp_tape_wrap(&t, txt, 2, (int[]){B, D});
         int neg_image[B], neg_text[B];
-        int rc = vlp_blip_itm_sample_negatives(&c.m, &t, ti, tt, ids, &rng, neg_image, neg_text);
+        int rc = vlp_blip_itm_sample_negatives(&c.m, &t, ti, tt, ids, 0.0f, &rng, neg_image, neg_text);
         ck_assert_int_eq(rc, VLP_OK);
         ck_assert_int_eq(t.n_nodes, 0); /* no gradient */
         for (int b = 0; b < B; b++) count_image[b][neg_image[b]]++, count_text[b][neg_text[b]]++;
@@ -414,7 +421,7 @@ START_TEST(test_itm_sampler) {
     int neg_image[B], neg_text[B];
     ck_assert_int_eq(vlp_blip_itm_sample_negatives(&c.m, &t, vlp_tape_wrap(&t, e, 2, (int[]){B, D}),
                                                    vlp_tape_wrap(&t, e, 2, (int[]){B, D}), distinct,
-                                                   &rng, neg_image, neg_text),
+                                                   0.0f, &rng, neg_image, neg_text),
                      VLP_OK);
     for (int b = 0; b < B; b++) {
         float sim[B], top = -INFINITY;
@@ -433,12 +440,32 @@ START_TEST(test_itm_sampler) {
         ck_assert_int_eq(neg_text[b], best);
     }
 
+    /* [blip] itm_uniform 1: the same similarities, yet every allowed column
+     * alike (3 per row here), within 4 standard deviations of 1/3. */
+    enum { UNIFORM_DRAWS = 3000 };
+    int counts[2][B][B] = {{{0}}};
+    for (int k = 0; k < UNIFORM_DRAWS; k++) {
+        vlp_tape_reset(&t);
+        ck_assert_int_eq(vlp_blip_itm_sample_negatives(&c.m, &t, vlp_tape_wrap(&t, e, 2, (int[]){B, D}),
+                                                       vlp_tape_wrap(&t, e, 2, (int[]){B, D}),
+                                                       distinct, 1.0f, &rng, neg_image, neg_text),
+                         VLP_OK);
+        for (int b = 0; b < B; b++) counts[0][b][neg_image[b]]++, counts[1][b][neg_text[b]]++;
+    }
+    double sd = sqrt(UNIFORM_DRAWS * (1.0 / 3) * (2.0 / 3));
+    for (int side = 0; side < 2; side++)
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < B; j++) {
+                if (j == b) ck_assert_int_eq(counts[side][b][j], 0);
+                else ck_assert_double_le(fabs(counts[side][b][j] - UNIFORM_DRAWS / 3.0), 4 * sd);
+            }
+
     /* Every pair of one image: no negative to draw. */
     int same[B] = {3, 3, 3, 3};
     vlp_tape_reset(&t);
     int rc = vlp_blip_itm_sample_negatives(&c.m, &t, vlp_tape_wrap(&t, img, 2, (int[]){B, D}),
-                                           vlp_tape_wrap(&t, txt, 2, (int[]){B, D}), same, &rng,
-                                           neg_image, neg_text);
+                                           vlp_tape_wrap(&t, txt, 2, (int[]){B, D}), same, 0.0f,
+                                           &rng, neg_image, neg_text);
     ck_assert_int_eq(rc, VLP_EINVAL);
     printf("  %s\n", vlp_error_message());
     vlp_tape_free(&t);
@@ -516,6 +543,7 @@ static Suite *blip_suite(void) {
     VLP_ADD_CASE(s, gradcheck_itc_momentum);
     VLP_ADD_CASE(s, gradcheck_itm);
     VLP_ADD_CASE(s, gradcheck_lm);
+    VLP_ADD_CASE(s, gradcheck_all_losses);
     VLP_ADD_CASE(s, gradcheck_cross_attention);
     VLP_ADD_CASE(s, gradcheck_decoder_self_attention);
     VLP_ADD_CASE(s, itm_sampler);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "autograd/error.h"
-#include "golden.h"
+#include "golden_blip.h"
 #include "models/blip_rerank.h"
 #include "testutil.h"
 #include "train/weights.h"
@@ -30,19 +30,10 @@ static void golden_open(golden *g) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     ck_assert_msg(f >= 0, "cannot open %s", path);
-#define I(name) .name = (int)attr_number(f, #name)
-    vlp_blip_config cfg = {I(embed_dim), I(image_size), I(patch_size), I(vision_width),
-                           I(vision_layers), I(vision_heads), I(vocab_size), I(context_length),
-                           I(text_width), I(text_layers), I(text_heads),
-                           .mlp_ratio = (float)attr_number(f, "mlp_ratio"), I(enc_token_id),
-                           I(dec_token_id)};
-#undef I
     g->B = (int)attr_number(f, "batch");
-    g->T = cfg.context_length;
+    golden_blip(f, path, &g->m, 3);
+    g->T = g->m.cfg.context_length;
     ck_assert(g->B <= MAXB && g->T <= MAXT);
-    ck_assert_int_eq(vlp_blip_init(&g->m, &cfg, 3), VLP_OK);
-    int rc = vlp_weights_read(f, path, "/params", &g->m.params, g->m.params.data);
-    ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
     read_array(f, "inputs/images", H5T_NATIVE_FLOAT, g->images, 1 << 14);
     read_array(f, "inputs/text", H5T_NATIVE_INT, g->text, MAXB * MAXT);
     read_array(f, "inputs/lengths", H5T_NATIVE_INT, g->lengths, MAXB);

@@ -266,6 +266,57 @@ START_TEST(test_transforms) {
 }
 END_TEST
 
+/* ColorJitter and RandomGrayscale: strength 0 changes nothing and draws
+ * nothing; a grey image stays grey under contrast and saturation; each
+ * factor stays within [1 - s, 1 + s]; grayscale 1 gives equal channels
+ * at the pixel's luma. */
+START_TEST(test_color_jitter) {
+    enum { N = 16 };
+    uint8_t colours[N * 3];
+    for (int i = 0; i < N * 3; i++) colours[i] = (uint8_t)(17 * i + 5);
+    vlp_image img = {.w = 4, .h = 4, .rgb = malloc(N * 3)};
+    vlp_rng rng, before;
+    vlp_rng_init(&rng, 9);
+    memcpy(img.rgb, colours, sizeof colours);
+    before = rng;
+    vlp_image_color_jitter(&img, 0, 0, 0, 0, &rng);
+    ck_assert_mem_eq(img.rgb, colours, sizeof colours);
+    ck_assert_uint_eq(vlp_rng_u64(&rng), vlp_rng_u64(&before));
+
+    for (int trial = 0; trial < 200; trial++) { /* grey 100: only brightness moves it */
+        memset(img.rgb, 100, N * 3);
+        vlp_image_color_jitter(&img, 0.4f, 0.4f, 0.4f, 0, &rng);
+        for (int i = 0; i < N * 3; i++) {
+            ck_assert_int_eq(img.rgb[i], img.rgb[0]);
+            ck_assert(img.rgb[i] >= 60 && img.rgb[i] <= 140);
+        }
+    }
+    bool changed = false;
+    for (int trial = 0; trial < 20; trial++) { /* saturation alone keeps each pixel's luma */
+        memcpy(img.rgb, colours, sizeof colours);
+        vlp_image_color_jitter(&img, 0, 0, 0.5f, 0, &rng);
+        for (int i = 0; i < N; i++) {
+            const uint8_t *a = colours + 3 * i, *b = img.rgb + 3 * i;
+            float la = 0.299f * a[0] + 0.587f * a[1] + 0.114f * a[2];
+            float lb = 0.299f * b[0] + 0.587f * b[1] + 0.114f * b[2];
+            bool clipped = false;
+            for (int k = 0; k < 3; k++) clipped |= b[k] == 0 || b[k] == 255;
+            if (!clipped) ck_assert_float_eq_tol(la, lb, 1.0f); /* rounding to bytes */
+        }
+        changed |= memcmp(img.rgb, colours, sizeof colours) != 0;
+    }
+    ck_assert(changed);
+    memcpy(img.rgb, colours, sizeof colours);
+    vlp_image_color_jitter(&img, 0, 0, 0, 1.0f, &rng);
+    for (int i = 0; i < N; i++) {
+        const uint8_t *a = colours + 3 * i, *b = img.rgb + 3 * i;
+        ck_assert(b[0] == b[1] && b[1] == b[2]);
+        ck_assert_float_eq_tol(b[0], 0.299f * a[0] + 0.587f * a[1] + 0.114f * a[2], 0.51f);
+    }
+    vlp_image_free(&img);
+}
+END_TEST
+
 /* ---- dataset formats ------------------------------------------------------------------- */
 
 static void write_text(const char *path, const char *text) { write_file(path, text, strlen(text)); }
@@ -533,6 +584,7 @@ static Suite *data_suite(void) {
     VLP_ADD_CASE(s, decode_package_files);
     VLP_ADD_CASE(s, bad_files);
     VLP_ADD_CASE(s, transforms);
+    VLP_ADD_CASE(s, color_jitter);
     VLP_ADD_CASE(s, manifests);
     VLP_ADD_CASE(s, folders);
     VLP_ADD_CASE(s, shard_roundtrip);

@@ -207,6 +207,43 @@ int vlp_image_random_crop(vlp_image *dst, const vlp_image *src, int S, float smi
     return rc;
 }
 
+/* ITU-R 601 luma, torchvision's rgb_to_grayscale. */
+static float luma(const uint8_t *p) { return 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]; }
+
+static uint8_t clamp_byte(float v) { return (uint8_t)(v <= 0.0f ? 0 : v >= 255.0f ? 255 : v + 0.5f); }
+
+/* A factor uniform in [max(0, 1 - s), 1 + s]. */
+static float jitter_factor(float s, vlp_rng *rng) {
+    float lo = s < 1.0f ? 1.0f - s : 0.0f;
+    return lo + (1.0f + s - lo) * (float)vlp_rng_uniform(rng);
+}
+
+void vlp_image_color_jitter(vlp_image *img, float brightness, float contrast, float saturation,
+                            float gray, vlp_rng *rng) {
+    long n = (long)img->w * img->h;
+    uint8_t *px = img->rgb;
+    if (brightness > 0.0f) { /* blend with black */
+        float f = jitter_factor(brightness, rng);
+        for (long i = 0; i < 3 * n; i++) px[i] = clamp_byte(f * px[i]);
+    }
+    if (contrast > 0.0f) { /* blend with the mean grey level */
+        float f = jitter_factor(contrast, rng);
+        double sum = 0.0;
+        for (long i = 0; i < n; i++) sum += luma(px + 3 * i);
+        float mean = n ? (float)(sum / n) : 0.0f;
+        for (long i = 0; i < 3 * n; i++) px[i] = clamp_byte(mean + f * (px[i] - mean));
+    }
+    if (saturation > 0.0f) { /* blend with each pixel's grey */
+        float f = jitter_factor(saturation, rng);
+        for (long i = 0; i < n; i++) {
+            float g = luma(px + 3 * i);
+            for (int k = 0; k < 3; k++) px[3 * i + k] = clamp_byte(g + f * (px[3 * i + k] - g));
+        }
+    }
+    if (gray > 0.0f && vlp_rng_uniform(rng) < gray)
+        for (long i = 0; i < n; i++) px[3 * i] = px[3 * i + 1] = px[3 * i + 2] = clamp_byte(luma(px + 3 * i));
+}
+
 void vlp_image_normalize(float *out, const uint8_t *rgb, int S, const float mean[3],
                          const float std[3]) {
     long hw = (long)S * S;

@@ -49,6 +49,14 @@ int vlp_image_center(vlp_image *dst, const vlp_image *src, int S);
 int vlp_image_random_crop(vlp_image *dst, const vlp_image *src, int S, float smin, float smax,
                           float flip, vlp_rng *rng);
 
+/* torchvision's ColorJitter (brightness, contrast and saturation factors
+ * each uniform in [max(0, 1 - s), 1 + s], applied in that order rather
+ * than torchvision's random one; s = 0 leaves that property alone), then
+ * RandomGrayscale with probability gray, in place. Draws nothing from rng
+ * for a zero strength or probability. */
+void vlp_image_color_jitter(vlp_image *img, float brightness, float contrast, float saturation,
+                            float gray, vlp_rng *rng);
+
 /* CLIP's normalisation constants. */
 extern const float VLP_CLIP_MEAN[3], VLP_CLIP_STD[3];
 

@@ -119,6 +119,8 @@ static int load_one(vlp_loader *l, long index, long epoch, float *dst) {
         vlp_rng per_epoch = vlp_rng_split(&l->data, (uint64_t)epoch);
         vlp_rng rng = vlp_rng_split(&per_epoch, (uint64_t)index);
         rc = vlp_image_random_crop(&out, &img, S, l->o.crop_min, l->o.crop_max, l->o.flip, &rng);
+        float j = l->o.color_jitter;
+        if (rc == VLP_OK) vlp_image_color_jitter(&out, j, j, j, l->o.grayscale, &rng);
     } else if (img.w == S && img.h == S) {
         out = img, img.rgb = NULL;
     } else {

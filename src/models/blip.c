@@ -136,8 +136,19 @@ vlp_tensor *vlp_blip_itc_loss(const vlp_blip *m, vlp_tape *t, vlp_tensor *img, v
 
 /* Draws a column of row (C) with weights softmax(row) over the allowed
  * columns (the softmax is taken over all of them, as BLIP's, then the
- * others zeroed). Returns -1 when no column is allowed. */
-static int draw(const float *row, const bool *allowed, int C, vlp_rng *rng) {
+ * others zeroed); with probability uniform, every allowed column alike.
+ * Returns -1 when no column is allowed. */
+static int draw(const float *row, const bool *allowed, int C, float uniform, vlp_rng *rng) {
+    if (uniform > 0.0f && vlp_rng_uniform(rng) < uniform) {
+        int n = 0;
+        for (int j = 0; j < C; j++) n += allowed[j];
+        if (n == 0) return -1;
+        int k = (int)(vlp_rng_uniform(rng) * n);
+        for (int j = 0; j < C; j++)
+            if (allowed[j] && k-- == 0) return j;
+        for (int j = C - 1; j >= 0; j--) /* k == n after rounding */
+            if (allowed[j]) return j;
+    }
     float mx = -INFINITY;
     int best = -1;
     for (int j = 0; j < C; j++) {
@@ -161,8 +172,8 @@ static int draw(const float *row, const bool *allowed, int C, vlp_rng *rng) {
 }
 
 int vlp_blip_itm_sample_negatives(const vlp_blip *m, vlp_tape *t, vlp_tensor *img,
-                                  vlp_tensor *txt, const int *image_ids, vlp_rng *rng,
-                                  int *neg_image, int *neg_text) {
+                                  vlp_tensor *txt, const int *image_ids, float uniform,
+                                  vlp_rng *rng, int *neg_image, int *neg_text) {
     int B = img->shape[0];
     VLP_ASSERT(vlp_tensor_same_shape(img, txt), "itm negatives: img and txt differ in shape");
     vlp_tape_no_grad_begin(t);
@@ -174,8 +185,8 @@ int vlp_blip_itm_sample_negatives(const vlp_blip *m, vlp_tape *t, vlp_tensor *im
     for (int b = 0; b < B; b++) {
         for (int j = 0; j < B; j++)
             allowed[j] = j != b && (!image_ids || image_ids[j] != image_ids[b]);
-        neg_image[b] = draw(sim_t2i->data + (long)b * B, allowed, B, rng);
-        neg_text[b] = draw(sim_i2t->data + (long)b * B, allowed, B, rng);
+        neg_image[b] = draw(sim_t2i->data + (long)b * B, allowed, B, uniform, rng);
+        neg_text[b] = draw(sim_i2t->data + (long)b * B, allowed, B, uniform, rng);
         if (neg_image[b] < 0)
             return vlp_error_set(VLP_EINVAL, "ITM: pair %d of a batch of %d has no negative "
                                              "(every pair shares its image)", b, B);

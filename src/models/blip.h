@@ -74,11 +74,13 @@ vlp_tensor *vlp_blip_itc_loss(const vlp_blip *m, vlp_tape *t, vlp_tensor *img, v
  * text b an image neg_image[b] ~ softmax(txt_b . img^T / temp), for image b
  * a text neg_text[b] ~ softmax(img_b . txt^T / temp), the positive and
  * pairs of the same image id (image_ids, B, or NULL) at weight 0. A row
- * whose weights all underflow takes its most similar allowed column. Fails
- * (VLP_EINVAL) when some row has no allowed negative. */
+ * whose weights all underflow takes its most similar allowed column. With
+ * probability uniform a draw ignores the similarities (every allowed column
+ * alike); uniform 0 draws nothing extra from rng. Fails (VLP_EINVAL) when
+ * some row has no allowed negative. */
 int vlp_blip_itm_sample_negatives(const vlp_blip *m, vlp_tape *t, vlp_tensor *img,
-                                  vlp_tensor *txt, const int *image_ids, vlp_rng *rng,
-                                  int *neg_image, int *neg_text);
+                                  vlp_tensor *txt, const int *image_ids, float uniform,
+                                  vlp_rng *rng, int *neg_image, int *neg_text);
 
 /* The ITM head's logits (B, 2; 1 is "match") of pairs (text b, image b):
  * the image-grounded encoder on ids (B, context_length; the start token

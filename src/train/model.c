@@ -242,7 +242,8 @@ static vlp_tensor *blip_loss(vlp_model *mo, vlp_tape *t, const vlp_dist *d, cons
             vlp_rng rng = vlp_rng_split(&sample, 0);
             int *neg_image = vlp_tape_alloc(t, (size_t)N * sizeof(int));
             int *neg_text = vlp_tape_alloc(t, (size_t)N * sizeof(int));
-            if (vlp_blip_itm_sample_negatives(m, t, img_all, txt_all, b->groups, &rng, neg_image, neg_text))
+            if (vlp_blip_itm_sample_negatives(m, t, img_all, txt_all, b->groups, c->blip.itm_uniform,
+                                              &rng, neg_image, neg_text))
                 return NULL;
             int *ids_all = vlp_tape_alloc(t, (size_t)N * T * sizeof(int));
             vlp_dist_allgather_ints(d, b->ids, B * T, ids_all);
@@ -252,7 +253,8 @@ static vlp_tensor *blip_loss(vlp_model *mo, vlp_tape *t, const vlp_dist *d, cons
             vlp_rng rng = vlp_rng_split(&sample, (uint64_t)d->rank);
             int *neg_image = vlp_tape_alloc(t, (size_t)B * sizeof(int));
             int *neg_text = vlp_tape_alloc(t, (size_t)B * sizeof(int));
-            if (vlp_blip_itm_sample_negatives(m, t, img, txt, image_ids, &rng, neg_image, neg_text))
+            if (vlp_blip_itm_sample_negatives(m, t, img, txt, image_ids, c->blip.itm_uniform, &rng,
+                                              neg_image, neg_text))
                 return NULL;
             itm = vlp_blip_itm_loss(m, t, tokens, b->ids, lengths, neg_image, neg_text, NULL);
         }
@@ -273,6 +275,10 @@ static vlp_tensor *blip_loss(vlp_model *mo, vlp_tape *t, const vlp_dist *d, cons
             if (d->world > 1) lm = vlp_op_mul_const(t, lm, (float)((double)scored * d->world / (double)total));
         }
     }
+    /* A term this rank did not compute (no LM token scored) adds 0 to the mean. */
+    vlp_tensor *term[3] = {itc, itm, lm};
+    float weight[3] = {c->blip.itc_weight, c->blip.itm_weight, c->blip.lm_weight};
+    for (int i = 0; i < 3; i++) mo->terms[i] = weight[i] == 0.0f ? NAN : term[i] ? term[i]->data[0] : 0.0f;
     vlp_tensor *loss = add_term(t, NULL, itc, c->blip.itc_weight);
     loss = add_term(t, loss, itm, c->blip.itm_weight);
     loss = add_term(t, loss, lm, c->blip.lm_weight);
@@ -349,6 +355,9 @@ int vlp_model_gradients(vlp_model *m, vlp_tape *tp, const vlp_dist *d, const vlp
     if (l->requires_grad) vlp_tape_backward(tp, l, NULL);
     vlp_dist_allreduce_mean(d, m->params->grad, m->params->n);
     *loss = (float)vlp_dist_mean(d, l->data[0]);
+    if (m->kind == VLP_MODEL_BLIP)
+        for (int i = 0; i < 3; i++)
+            if (!isnan(m->terms[i])) m->terms[i] = (float)vlp_dist_mean(d, m->terms[i]);
     return VLP_OK;
 }
 

@@ -33,6 +33,9 @@ typedef struct vlp_model {
     float *pending_img, *pending_txt;
     int *pending_ids;
     int pending;
+    /* BLIP: the last step's ITC, ITM and LM losses, unweighted, means over
+     * the global batch, for logs; NaN for a term whose weight is 0. */
+    float terms[3];
 } vlp_model;
 
 /* One step's pairs on this rank: K micro-batches of B. */

@@ -1,7 +1,9 @@
 /* Embedding index and gallery (see search.h). */
 #include "train/search.h"
 
+#include <errno.h>
 #include <hdf5.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +29,11 @@ static int write_strings(hid_t f, const char *name, const char **v, hsize_t n) {
 
 int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot create", path);
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return vlp_error_set(VLP_EINVAL, "%s: path too long", path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot create", tmp);
     hsize_t dims[2] = {(hsize_t)n, (hsize_t)dim};
     hid_t s = H5Screate_simple(2, dims, NULL);
     hid_t d = H5Dcreate2(f, "features", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -36,6 +41,7 @@ int vlp_index_save(const char *path, const float *features, long n, int dim, con
     if (d >= 0) H5Dclose(d);
     H5Sclose(s);
     const char **caps = malloc(sizeof(char *) * n), **paths = malloc(sizeof(char *) * n);
+    VLP_ASSERT(caps && paths, "out of memory");
     for (long i = 0; i < n; i++) {
         caps[i] = ds->samples[i].caption;
         paths[i] = ds->samples[i].path ? ds->samples[i].path : "";
@@ -45,7 +51,16 @@ int vlp_index_save(const char *path, const float *features, long n, int dim, con
                   write_strings(f, "source", source, 1) ? VLP_EIO : VLP_OK;
     free(caps), free(paths);
     if (H5Fclose(f) < 0 && !rc) rc = VLP_EIO;
-    return rc ? vlp_error_set(rc, "%s: cannot write the index", path) : VLP_OK;
+    if (rc) {
+        remove(tmp);
+        return vlp_error_set(rc, "%s: cannot write the index", tmp);
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        remove(tmp);
+        return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(e));
+    }
+    return VLP_OK;
 }
 
 static char **read_strings(hid_t f, const char *name, long n) {

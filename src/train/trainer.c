@@ -375,6 +375,7 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     lo.workers = c->data.workers, lo.seed = (uint64_t)c->train.seed;
     lo.rank = dist->rank, lo.world = dist->world;
     lo.crop_min = c->data.crop_min, lo.flip = c->data.flip;
+    lo.color_jitter = c->data.color_jitter, lo.grayscale = c->data.grayscale;
     lo.tokenizer = t->tok, lo.context_length = c->model.context_length;
     if ((rc = vlp_loader_open(&t->loader, &t->data, &lo, epoch, pos))) goto done;
     long per_epoch = vlp_loader_steps_per_epoch(t->loader) / c->train.accum_freq;
@@ -622,6 +623,11 @@ static void log_metrics(vlp_trainer *t, float loss, double samples_per_s, double
     fprintf(t->metrics, ", \"lr\": %.9g, \"logit_scale\": %.6g, \"grad_norm\": ", t->lr, scale);
     if (isfinite(t->grad_norm)) fprintf(t->metrics, "%.6g", t->grad_norm);
     else fputs("null", t->metrics); /* JSON has no NaN */
+    if (t->model.kind == VLP_MODEL_BLIP) {
+        static const char *names[3] = {"itc", "itm", "lm"};
+        for (int i = 0; i < 3; i++)
+            if (isfinite(t->model.terms[i])) fprintf(t->metrics, ", \"%s\": %.6g", names[i], t->model.terms[i]);
+    }
     if (t->skipped) fprintf(t->metrics, ", \"skipped\": true, \"bad_steps\": %ld", t->bad_steps);
     fprintf(t->metrics, ", \"samples_per_s\": %.1f, \"elapsed_s\": %.3f}\n", samples_per_s, elapsed);
     fflush(t->metrics);
