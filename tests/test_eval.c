@@ -12,6 +12,7 @@
 
 #include "autograd/error.h"
 #include "train/config.h"
+#include "testutil.h"
 #include "train/eval.h"
 #include "train/labels.h"
 
@@ -144,7 +145,7 @@ START_TEST(test_prompt_labels) {
 }
 END_TEST
 
-int main(void) {
+static Suite *eval_suite(void) {
     Suite *s = suite_create("eval");
     TCase *tc = tcase_create("metrics");
     tcase_add_test(tc, test_zeroshot_counts);
@@ -153,9 +154,7 @@ int main(void) {
     tcase_add_test(tc, test_chance_by_enumeration);
     tcase_add_test(tc, test_prompt_labels);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+VLP_TEST_MAIN(eval_suite)

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "testutil.h"
 #include "train/eval_blip.h"
 
 START_TEST(test_rerank_recall_pairs) {
@@ -57,16 +58,14 @@ START_TEST(test_nearest) {
 }
 END_TEST
 
-int main(void) {
+static Suite *eval_blip_suite(void) {
     Suite *s = suite_create("eval_blip");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_rerank_recall_pairs);
     tcase_add_test(tc, test_rerank_recall_groups);
     tcase_add_test(tc, test_nearest);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+VLP_TEST_MAIN(eval_blip_suite)
