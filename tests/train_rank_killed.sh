@@ -18,7 +18,7 @@ for victim in 1 0; do
     > "$dir/rank$victim.log" 2>&1 &
   launcher=$!
   for _ in $(seq 1200); do [ -e "$ckpt/step_0000000020.h5" ] && break; sleep 0.05; done
-  [ -e "$ckpt/step_0000000020.h5" ] || fail "no checkpoint after 60 s"
+  [ -e "$ckpt/step_0000000020.h5" ] || { cat "$dir/rank$victim.log"; fail "rank $victim run: no checkpoint after 60 s"; }
   pid=
   for p in $(pgrep -P "$launcher"); do
     tr '\0' '\n' < "/proc/$p/environ" | grep -qx "OMPI_COMM_WORLD_RANK=$victim" && pid=$p
