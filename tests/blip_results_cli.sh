@@ -8,10 +8,7 @@
 #   blip_results_cli.sh BUILD
 set -euo pipefail
 build=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-[ -d /usr/share/tuxpaint/stamps ] || { echo "tuxpaint-stamps-default is not installed"; exit 77; }
-export OPENBLAS_NUM_THREADS=1
+source "$(dirname "$0")/tiny_blip.sh" # $dir, the skip without stamps, tiny_blip_ini
 # 300 stamps, each caption unique (numbered first, as the context is short):
 # equal captions would tie in ITC, which counts a tie in the query's favour.
 /usr/bin/python3 - "$dir/stamps.tsv" <<'PY'
@@ -24,7 +21,6 @@ with open(sys.argv[1], "w") as f:
         f.write(f"{p}\t{i} {name}\n")
 PY
 "$build/vlpdata" pack "$dir/stamps.tsv" -o "$dir/stamps.h5" --size 24 >/dev/null 2>&1
-source "$(dirname "$0")/tiny_blip.sh"
 tiny_blip_ini "$dir/blip.ini" stamps.h5 16
 "$build/vlptrain" "$dir/blip.ini" >/dev/null
 for k in 1 5; do

@@ -7,12 +7,8 @@
 #   caption_cli.sh BUILD
 set -euo pipefail
 build=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-[ -d /usr/share/tuxpaint/stamps ] || { echo "tuxpaint-stamps-default is not installed"; exit 77; }
-export OPENBLAS_NUM_THREADS=1
+source "$(dirname "$0")/tiny_blip.sh" # $dir, the skip without stamps, tiny_blip_ini
 "$build/vlpdata" pack /usr/share/tuxpaint/stamps -o "$dir/stamps.h5" --size 24 >/dev/null 2>&1
-source "$(dirname "$0")/tiny_blip.sh"
 tiny_blip_ini "$dir/blip.ini" stamps.h5 16
 printf '\n[blip]\nprompt = a picture of\n' >> "$dir/blip.ini"
 "$build/vlptrain" "$dir/blip.ini" >/dev/null

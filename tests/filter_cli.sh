@@ -8,10 +8,7 @@
 #   filter_cli.sh BUILD
 set -euo pipefail
 build=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-[ -d /usr/share/tuxpaint/stamps ] || { echo "tuxpaint-stamps-default is not installed"; exit 77; }
-export OPENBLAS_NUM_THREADS=1
+source "$(dirname "$0")/tiny_blip.sh" # $dir, the skip without stamps, tiny_blip_ini
 # 40 captioned stamps as a caption folder (files, so a manifest can name them),
 # and one image that does not decode.
 mkdir -p "$dir/pairs"
@@ -22,7 +19,6 @@ for png in $(ls /usr/share/tuxpaint/stamps/food/*/*.png | head -40); do
 done
 echo "not a png" > "$dir/pairs/broken.png"; echo "A broken picture." > "$dir/pairs/broken.txt"
 "$build/vlpdata" pack "$dir/pairs" -o "$dir/pairs.h5" --size 24 >/dev/null 2>&1
-source "$(dirname "$0")/tiny_blip.sh"
 tiny_blip_ini "$dir/blip.ini" pairs.h5 8
 "$build/vlptrain" "$dir/blip.ini" >/dev/null
 f="$build/vlpfilter"

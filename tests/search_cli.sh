@@ -2,7 +2,7 @@
 # vlpembed and vlpsearch end to end on the Tux Paint stamps with the
 # fixture's tiny CLIP (40 steps): the index holds every stamp and no
 # temporary file is left; a stamp queried by its own image comes back first
-# with cosine 1; a text query returns k results, best first, and an HTML
+# with cosine 1, also with a BLIP and a GroupViT (3 steps each); a text query returns k results, best first, and an HTML
 # gallery with their images; a second vlpembed replaces the index whole.
 #   search_cli.sh BUILD_DIR
 set -euo pipefail
@@ -19,9 +19,10 @@ test ! -e "$dir/index.h5.tmp"
 
 # An image of the index, queried by itself: first, at cosine 1.
 query=$(find "$stamps" -name '*.png' | sort | while read -r f; do [ -f "${f%.png}.txt" ] && echo "$f"; done | sed -n 7p)
-"$build/vlpsearch" "$dir/run" "$dir/index.h5" --image "$query" -k 3 > "$dir/image.txt"
-cat "$dir/image.txt"
-/usr/bin/python3 - "$dir/image.txt" "$query" <<'PY'
+finds_itself() { # finds_itself RUN INDEX
+  "$build/vlpsearch" "$1" "$2" --image "$query" -k 3 > "$dir/image.txt"
+  cat "$dir/image.txt"
+  /usr/bin/python3 - "$dir/image.txt" "$query" <<'PY'
 import re, sys
 lines = [l for l in open(sys.argv[1]) if re.match(r"\s*1[\s.:]", l)]
 assert lines, "no first result"
@@ -30,6 +31,16 @@ assert sys.argv[2].split("/")[-1] in first, first
 score = float(re.findall(r"[-+]?\d*\.\d+", first)[0])
 assert abs(score - 1.0) < 1e-3, score
 PY
+}
+finds_itself "$dir/run" "$dir/index.h5"
+
+# The other kinds (BLIP: its ITC features), a few steps each.
+for kind in blip groupvit; do
+  "$build/vlptrain" "$dir/tiny.ini" --set model.kind=$kind --set train.steps=3 --set "log.dir=$dir/$kind" \
+    > "$dir/$kind.log" 2>&1 || { tail -5 "$dir/$kind.log"; exit 1; }
+  "$build/vlpembed" "$dir/$kind" "$stamps" -o "$dir/$kind.h5" > /dev/null
+  finds_itself "$dir/$kind" "$dir/$kind.h5"
+done
 
 # A text query: k results, scores not increasing, and a gallery.
 "$build/vlpsearch" "$dir/run" "$dir/index.h5" --text "a red apple" -k 5 --html "$dir/gallery.html" > "$dir/text.txt"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # vlpdata scenes and vlpsegment end to end on a few real scenes: random
 # GroupViT and CLIP from their configs (no trained model needed), the label
-# maps, overlays and index written, and miou.json holding the three methods
-# with every number in [0, 1] and the oracle foreground's background IoU
-# exactly 1 (it paints the true foreground). Skipped (77) without the
+# maps, overlays and index written, and miou.json holding the four methods
+# with every number in [0, 1], the oracle foreground's background IoU
+# exactly 1 (it paints the true foreground) and the oracle groups' pixel
+# accuracy at least GroupViT's (both name each group once; the oracle by
+# its majority true label). Skipped (77) without the
 # prepared datasets or tuxpaint-data's photographs.
 #   tests/segment_cli.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -33,13 +35,15 @@ for split, n in (("val", 6), ("unseen", 3)):
     out = f"{tmp}/out_{split}"
     r = json.load(open(f"{out}/miou.json"))
     assert r["n_images"] == n, r["n_images"]
-    assert sorted(r["methods"]) == ["dense_clip", "groupvit", "oracle_foreground"], r["methods"].keys()
+    assert sorted(r["methods"]) == ["dense_clip", "groupvit", "oracle_foreground", "oracle_groups"], r["methods"].keys()
     for name, m in r["methods"].items():
         for v in [m["miou"], m["pixel_accuracy"], *m["per_class_iou"].values()]:
             assert 0 <= v <= 1, (name, v)
         assert "background" in m["per_class_iou"], name
     # the oracle paints exactly the true foreground: background IoU 1
     assert r["methods"]["oracle_foreground"]["per_class_iou"]["background"] == 1.0
+    m = r["methods"]
+    assert m["oracle_groups"]["pixel_accuracy"] >= m["groupvit"]["pixel_accuracy"], m
     labels = sorted(os.listdir(f"{out}/labels"))
     assert labels == [f"{i:06d}.png" for i in range(n)], labels
     assert sorted(os.listdir(f"{out}/overlays")) == ["000000.png", "000001.png"]
@@ -47,5 +51,5 @@ for split, n in (("val", 6), ("unseen", 3)):
         assert open(f"{out}/{f}", "rb").read(8) == b"\x89PNG\r\n\x1a\n", f
     rows = open(f"{out}/index.tsv").read().splitlines()
     assert len(rows) == n + 1 and rows[1].endswith(f"{split}/images/000000.png"), rows[:2]
-print("segment_cli: vlpsegment wrote label maps, overlays, index and mIoU of 3 methods for val and unseen")
+print("segment_cli: vlpsegment wrote label maps, overlays, index and mIoU of 4 methods for val and unseen")
 PY

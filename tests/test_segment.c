@@ -116,6 +116,38 @@ START_TEST(test_labels_and_baselines) {
     ck_assert_int_eq(label[2], 0);
     ck_assert_float_eq_tol(best[2], 0.6f, 1e-6f);
 
+    /* GroupViT's rule. Three classes on axes, scale 10; the image nearest
+     * classes 0 then 1, so with topk 2 class 2 never names a group. */
+    const float axes[3 * 3] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, image[3] = {0.8f, 0.6f, 0};
+    const float groups[3 * 3] = {0.6f, 0.8f, 0,  /* class 1 */
+                                 0, 0.6f, 0.8f,  /* nearest class 2, left out: class 1 */
+                                 0.6f, 0, 0.8f}; /* nearest class 2, left out: class 0 */
+    uint8_t gl[3];
+    vlp_segment_groupvit_labels(groups, 3, image, axes, 3, 3, 10.0f, 2, 0.0f, gl);
+    const uint8_t gwant[3] = {2, 2, 1};
+    ck_assert_mem_eq(gl, gwant, 3);
+    /* the product for group 0, class 1: softmax over {0, 1} of (6, 8) times
+     * softmax over all of (6, 8, 0); the largest of all groups */
+    double top = 1 / (1 + exp(-2.0)), all = exp(8.0) / (exp(6.0) + exp(8.0) + 1);
+    vlp_segment_groupvit_labels(groups, 3, image, axes, 3, 3, 10.0f, 2, (float)(top * all) - 1e-4f, gl);
+    const uint8_t only0[3] = {2, 0, 0};
+    ck_assert_mem_eq(gl, only0, 3);
+    /* a threshold above every product is capped: the best group stays */
+    vlp_segment_groupvit_labels(groups, 3, image, axes, 3, 3, 10.0f, 2, 1.5f, gl);
+    ck_assert_mem_eq(gl, only0, 3);
+    /* topk K: the nearest class, as vlp_segment_nearest_class */
+    vlp_segment_groupvit_labels(groups, 3, image, axes, 3, 3, 10.0f, 3, 0.0f, gl);
+    const uint8_t nearest[3] = {2, 3, 3};
+    ck_assert_mem_eq(gl, nearest, 3);
+
+    /* oracle groups: each group the majority of its truth */
+    const int pgroup[6] = {0, 0, 0, 1, 1, 2};
+    const uint8_t ptruth[6] = {4, 4, 0, 0, 1, 3};
+    uint8_t pmaj[6];
+    vlp_segment_oracle_groups(pgroup, 3, ptruth, 6, pmaj);
+    const uint8_t mwant[6] = {4, 4, 4, 0, 0, 3}; /* group 1's tie: the lower label */
+    ck_assert_mem_eq(pmaj, mwant, 6);
+
     /* oracle: the image is nearest class 1 (label 2), painted on the truth's foreground */
     const uint8_t gt[6] = {0, 1, 2, 0, 2, 1};
     uint8_t pred[6];
@@ -213,7 +245,7 @@ START_TEST(test_segment_image) {
     uint8_t gt[H * W], pred[H * W], oracle[H * W];
     int group[H * W];
     for (int p = 0; p < H * W; p++) gt[p] = (uint8_t)(p % 7 == 0 ? 0 : 1 + p % 3);
-    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, -2.0f, gt, pred, group, oracle), VLP_OK);
+    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, -2.0f, 0, gt, pred, group, oracle), VLP_OK);
     int label_of[2] = {-1, -1};
     for (int p = 0; p < H * W; p++) {
         ck_assert(group[p] >= 0 && group[p] < 2);
@@ -224,8 +256,11 @@ START_TEST(test_segment_image) {
         if (gt[p]) ck_assert_int_eq(oracle[p], oracle[1]);
     }
     /* a threshold above every cosine: all background */
-    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, 1.5f, NULL, pred, NULL, NULL), VLP_OK);
+    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, 1.5f, 0, NULL, pred, NULL, NULL), VLP_OK);
     for (int p = 0; p < H * W; p++) ck_assert_int_eq(pred[p], 0);
+    /* GroupViT's rule over the image's best class: no threshold, that class everywhere */
+    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, 0.0f, 1, gt, pred, group, oracle), VLP_OK);
+    for (int p = 0; p < H * W; p++) ck_assert_int_eq(pred[p], oracle[1]);
     vlp_image_free(&img);
     vlp_groupvit_free(&m.groupvit);
 }

@@ -1,6 +1,12 @@
-# Sourced by the BLIP program tests: tiny_blip_ini FILE TRAIN BATCH writes a
-# tiny BLIP recipe (10 steps) that trains on TRAIN into $dir/run; a test
-# appends any section of its own.
+# Sourced by the BLIP program tests, first: a temporary folder $dir (gone at
+# exit), skipped (77) without the Tux Paint stamps, one OpenBLAS thread; and
+# tiny_blip_ini FILE TRAIN BATCH, which writes a tiny BLIP recipe (10 steps)
+# that trains on TRAIN into $dir/run; a test appends any section of its own.
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+[ -d /usr/share/tuxpaint/stamps ] || { echo "tuxpaint-stamps-default is not installed"; exit 77; }
+export OPENBLAS_NUM_THREADS=1
+
 tiny_blip_ini() {
   cat > "$1" <<INI
 [model]

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Disk full while writing a checkpoint: the run folder is a small tmpfs that
+# Disk full. First metrics.jsonl on /dev/full: a warning, the run goes on.
+# Then while writing a checkpoint: the run folder is a small tmpfs that
 # holds the step-10 checkpoint (1.9 MB for the fixture's model) but not a
 # second one beside it. Expected: an error naming the file and the system's
 # reason, the step-10 checkpoint intact and loadable, no .tmp left, and
@@ -13,11 +14,24 @@ build=$1
 source "$(dirname "$0")/train_fixture.sh"
 run="$dir/run"
 mkdir -p "$run"
+fail() { echo "FAIL: $*"; exit 1; }
+
+# metrics.jsonl on a full disk (/dev/full, no root needed): one warning
+# naming the file, the step it begins at and the reason; the run finishes.
+ln -s /dev/full "$run/metrics.jsonl"
+"$build/vlptrain" "$dir/tiny.ini" --set train.steps=5 > "$dir/metrics.log" 2>&1 ||
+  { cat "$dir/metrics.log"; fail "metrics.jsonl unwritable: the run failed"; }
+[ "$(grep -c "metrics.jsonl: No space left on device; training goes on, but the file misses steps from 1$" \
+      "$dir/metrics.log")" = 1 ] || { cat "$dir/metrics.log"; fail "not one warning about metrics.jsonl"; }
+grep -q "wrote $run/model.h5; $run/metrics.jsonl misses steps from 1" "$dir/metrics.log" ||
+  fail "the last line does not say metrics.jsonl misses steps"
+rm -rf "$run" && mkdir -p "$run"
+echo "metrics.jsonl on a full disk: one warning, the run finished"
+
 mount -t tmpfs -o size=3m vlp-disk-full "$run" 2>/dev/null ||
   { echo "SKIP: cannot mount a tmpfs on $run (needs root)"; rm -rf "$dir"; exit 77; }
 trap 'umount "$run" 2>/dev/null || true; pkill -9 -f "$dir/" 2>/dev/null || true; rm -rf "$dir"' EXIT
 fresh() { umount "$run"; mount -t tmpfs -o size=3m vlp-disk-full "$run"; }
-fail() { echo "FAIL: $*"; exit 1; }
 args=(--set checkpoint.every=10)
 ckpt="$run/checkpoints"
 

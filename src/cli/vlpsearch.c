@@ -1,5 +1,6 @@
 /* vlpsearch: find images by text or by image in an index from vlpembed.
  *   vlpsearch MODEL INDEX.h5 (--text "QUERY" | --image FILE) [-k K] [--html OUT.html]
+ * MODEL: the CLIP, BLIP (its ITC features) or GroupViT that built the index.
  * Prints the top K with their cosine scores; --html writes a gallery page
  * with the images inline. Argument parsing and printing only. */
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "autograd/error.h"
 #include "train/checkpoint.h"
+#include "train/model.h"
 #include "train/search.h"
 
 static double now(void) {
@@ -34,15 +36,15 @@ int main(int argc, char **argv) {
         return 2;
     }
     double start = now();
-    vlp_clip m;
+    vlp_model m;
     vlp_tokenizer *tok;
     vlp_index ix;
-    if (vlp_model_open(model_path, &m, &tok) || vlp_index_load(&ix, index_path)) {
+    if (vlp_model_load(model_path, &m, &tok) || vlp_index_load(&ix, index_path)) {
         fprintf(stderr, "vlpsearch: %s\n", vlp_error_message());
         return 1;
     }
-    if (ix.dim != m.cfg.embed_dim) {
-        fprintf(stderr, "vlpsearch: %s holds %d-d features, the model makes %d-d ones\n", index_path, ix.dim, m.cfg.embed_dim);
+    if (ix.dim != m.embed_dim) {
+        fprintf(stderr, "vlpsearch: %s holds %d-d features, the model makes %d-d ones\n", index_path, ix.dim, m.embed_dim);
         return 1;
     }
     vlp_tape t;
@@ -51,18 +53,18 @@ int main(int argc, char **argv) {
     vlp_tensor *q;
     int rc = VLP_OK;
     if (text) {
-        int *ids = malloc(sizeof(int) * m.cfg.context_length);
-        rc = vlp_tokenizer_encode(tok, text, ids, m.cfg.context_length, NULL);
-        q = rc ? NULL : vlp_clip_encode_text(&m, &t, ids, 1);
+        int *ids = malloc(sizeof(int) * m.context_length);
+        rc = vlp_tokenizer_encode(tok, text, ids, m.context_length, NULL);
+        q = rc ? NULL : vlp_model_encode_text(&m, &t, ids, 1);
         free(ids);
     } else {
         vlp_image img, sq;
-        int S = m.cfg.image_size;
+        int S = m.image_size;
         rc = vlp_image_load(&img, image, NULL);
         if (!rc) rc = vlp_image_center(&sq, &img, S), vlp_image_free(&img);
         vlp_tensor *x = vlp_tape_tensor(&t, 4, (int[]){1, 3, S, S});
         if (!rc) vlp_image_normalize(x->data, sq.rgb, S, VLP_CLIP_MEAN, VLP_CLIP_STD), vlp_image_free(&sq);
-        q = rc ? NULL : vlp_clip_encode_image(&m, &t, x);
+        q = rc ? NULL : vlp_model_encode_image(&m, &t, x);
     }
     if (rc) {
         fprintf(stderr, "vlpsearch: %s\n", vlp_error_message());
@@ -85,6 +87,6 @@ int main(int argc, char **argv) {
     vlp_tape_free(&t);
     vlp_index_free(&ix);
     vlp_tokenizer_free(tok);
-    vlp_clip_free(&m);
+    vlp_model_free(&m);
     return rc ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 /* vlpsegment: zero-shot segmentation by a GroupViT, from class names alone.
- *   vlpsegment MODEL IMAGES --classes FILE [--templates FILE] [--threshold T] [--out DIR]
- *              [--clip CLIPMODEL [--dense-threshold T]] [--json OUT] [--overlays N] [--limit N]
+ *   vlpsegment MODEL IMAGES --classes FILE [--templates FILE] [--topk N] [--threshold T]
+ *              [--out DIR] [--clip CLIPMODEL [--dense-threshold T]] [--json OUT]
+ *              [--overlays N] [--limit N]
  * A model given as CONFIG.ini (either one) is built from that config and
  * randomly initialised (seed 1), its tokenizer --tokenizer's or the config's:
  * to try the program without a trained model.
@@ -8,7 +9,9 @@
  * folder or shard, or a plain folder of images.
  * A manifest with a `mask` column (vlpdata scenes) adds the mIoU of the
  * model and of the baselines: the oracle foreground always, dense CLIP with
- * --clip. Writes DIR/labels/NNNNNN.png (8-bit label maps, 0 background,
+ * --clip; and of the oracle groups (the model's groups, each named by its
+ * majority true label), which bounds what any naming of those groups
+ * could reach. Writes DIR/labels/NNNNNN.png (8-bit label maps, 0 background,
  * k + 1 class k), DIR/overlays/NNNNNN.png for the first N images,
  * DIR/index.tsv (which input each number is) and DIR/miou.json.
  * Argument parsing and printing only; the work is in train/segment.c. */
@@ -31,15 +34,19 @@
 #include "train/segment.h"
 
 static void usage(FILE *f) {
-    fputs("usage: vlpsegment MODEL IMAGES --classes FILE [--templates FILE] [--threshold T] [--out DIR]\n"
-          "                  [--clip CLIPMODEL [--dense-threshold T]] [--json OUT] [--overlays N] [--limit N]\n"
+    fputs("usage: vlpsegment MODEL IMAGES --classes FILE [--templates FILE] [--topk N] [--threshold T]\n"
+          "                  [--out DIR] [--clip CLIPMODEL [--dense-threshold T]] [--json OUT]\n"
+          "                  [--overlays N] [--limit N]\n"
           "MODEL or CLIPMODEL as CONFIG.ini: that config randomly initialised (seed 1), with\n"
           "--tokenizer MERGES or the config's tokenizer, to try the program without a trained model.\n"
           "MODEL: a GroupViT run folder or checkpoint. IMAGES: a manifest or folder; a manifest\n"
           "with a 'mask' column (vlpdata scenes) is evaluated: mIoU of the model, the oracle\n"
-          "foreground and, with --clip, dense CLIP. CLASSNAMES and TEMPLATES: one per line,\n"
-          "templates with {} (default \"a photo of a {}.\"). --threshold: cosine similarity under\n"
-          "which a segment is background (default 0.2; dense: --dense-threshold, default same).\n"
+          "foreground, the oracle groups and, with --clip, dense CLIP. CLASSNAMES and TEMPLATES:\n"
+          "one per line, templates with {} (default \"a photo of a {}.\").\n"
+          "Groups are named as GroupViT does: among the image's N best classes (--topk, default\n"
+          "5), background where the class probability is under --threshold (default 0.95).\n"
+          "--topk 0: the nearest of all classes, background under a cosine --threshold (default\n"
+          "0.2). Dense CLIP: background under the cosine --dense-threshold (default 0.2).\n"
           "Writes DIR (default segment_out)/labels/*.png, overlays/*.png (first N, default 16)\n"
           "and miou.json (or --json OUT; - for stdout).\n",
           f);
@@ -126,8 +133,8 @@ static cJSON *method_json(method *me, char **classes, int K) {
 int main(int argc, char **argv) {
     const char *model_path = NULL, *images_path = NULL, *classes_path = NULL, *templates_path = NULL;
     const char *out_dir = "segment_out", *json_path = NULL, *clip_path = NULL, *tokenizer_path = NULL;
-    float threshold = 0.2f, dense_threshold = NAN;
-    long limit = -1, n_overlays = 16;
+    float threshold = NAN, dense_threshold = 0.2f;
+    long limit = -1, n_overlays = 16, topk = 5;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
@@ -135,6 +142,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--classes") && has) classes_path = argv[++i];
         else if (!strcmp(a, "--templates") && has) templates_path = argv[++i];
         else if (!strcmp(a, "--threshold") && has) threshold = strtof(argv[++i], NULL);
+        else if (!strcmp(a, "--topk") && has) topk = atol(argv[++i]);
         else if (!strcmp(a, "--dense-threshold") && has) dense_threshold = strtof(argv[++i], NULL);
         else if (!strcmp(a, "--out") && has) out_dir = argv[++i];
         else if (!strcmp(a, "--json") && has) json_path = argv[++i];
@@ -147,7 +155,8 @@ int main(int argc, char **argv) {
         else return fprintf(stderr, "vlpsegment: unexpected argument '%s'\n", a), usage(stderr), 2;
     }
     if (!model_path || !images_path || !classes_path) return usage(stderr), 2;
-    if (isnan(dense_threshold)) dense_threshold = threshold;
+    if (topk < 0) die("--topk must be 0 or more");
+    if (isnan(threshold)) threshold = topk ? 0.95f : 0.2f;
 
     int K, n_templates = 1;
     char **classes = vlp_read_lines(classes_path, &K), **templates = NULL;
@@ -191,10 +200,12 @@ int main(int argc, char **argv) {
     make_dir(path);
     snprintf(path, sizeof path, "%s/overlays", out_dir);
     make_dir(path);
-    method methods[3] = {{.name = "groupvit", .on = true},
-                         {.name = "oracle_foreground", .on = have_masks},
-                         {.name = "dense_clip", .on = clip_path != NULL}};
-    for (int i = 0; i < 3; i++)
+    enum { N_METHODS = 4 };
+    method methods[N_METHODS] = {{.name = "groupvit", .on = true},
+                                 {.name = "oracle_foreground", .on = have_masks},
+                                 {.name = "dense_clip", .on = clip_path != NULL},
+                                 {.name = "oracle_groups", .on = have_masks}};
+    for (int i = 0; i < N_METHODS; i++)
         if (vlp_miou_init(&methods[i].miou, K + 1)) die(vlp_error_message());
 
     /* which input each numbered output is */
@@ -212,7 +223,8 @@ int main(int argc, char **argv) {
             continue;
         }
         long np = (long)img.w * img.h;
-        uint8_t *pred = malloc(np), *oracle = malloc(np), *dense = malloc(np), *gt = NULL;
+        uint8_t *pred = malloc(np), *oracle = malloc(np), *dense = malloc(np), *groups = malloc(np), *gt = NULL;
+        int *group = malloc(sizeof(int) * np);
         if (have_masks) {
             if (vlp_dataset_image(&masks, i, &mimg, &io)) die(vlp_error_message());
             if (mimg.w != img.w || mimg.h != img.h) die("a mask is not the size of its image");
@@ -227,27 +239,34 @@ int main(int argc, char **argv) {
             }
             vlp_image_free(&mimg);
         }
-        if (vlp_segment_image(&gv, &img, gv_classes, K, threshold, gt, pred, NULL, oracle) ||
-            (clip_path && vlp_segment_image(&clip, &img, clip_classes, K, dense_threshold, NULL, dense,
+        if (vlp_segment_image(&gv, &img, gv_classes, K, threshold, (int)topk, gt, pred, group, oracle) ||
+            (clip_path && vlp_segment_image(&clip, &img, clip_classes, K, dense_threshold, 0, NULL, dense,
                                             NULL, NULL)))
             die(vlp_error_message());
         if (gt) {
-            const uint8_t *preds[3] = {pred, oracle, dense};
-            for (int m = 0; m < 3; m++)
+            uint8_t *named = malloc(np);
+            vlp_segment_oracle_groups(group, gv.groupvit.cfg.output_groups[gv.groupvit.cfg.n_groupings - 1],
+                                      gt, np, named);
+            const uint8_t *preds[N_METHODS] = {pred, oracle, dense, named};
+            for (int m = 0; m < N_METHODS; m++)
                 if (methods[m].on && vlp_miou_add(&methods[m].miou, gt, preds[m], np))
                     die(vlp_error_message());
+            free(named);
         }
         fprintf(index, "%06ld\t%s\n", i, files ? files[i] : ds.samples[i].path ? ds.samples[i].path : "(packed)");
         snprintf(path, sizeof path, "%s/labels/%06ld.png", out_dir, i);
         if (!stbi_write_png(path, img.w, img.h, 1, pred, img.w)) die("cannot write a label map");
         if (i < n_overlays) {
-            const uint8_t *panels[4] = {pred};
-            const char *titles[4] = {"groupvit"};
-            int np_ = 1;
+            /* the final groups as outlines, then the labels */
+            for (long p = 0; p < np; p++) groups[p] = (uint8_t)group[p];
+            const uint8_t *panels[4] = {groups, pred};
+            const char *titles[4] = {"groups", "groupvit"};
+            bool outline[4] = {true};
+            int np_ = 2;
             if (clip_path) panels[np_] = dense, titles[np_++] = "dense clip";
             if (gt) panels[np_] = gt, titles[np_++] = "truth";
             vlp_image ov;
-            if (vlp_segment_overlay(&ov, &img, panels, titles, np_, (const char *const *)classes, K,
+            if (vlp_segment_overlay(&ov, &img, panels, outline, titles, np_, (const char *const *)classes, K,
                                     img.w < 200 ? 2 : 1))
                 die(vlp_error_message());
             snprintf(path, sizeof path, "%s/overlays/%06ld.png", out_dir, i);
@@ -255,12 +274,13 @@ int main(int argc, char **argv) {
             vlp_image_free(&ov);
         }
         vlp_image_free(&img);
-        free(pred), free(oracle), free(dense), free(gt);
+        free(pred), free(oracle), free(dense), free(groups), free(group), free(gt);
         done++;
     }
     if (fclose(index) != 0) die("cannot write index.tsv in the output folder");
-    printf("vlpsegment: %ld images of %s segmented into %d classes + background (threshold %.2f), "
-           "%ld skipped; label maps in %s/labels\n", done, images_path, K, threshold, skipped, out_dir);
+    printf("vlpsegment: %ld images of %s segmented into %d classes + background (%s, threshold %.2f), "
+           "%ld skipped; label maps in %s/labels\n", done, images_path, K, topk ? "GroupViT's rule" : "nearest class",
+           threshold, skipped, out_dir);
     if (have_masks) {
         cJSON *out = cJSON_CreateObject(), *ms = cJSON_CreateObject();
         cJSON_AddStringToObject(out, "model", model_path);
@@ -268,13 +288,16 @@ int main(int argc, char **argv) {
         cJSON_AddNumberToObject(out, "n_images", (double)done);
         cJSON_AddNumberToObject(out, "n_classes", K);
         cJSON_AddNumberToObject(out, "n_templates", n_templates);
+        cJSON_AddNumberToObject(out, "topk", (double)topk);
+        cJSON_AddStringToObject(out, "labelling", topk ? "groupvit: class probability among the image's topk classes"
+                                                       : "nearest class by cosine similarity");
         cJSON_AddNumberToObject(out, "threshold", threshold);
         if (clip_path) {
             cJSON_AddStringToObject(out, "clip", clip_path);
             cJSON_AddNumberToObject(out, "dense_threshold", dense_threshold);
         }
         cJSON_AddStringToObject(out, "upsampling", "bilinear (align_corners=False) of the soft maps, then argmax");
-        for (int m = 0; m < 3; m++)
+        for (int m = 0; m < N_METHODS; m++)
             if (methods[m].on) cJSON_AddItemToObject(ms, methods[m].name, method_json(&methods[m], classes, K));
         cJSON_AddItemToObject(out, "methods", ms);
         char *text = cJSON_Print(out);
@@ -291,7 +314,7 @@ int main(int argc, char **argv) {
         free(text);
         cJSON_Delete(out);
     }
-    for (int m = 0; m < 3; m++) vlp_miou_free(&methods[m].miou);
+    for (int m = 0; m < N_METHODS; m++) vlp_miou_free(&methods[m].miou);
     free(gv_classes), free(clip_classes);
     vlp_free_lines(classes, K);
     if (templates) vlp_free_lines(templates, n_templates);

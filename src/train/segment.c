@@ -86,6 +86,70 @@ void vlp_segment_nearest_class(const float *emb, int n, const float *classes, in
     free(sim);
 }
 
+void vlp_segment_groupvit_labels(const float *groups, int G, const float *image, const float *classes,
+                                 int K, int D, float scale, int topk, float threshold, uint8_t *label) {
+    VLP_ASSERT(K >= 1 && K <= 254, "%d classes (labels are 8-bit)", K);
+    if (topk > K) topk = K;
+    /* rows 0..G-1 the groups' logits, row G the image's */
+    float *logit = malloc(sizeof(float) * (size_t)(G + 1) * K), *prob = malloc(sizeof(float) * (size_t)G * K);
+    bool *top = calloc((size_t)K, sizeof *top);
+    VLP_ASSERT(logit && prob && top, "out of memory");
+    vlp_gemm(false, true, G, K, D, scale, groups, D, classes, D, 0.0f, logit, K);
+    vlp_gemm(false, true, 1, K, D, scale, image, D, classes, D, 0.0f, logit + (long)G * K, K);
+    const float *img = logit + (long)G * K;
+    for (int j = 0; j < topk; j++) {
+        int best = -1;
+        for (int c = 0; c < K; c++)
+            if (!top[c] && (best < 0 || img[c] > img[best])) best = c;
+        top[best] = true;
+    }
+    float most = 0;
+    for (int g = 0; g < G; g++) {
+        const float *l = logit + (long)g * K;
+        float mx = -INFINITY, mx_top = -INFINITY, z = 0, z_top = 0;
+        for (int c = 0; c < K; c++) {
+            mx = fmaxf(mx, l[c]);
+            if (top[c]) mx_top = fmaxf(mx_top, l[c]);
+        }
+        for (int c = 0; c < K; c++) {
+            z += expf(l[c] - mx);
+            if (top[c]) z_top += expf(l[c] - mx_top);
+        }
+        for (int c = 0; c < K; c++) {
+            float p = top[c] ? expf(l[c] - mx_top) / z_top * expf(l[c] - mx) / z : 0.0f;
+            prob[(long)g * K + c] = p;
+            most = fmaxf(most, p);
+        }
+    }
+    if (threshold > most) threshold = most;
+    for (int g = 0; g < G; g++) {
+        const float *p = prob + (long)g * K;
+        int k = 0;
+        for (int c = 1; c < K; c++)
+            if (p[c] > p[k]) k = c;
+        label[g] = p[k] < threshold ? 0 : (uint8_t)(k + 1);
+    }
+    free(logit);
+    free(prob);
+    free(top);
+}
+
+void vlp_segment_oracle_groups(const int *group, int G, const uint8_t *gt, long n, uint8_t *pred) {
+    long *votes = calloc((size_t)G * 256, sizeof *votes);
+    uint8_t *majority = malloc((size_t)G);
+    VLP_ASSERT(votes && majority, "out of memory");
+    for (long p = 0; p < n; p++) votes[(long)group[p] * 256 + gt[p]]++;
+    for (int g = 0; g < G; g++) {
+        int best = 0;
+        for (int k = 1; k < 256; k++)
+            if (votes[(long)g * 256 + k] > votes[(long)g * 256 + best]) best = k;
+        majority[g] = (uint8_t)best;
+    }
+    for (long p = 0; p < n; p++) pred[p] = majority[group[p]];
+    free(votes);
+    free(majority);
+}
+
 void vlp_segment_oracle(const float *image, const float *classes, int K, int D, const uint8_t *gt,
                         long n, uint8_t *pred) {
     uint8_t label;
@@ -168,7 +232,7 @@ vlp_tensor *vlp_segment_clip_patches(const vlp_clip *m, vlp_tape *t, vlp_tensor 
 }
 
 int vlp_segment_image(const vlp_model *m, const vlp_image *img, const float *classes, int K,
-                      float threshold, const uint8_t *gt, uint8_t *pred, int *group,
+                      float threshold, int topk, const uint8_t *gt, uint8_t *pred, int *group,
                       uint8_t *oracle) {
     VLP_ASSERT(m->kind == VLP_MODEL_GROUPVIT || m->kind == VLP_MODEL_CLIP,
                "segmentation takes GroupViT or CLIP");
@@ -202,7 +266,12 @@ int vlp_segment_image(const vlp_model *m, const vlp_image *img, const float *cla
             vlp_segment_assign_product(a, gv->cfg.output_groups, n_stages, L, final);
             vlp_segment_upsample(final, G, gv->grid, gv->grid, H, W, up);
             vlp_segment_argmax(up, G, n, idx);
-            vlp_segment_nearest_class(groups->data, G, classes, K, D, threshold, glabel, NULL);
+            float scale = fminf(expf(gv->logit_scale->data[0]), 100.0f); /* GroupViT clamps it so */
+            if (topk > 0)
+                vlp_segment_groupvit_labels(groups->data, G, image->data, classes, K, D, scale, topk,
+                                            threshold, glabel);
+            else
+                vlp_segment_nearest_class(groups->data, G, classes, K, D, threshold, glabel, NULL);
             for (long p = 0; p < n; p++) pred[p] = glabel[idx[p]];
             if (group) memcpy(group, idx, sizeof(int) * (size_t)n);
             if (gt && oracle) vlp_segment_oracle(image->data, classes, K, D, gt, n, oracle);
@@ -247,13 +316,13 @@ static void text(vlp_image *o, int x, int y, const char *s, int scale, const uin
 }
 
 int vlp_segment_overlay(vlp_image *out, const vlp_image *img, const uint8_t *const *labels,
-                        const char *const *titles, int n_panels, const char *const *class_names,
-                        int K, int scale) {
+                        const bool *outline, const char *const *titles, int n_panels,
+                        const char *const *class_names, int K, int scale) {
     int H = img->h * scale, W = img->w * scale, pad = 4 * scale, line = (VLP_FONT_H + 3) * scale;
     bool shown[256] = {false};
     int n_shown = 0;
     for (int i = 0; i < n_panels; i++)
-        for (long p = 0; p < (long)img->w * img->h; p++)
+        for (long p = 0; p < (long)img->w * img->h && !(outline && outline[i]); p++)
             if (labels[i][p] && !shown[labels[i][p]]) shown[labels[i][p]] = true, n_shown++;
     int cols = n_panels, legend_rows = (n_shown + 2 * cols - 1) / (2 * cols);
     out->w = n_panels * (W + pad) + pad;
@@ -266,6 +335,7 @@ int vlp_segment_overlay(vlp_image *out, const vlp_image *img, const uint8_t *con
         int x0 = pad + i * (W + pad), y0 = pad + line;
         text(out, x0, pad, titles[i], scale, black);
         const uint8_t *lab = labels[i];
+        bool fill_in = !(outline && outline[i]);
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++) {
                 int sx = x / scale, sy = y / scale;
@@ -275,8 +345,8 @@ int vlp_segment_overlay(vlp_image *out, const vlp_image *img, const uint8_t *con
                 bool edge = (sx + 1 < img->w && lab[p + 1] != lab[p]) ||
                             (sy + 1 < img->h && lab[p + img->w] != lab[p]);
                 for (int k = 0; k < 3; k++)
-                    o[k] = edge ? white[k] : lab[p] ? (uint8_t)((img->rgb[p * 3 + k] + c[k] * 2) / 3)
-                                                    : img->rgb[p * 3 + k];
+                    o[k] = edge ? white[k] : lab[p] && fill_in ? (uint8_t)((img->rgb[p * 3 + k] + c[k] * 2) / 3)
+                                                               : img->rgb[p * 3 + k];
             }
     }
     /* the legend: swatch and name, two entries per panel width */

@@ -1,9 +1,10 @@
 /* Zero-shot semantic segmentation and its evaluation: GroupViT's (each
  * patch's final group from the product of the stage assignments, upsampled
- * to pixels, each group labelled by its nearest class text, background
- * below a threshold), two baselines computed the same way (the image-level
- * best class painted over the true foreground; dense CLIP patch-to-text
- * similarity), the mIoU evaluator, and the pictures a person looks at.
+ * to pixels, each group named by GroupViT's rule or by its nearest class
+ * text, background below a threshold), two baselines computed the same way
+ * (the image-level best class painted over the true foreground; dense CLIP
+ * patch-to-text similarity), the oracle groups that bound any naming of
+ * the groups, the mIoU evaluator, and the pictures a person looks at.
  * Labels: 0 is background, k + 1 is class k of the list given.
  * Not the data (data/scenes.h) and not training: nothing records a gradient. */
 #ifndef VLP_SEGMENT_H
@@ -39,6 +40,22 @@ void vlp_segment_argmax(const float *maps, int C, long n, int *idx);
  * cosine similarity is below threshold. best (n), if not NULL, gets it. */
 void vlp_segment_nearest_class(const float *emb, int n, const float *classes, int K, int D,
                                float threshold, uint8_t *label, float *best);
+
+/* GroupViT's own labelling (its segmentation inference): each group's
+ * softmax over the classes at logit scale `scale`, restricted to the topk
+ * classes nearest to the image embedding, times its softmax over all K; a
+ * group takes the best of those topk classes, or background when that
+ * product is below threshold, a threshold capped at the largest product of
+ * any group (the best group always stays). groups (G, D), image (D),
+ * classes (K, D), all L2-normalised; label (G). */
+void vlp_segment_groupvit_labels(const float *groups, int G, const float *image, const float *classes,
+                                 int K, int D, float scale, int topk, float threshold, uint8_t *label);
+
+/* How well the groups follow the objects, whatever their labels: each
+ * group given the true label of most of its pixels. group (n), each pixel's
+ * group in [0, G); gt and pred (n). An upper bound for any labelling of
+ * these groups, to tell bad grouping from bad naming. */
+void vlp_segment_oracle_groups(const int *group, int G, const uint8_t *gt, long n, uint8_t *pred);
 
 /* Baseline (a), the oracle foreground: the class nearest to the image
  * embedding (D) painted on every pixel where the true mask gt (n) is not
@@ -87,10 +104,12 @@ vlp_tensor *vlp_segment_clip_patches(const vlp_clip *m, vlp_tape *t, vlp_tensor 
 /* One image through a model, resized to its input (the whole image, no
  * crop) and predicted at the image's own H x W. GroupViT: pred (H W)
  * labels, group (H W) each pixel's final group if not NULL, and oracle (H W)
- * when gt is given. CLIP: pred by the dense baseline. classes (K, D) of
- * that model. */
+ * when gt is given; its groups labelled by GroupViT's rule over the image's
+ * topk classes (threshold a probability), or with topk 0 by the nearest
+ * class (threshold a cosine similarity). CLIP: pred by the dense baseline
+ * (threshold a cosine; topk unused). classes (K, D) of that model. */
 int vlp_segment_image(const vlp_model *m, const vlp_image *img, const float *classes, int K,
-                      float threshold, const uint8_t *gt, uint8_t *pred, int *group,
+                      float threshold, int topk, const uint8_t *gt, uint8_t *pred, int *group,
                       uint8_t *oracle);
 
 /* ---- pictures ---- */
@@ -102,9 +121,10 @@ void vlp_segment_colour(int label, uint8_t rgb[3]);
  * with a label map blended over it (no blend for background) and the
  * borders between labels drawn, under a title; then a legend of every
  * label shown, a colour swatch and the class name, in a 5x7 bitmap font.
- * out: allocated. */
+ * Panels with outline[i] (outline may be NULL) draw only the borders and
+ * stay out of the legend: for maps of groups, not classes. out: allocated. */
 int vlp_segment_overlay(vlp_image *out, const vlp_image *img, const uint8_t *const *labels,
-                        const char *const *titles, int n_panels, const char *const *class_names,
-                        int K, int scale);
+                        const bool *outline, const char *const *titles, int n_panels,
+                        const char *const *class_names, int K, int scale);
 
 #endif

@@ -282,6 +282,7 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
                      const char *resume, const vlp_dist *dist) {
     memset(t, 0, sizeof *t);
     t->checkpoint_step = -1;
+    t->metrics_lost_from = -1;
     t->cfg = *cfg;
     t->dist = dist;
     vlp_config *c = &t->cfg;
@@ -424,7 +425,9 @@ done:
 
 void vlp_trainer_close(vlp_trainer *t) {
     vlp_loader_close(t->loader);
-    if (t->metrics) fclose(t->metrics);
+    if (t->metrics && fclose(t->metrics) != 0 && t->metrics_lost_from < 0)
+        fprintf(stderr, "vlptrain: warning: %s/metrics.jsonl: %s: its last lines may be missing\n", t->run_dir,
+                strerror(errno));
     vlp_dataset_free(&t->data);
     vlp_dataset_free(&t->val);
     if (t->classnames) vlp_free_lines(t->classnames, t->n_classnames);
@@ -630,7 +633,13 @@ static void log_metrics(vlp_trainer *t, float loss, double samples_per_s, double
     }
     if (t->skipped) fprintf(t->metrics, ", \"skipped\": true, \"bad_steps\": %ld", t->bad_steps);
     fprintf(t->metrics, ", \"samples_per_s\": %.1f, \"elapsed_s\": %.3f}\n", samples_per_s, elapsed);
-    fflush(t->metrics);
+    /* A full disk must not stop the training (checkpoints say so on their
+     * own): say it once, and which steps the curves miss. */
+    if ((fflush(t->metrics) != 0 || ferror(t->metrics)) && t->metrics_lost_from < 0) {
+        t->metrics_lost_from = t->step;
+        fprintf(stderr, "vlptrain: warning: %s/metrics.jsonl: %s; training goes on, but the file misses "
+                "steps from %ld\n", t->run_dir, strerror(errno), t->step);
+    }
 }
 
 /* Rank 0 reports a step the guard skipped. */
@@ -753,7 +762,9 @@ int vlp_trainer_run(vlp_trainer *t) {
         snprintf(path, sizeof path, "%s/model.h5", t->run_dir);
         rc = vlp_weights_save(t->model.params, path);
         if (rc) return rc;
-        printf("vlptrain: wrote %s and %s/metrics.jsonl\n", path, t->run_dir);
+        if (t->metrics_lost_from < 0) printf("vlptrain: wrote %s and %s/metrics.jsonl\n", path, t->run_dir);
+        else printf("vlptrain: wrote %s; %s/metrics.jsonl misses steps from %ld\n", path, t->run_dir,
+                    t->metrics_lost_from);
     }
     return VLP_OK;
 }

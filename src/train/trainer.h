@@ -55,6 +55,7 @@ typedef struct vlp_trainer {
      * end together without MPI_Abort. */
     bool error_on_all_ranks;
     FILE *metrics;
+    long metrics_lost_from; /* first step whose metrics line failed to write; -1: none */
     /* Set (by a signal handler) to stop after the current step with a
      * checkpoint; `interrupted` tells the caller it happened. */
     volatile sig_atomic_t *stop;
