@@ -317,6 +317,40 @@ START_TEST(test_color_jitter) {
 }
 END_TEST
 
+START_TEST(test_blur_posterize) {
+    enum { W = 9 };
+    vlp_image img = {.w = W, .h = W, .rgb = calloc(W * W * 3, 1)};
+    /* an impulse at the centre: the separable kernel's outer product, symmetric, summing to it */
+    for (int k = 0; k < 3; k++) img.rgb[(4 * W + 4) * 3 + k] = 255;
+    ck_assert_int_eq(vlp_image_blur(&img, 1.0f), VLP_OK);
+    double k0 = 1.0 / (1 + 2 * (exp(-0.5) + exp(-2.0) + exp(-4.5))); /* the centre tap, sigma 1 */
+    ck_assert_int_eq(img.rgb[(4 * W + 4) * 3], (int)lround(255 * k0 * k0));
+    long total = 0;
+    for (int y = 0; y < W; y++)
+        for (int x = 0; x < W; x++) {
+            const uint8_t *p = img.rgb + (y * W + x) * 3;
+            ck_assert(p[0] == p[1] && p[1] == p[2]);
+            ck_assert_int_eq(p[0], img.rgb[(x * W + y) * 3]);             /* transposed */
+            ck_assert_int_eq(p[0], img.rgb[(y * W + (W - 1 - x)) * 3]);   /* mirrored */
+            ck_assert_int_le(p[0], img.rgb[(4 * W + 4) * 3]);
+            total += p[0];
+        }
+    ck_assert(labs(total - 255) <= 20); /* 81 pixels, each rounded to a byte */
+    /* a constant image stays (reflected edges, a kernel summing to 1), also
+     * one pixel wide and with a kernel wider than the image */
+    vlp_image thin = {.w = 1, .h = 5, .rgb = malloc(15)};
+    memset(thin.rgb, 77, 15);
+    ck_assert_int_eq(vlp_image_blur(&thin, 2.0f), VLP_OK);
+    for (int i = 0; i < 15; i++) ck_assert_int_eq(thin.rgb[i], 77);
+    /* posterize 3: the top 3 bits of every byte */
+    for (int i = 0; i < 15; i++) thin.rgb[i] = (uint8_t)(17 * i);
+    vlp_image_posterize(&thin, 3);
+    for (int i = 0; i < 15; i++) ck_assert_int_eq(thin.rgb[i], (17 * i) & 0xE0);
+    vlp_image_free(&thin);
+    vlp_image_free(&img);
+}
+END_TEST
+
 /* ---- dataset formats ------------------------------------------------------------------- */
 
 static void write_text(const char *path, const char *text) { write_file(path, text, strlen(text)); }
@@ -585,6 +619,7 @@ static Suite *data_suite(void) {
     VLP_ADD_CASE(s, bad_files);
     VLP_ADD_CASE(s, transforms);
     VLP_ADD_CASE(s, color_jitter);
+    VLP_ADD_CASE(s, blur_posterize);
     VLP_ADD_CASE(s, manifests);
     VLP_ADD_CASE(s, folders);
     VLP_ADD_CASE(s, shard_roundtrip);

@@ -244,6 +244,44 @@ void vlp_image_color_jitter(vlp_image *img, float brightness, float contrast, fl
         for (long i = 0; i < n; i++) px[3 * i] = px[3 * i + 1] = px[3 * i + 2] = clamp_byte(luma(px + 3 * i));
 }
 
+/* Index i reflected into [0, n) without repeating the edge (torch's "reflect"). */
+static int reflect(int i, int n) {
+    if (n == 1) return 0;
+    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
+    return i;
+}
+
+int vlp_image_blur(vlp_image *img, float sigma) {
+    int r = (int)ceilf(3.0f * sigma), taps = 2 * r + 1, w = img->w, h = img->h;
+    float *k = malloc(sizeof(float) * taps), *tmp = malloc(sizeof(float) * (size_t)w * h * 3);
+    if (!k || !tmp) return free(k), free(tmp), vlp_error_set(VLP_ENOMEM, "out of memory");
+    float sum = 0.0f;
+    for (int i = -r; i <= r; i++) sum += k[i + r] = expf(-0.5f * (float)(i * i) / (sigma * sigma));
+    for (int i = 0; i < taps; i++) k[i] /= sum;
+    for (int y = 0; y < h; y++) /* rows into tmp */
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                float v = 0.0f;
+                for (int i = -r; i <= r; i++) v += k[i + r] * img->rgb[((long)y * w + reflect(x + i, w)) * 3 + c];
+                tmp[((long)y * w + x) * 3 + c] = v;
+            }
+    for (int y = 0; y < h; y++) /* columns back */
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                float v = 0.0f;
+                for (int i = -r; i <= r; i++) v += k[i + r] * tmp[((long)reflect(y + i, h) * w + x) * 3 + c];
+                img->rgb[((long)y * w + x) * 3 + c] = clamp_byte(v);
+            }
+    free(k);
+    free(tmp);
+    return VLP_OK;
+}
+
+void vlp_image_posterize(vlp_image *img, int bits) {
+    uint8_t mask = (uint8_t)(0xFF << (8 - bits));
+    for (long i = 0; i < 3L * img->w * img->h; i++) img->rgb[i] &= mask;
+}
+
 void vlp_image_normalize(float *out, const uint8_t *rgb, int S, const float mean[3],
                          const float std[3]) {
     long hw = (long)S * S;

@@ -57,6 +57,15 @@ int vlp_image_random_crop(vlp_image *dst, const vlp_image *src, int S, float smi
 void vlp_image_color_jitter(vlp_image *img, float brightness, float contrast, float saturation,
                             float gray, vlp_rng *rng);
 
+/* A Gaussian blur of standard deviation sigma pixels (> 0), separable,
+ * over 2 ceil(3 sigma) + 1 taps with the edges reflected, as torchvision's
+ * GaussianBlur; in place. */
+int vlp_image_blur(vlp_image *img, float sigma);
+
+/* Keeps the top `bits` (1..8) of every channel, as torchvision's
+ * posterize; in place. */
+void vlp_image_posterize(vlp_image *img, int bits);
+
 /* CLIP's normalisation constants. */
 extern const float VLP_CLIP_MEAN[3], VLP_CLIP_STD[3];
 

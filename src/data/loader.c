@@ -110,7 +110,7 @@ static int encode_caption(vlp_loader *l, vlp_batch *b, int j) {
 
 /* Decodes and transforms one image into the batch at row j. */
 static int load_one(vlp_loader *l, long index, long epoch, float *dst) {
-    vlp_image img, out;
+    vlp_image img, out = {0};
     int rc = vlp_dataset_image(l->ds, index, &img, &l->o.image);
     if (rc != VLP_OK) return rc;
     int S = l->o.image_size;
@@ -121,13 +121,18 @@ static int load_one(vlp_loader *l, long index, long epoch, float *dst) {
         rc = vlp_image_random_crop(&out, &img, S, l->o.crop_min, l->o.crop_max, l->o.flip, &rng);
         float j = l->o.color_jitter;
         if (rc == VLP_OK) vlp_image_color_jitter(&out, j, j, j, l->o.grayscale, &rng);
+        /* each draws nothing when off, so older runs keep their draws */
+        if (rc == VLP_OK && l->o.blur > 0.0f && vlp_rng_uniform(&rng) < l->o.blur)
+            rc = vlp_image_blur(&out, 0.1f + 1.9f * (float)vlp_rng_uniform(&rng));
+        if (rc == VLP_OK && l->o.posterize > 0.0f && vlp_rng_uniform(&rng) < l->o.posterize)
+            vlp_image_posterize(&out, 3);
     } else if (img.w == S && img.h == S) {
         out = img, img.rgb = NULL;
     } else {
         rc = vlp_image_center(&out, &img, S);
     }
     vlp_image_free(&img);
-    if (rc != VLP_OK) return rc;
+    if (rc != VLP_OK) return vlp_image_free(&out), rc;
     vlp_image_normalize(dst, out.rgb, S, l->o.mean, l->o.std);
     vlp_image_free(&out);
     return VLP_OK;

@@ -26,6 +26,7 @@ typedef struct vlp_loader_opts {
     bool shuffle, drop_last, augment;
     float crop_min, crop_max, flip; /* augment: RandomResizedCrop scale, flip probability */
     float color_jitter, grayscale;  /* augment: jitter strength, grayscale probability */
+    float blur, posterize;          /* augment: probabilities of a Gaussian blur, of 3-bit colour */
     float mean[3], std[3];
     vlp_image_opts image;
     /* Optional: batches then carry the captions' ids (context_length >= 2

@@ -51,6 +51,8 @@ static const key KEYS[] = {
     {"data", "flip", KEY_FLOAT, F(data.flip), "0", 0, 1, 0, "probability of a horizontal flip"},
     {"data", "color_jitter", KEY_FLOAT, F(data.color_jitter), "0", 0, 1, 0, "colour jitter strength s: brightness, contrast and saturation each scaled by a factor uniform in [1 - s, 1 + s] (torchvision's ColorJitter(s, s, s))"},
     {"data", "grayscale", KEY_FLOAT, F(data.grayscale), "0", 0, 1, 0, "probability of turning a training image grey (torchvision's RandomGrayscale)"},
+    {"data", "blur", KEY_FLOAT, F(data.blur), "0", 0, 1, 0, "probability of a Gaussian blur of a training image, sigma uniform in [0.1, 2] pixels of the crop (torchvision's GaussianBlur as SimCLR uses it)"},
+    {"data", "posterize", KEY_FLOAT, F(data.posterize), "0", 0, 1, 0, "probability of keeping 3 bits per colour channel of a training image (torchvision's RandomPosterize(3)): flat colours, no gradients"},
     {"train", "batch_size", KEY_INT, F(train.batch_size), "128", 1, 1 << 20, 0, "pairs per rank per micro-batch; the contrastive batch is batch_size x ranks x accum_freq"},
     {"train", "accum_freq", KEY_INT, F(train.accum_freq), "1", 1, 1024, 0, "micro-batches per step, every negative kept (OpenCLIP's scheme)"},
     {"train", "steps", KEY_LONG, F(train.steps), "0", 0, 1e12, 0, "optimizer steps; 0: epochs x steps per epoch"},

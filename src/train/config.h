@@ -41,7 +41,7 @@ typedef struct vlp_config {
         char train[VLP_PATH_MAX], val[VLP_PATH_MAX], tokenizer[VLP_PATH_MAX];
         char separator[4], image_key[64], caption_key[64];
         int vocab_size, workers;
-        float crop_min, flip, color_jitter, grayscale;
+        float crop_min, flip, color_jitter, grayscale, blur, posterize;
     } data;
     struct {
         int batch_size, accum_freq, positives; /* positives: VLP_POSITIVES_* */

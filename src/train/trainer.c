@@ -377,6 +377,7 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     lo.rank = dist->rank, lo.world = dist->world;
     lo.crop_min = c->data.crop_min, lo.flip = c->data.flip;
     lo.color_jitter = c->data.color_jitter, lo.grayscale = c->data.grayscale;
+    lo.blur = c->data.blur, lo.posterize = c->data.posterize;
     lo.tokenizer = t->tok, lo.context_length = c->model.context_length;
     if ((rc = vlp_loader_open(&t->loader, &t->data, &lo, epoch, pos))) goto done;
     long per_epoch = vlp_loader_steps_per_epoch(t->loader) / c->train.accum_freq;
