@@ -289,6 +289,8 @@ static char *read_caption(const char *image_path) {
     return out;
 }
 
+enum { MISSING_NAMED = 3 };
+
 static void walk_captions(vlp_dataset *ds, long *cap, const char *dir, long *missing) {
     int n;
     char **names = list_dir(dir, &n);
@@ -302,7 +304,9 @@ static void walk_captions(vlp_dataset *ds, long *cap, const char *dir, long *mis
             if (caption) {
                 add_sample(ds, cap, path, caption, -1, -1);
             } else {
-                fprintf(stderr, "vlp: warning: %s has no caption file beside it; skipped\n", path);
+                /* a few by name, then the count (vlp_dataset_open_caption_folder) */
+                if (*missing < MISSING_NAMED)
+                    fprintf(stderr, "vlp: warning: %s has no caption file beside it; skipped\n", path);
                 (*missing)++;
                 free(path);
             }
@@ -318,6 +322,9 @@ int vlp_dataset_open_caption_folder(vlp_dataset *ds, const char *dir) {
     if (!is_dir(dir)) return vlp_error_set(VLP_EIO, "%s: not a folder", dir);
     long cap = 0, missing = 0;
     walk_captions(ds, &cap, dir, &missing);
+    if (missing > MISSING_NAMED && ds->n > 0)
+        fprintf(stderr, "vlp: warning: %s: %ld images in all have no caption file beside them; skipped\n", dir,
+                missing);
     if (ds->n == 0) {
         vlp_dataset_free(ds);
         return vlp_error_set(VLP_EFORMAT, "%s: no image with a .txt caption beside it (%ld without)",
