@@ -58,8 +58,9 @@ void vlp_image_color_jitter(vlp_image *img, float brightness, float contrast, fl
                             float gray, vlp_rng *rng);
 
 /* A Gaussian blur of standard deviation sigma pixels (> 0), separable,
- * over 2 ceil(3 sigma) + 1 taps with the edges reflected, as torchvision's
- * GaussianBlur; in place. */
+ * with the edges reflected as torchvision's GaussianBlur; the kernel spans
+ * 2 ceil(3 sigma) + 1 taps (torchvision takes its size as an argument).
+ * In place. */
 int vlp_image_blur(vlp_image *img, float sigma);
 
 /* Keeps the top `bits` (1..8) of every channel, as torchvision's
