@@ -12,7 +12,6 @@
 #   scripts/recipes/blip_tiny.sh --measure-only   (the runs of an earlier invocation, measured again)
 # VLP_BUILD=DIR takes the programs from DIR instead of build/.
 source "$(dirname "$0")/lib.sh"
-bin=${VLP_BUILD:-build}
 run=runs/blip_emoji vqa=runs/blip_vqa emoji=data/emoji tux=data/tuxpaint
 rerank=10
 if [ "${1:-}" != --measure-only ]; then

@@ -10,19 +10,9 @@
 #   scripts/recipes/capfilt.sh   (data: scripts/data/emoji.sh, scripts/data/tuxpaint.sh)
 # A finished training run under runs/capfilt/ is reused; rm -rf runs/capfilt to start over.
 source "$(dirname "$0")/lib.sh"
-bin=${VLP_BUILD:-build}
 dir=runs/capfilt emoji=data/emoji
 mkdir -p "$dir"
 [ -f data/tuxpaint/all.h5 ] || "$bin/vlpdata" pack data/tuxpaint/all.tsv -o data/tuxpaint/all.h5 --size 64
-
-# train RUN CONFIG [--set ...]: vlptrain unless RUN already finished.
-train() {
-  local run=$1; shift
-  [ -f "$run/model.h5" ] && { echo "reusing $run"; return; }
-  rm -rf "$run"
-  nice "$bin/vlptrain" "$@" --set log.dir="$run" > "$run.log" 2>&1 || { tail -5 "$run.log" >&2; exit 1; }
-  tail -1 "$run.log"
-}
 
 # 1. The noisy training set: 30% of Google-style emoji training captions
 #    replaced by another concept's. Tux Paint stays clean (fine-tuning).

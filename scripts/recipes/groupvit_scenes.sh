@@ -10,23 +10,14 @@
 #   scripts/recipes/groupvit_scenes.sh   (data: scripts/data/scenes.sh)
 # A finished training run is reused; rm -rf runs/groupvit_tiny runs/clip_scenes to start over.
 source "$(dirname "$0")/lib.sh"
-bin=${VLP_BUILD:-build}
 scenes=data/scenes out=runs/segment
 [ -f "$scenes/train.h5" ] || { echo "$scenes/train.h5 is missing: run scripts/data/scenes.sh first" >&2; exit 1; }
 mkdir -p "$out"
 
-# train CONFIG RUN: vlptrain unless RUN already finished.
-train() {
-  local config=$1 run=$2
-  if [ -f "$run/model.h5" ]; then echo "reusing $run"; return; fi
-  rm -rf "$run"
-  nice "$bin/vlptrain" "$config" > "$run.log" 2>&1 || { tail -5 "$run.log" >&2; exit 1; }
-  tail -1 "$run.log"
-}
 # The two side by side, one thread each.
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-train configs/groupvit_tiny.ini runs/groupvit_tiny &
-train configs/clip_scenes.ini runs/clip_scenes &
+train runs/groupvit_tiny configs/groupvit_tiny.ini &
+train runs/clip_scenes configs/clip_scenes.ini &
 wait %1
 wait %2
 

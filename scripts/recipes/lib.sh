@@ -1,9 +1,21 @@
-# Sourced by the recipes: paths, the machine's description, and the writer
-# of a recipe's section of docs/results.md.
+# Sourced by the recipes: paths ($bin: the programs, VLP_BUILD or build/),
+# the machine's description, a training run that is reused once finished,
+# and the writer of a recipe's section of docs/results.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-[ -x build/vlptrain ] || { echo "build/vlptrain is missing: run scripts/setup.sh first" >&2; exit 1; }
+bin=${VLP_BUILD:-build}
+[ -x "$bin/vlptrain" ] || { echo "$bin/vlptrain is missing: run scripts/setup.sh first" >&2; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+# train RUN CONFIG [--set ...]: vlptrain into RUN (its log RUN.log) unless
+# RUN already finished.
+train() {
+  local run=$1; shift
+  [ -f "$run/model.h5" ] && { echo "reusing $run"; return; }
+  rm -rf "$run"
+  nice "$bin/vlptrain" "$@" --set log.dir="$run" > "$run.log" 2>&1 || { tail -5 "$run.log" >&2; exit 1; }
+  tail -1 "$run.log"
+}
 
 # One line about where the numbers were measured.
 machine() {

@@ -1,7 +1,6 @@
 /* Embedding index and gallery (see search.h). */
 #include "train/search.h"
 
-#include <errno.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include "autograd/error.h"
 #include "autograd/kernels.h"
 #include "train/html.h"
+#include "train/weights.h"
 
 static hid_t string_type(void) {
     hid_t t = H5Tcopy(H5T_C_S1);
@@ -29,38 +29,34 @@ static int write_strings(hid_t f, const char *name, const char **v, hsize_t n) {
 
 int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return vlp_error_set(VLP_EINVAL, "%s: path too long", path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot create", tmp);
+    size_t bytes = (size_t)n * dim * sizeof(float) + 4096;
+    const char **caps = malloc(sizeof(char *) * n), **paths = malloc(sizeof(char *) * n);
+    VLP_ASSERT(caps && paths, "out of memory");
+    for (long i = 0; i < n; i++) {
+        caps[i] = ds->samples[i].caption;
+        paths[i] = ds->samples[i].path ? ds->samples[i].path : "";
+        bytes += strlen(caps[i]) + strlen(paths[i]) + 32;
+    }
+    hid_t f = vlp_h5_create_in_memory(bytes);
+    if (f < 0) {
+        free(caps), free(paths);
+        return vlp_error_set(VLP_ENOMEM, "%s: cannot create an HDF5 file in memory", path);
+    }
     hsize_t dims[2] = {(hsize_t)n, (hsize_t)dim};
     hid_t s = H5Screate_simple(2, dims, NULL);
     hid_t d = H5Dcreate2(f, "features", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int rc = d >= 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, features) >= 0 ? VLP_OK : VLP_EIO;
     if (d >= 0) H5Dclose(d);
     H5Sclose(s);
-    const char **caps = malloc(sizeof(char *) * n), **paths = malloc(sizeof(char *) * n);
-    VLP_ASSERT(caps && paths, "out of memory");
-    for (long i = 0; i < n; i++) {
-        caps[i] = ds->samples[i].caption;
-        paths[i] = ds->samples[i].path ? ds->samples[i].path : "";
-    }
     const char *source[1] = {ds->source};
     if (!rc) rc = write_strings(f, "captions", caps, (hsize_t)n) || write_strings(f, "paths", paths, (hsize_t)n) ||
                   write_strings(f, "source", source, 1) ? VLP_EIO : VLP_OK;
     free(caps), free(paths);
-    if (H5Fclose(f) < 0 && !rc) rc = VLP_EIO;
     if (rc) {
-        remove(tmp);
-        return vlp_error_set(rc, "%s: cannot write the index", tmp);
+        H5Fclose(f);
+        return vlp_error_set(rc, "%s: cannot build the index in memory", path);
     }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(e));
-    }
-    return VLP_OK;
+    return vlp_h5_write_image(f, path); /* path.tmp, then renamed; closes f */
 }
 
 static char **read_strings(hid_t f, const char *name, long n) {

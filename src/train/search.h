@@ -16,9 +16,9 @@ typedef struct vlp_index {
     char *source;             /* the dataset embedded */
 } vlp_index;
 
-/* The features (n, dim) and ds's captions and paths, written to path.tmp
- * and renamed, as packed shards are: a crash or a full disk leaves an
- * earlier index at path whole. */
+/* The features (n, dim) and ds's captions and paths, built in memory and
+ * written as checkpoints are (vlp_h5_write_image: path.tmp, fsync, rename):
+ * a crash or a full disk leaves an earlier index at path whole. */
 int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds);
 int vlp_index_load(vlp_index *ix, const char *path);
 void vlp_index_free(vlp_index *ix);
