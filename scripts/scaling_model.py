@@ -4,14 +4,16 @@
   scaling_model.py DIR COMMAND
 
 DIR holds vlpbench JSON: w1.json (one rank), shm_w2/4.json and tcp_w2/4.json
-(the collectives timed alone, "comm"). Per transport, a latency alpha and a
+(the collectives timed alone, "comm"), and {shm,tcp}_{overlap,serial}_{1,2}.json
+(W = 2 steps with the all-reduce during or after backward, two rounds). Per transport, a latency alpha and a
 bandwidth beta are fitted on the W = 2 run (least squares on the relative
 error of its three timings), with latency in log2 W rounds (Open MPI's
 recursive doubling and Rabenseifner schedules) and bandwidth as a ring:
   all-gather / reduce-scatter of n bytes per rank:  log2(W) alpha + (W-1) n / beta
   all-reduce of P bytes:                            2 log2(W) alpha + 2 (W-1)/W P / beta
 then checked against the W = 4 run, and used for W = 8..512 at a global
-batch of 32768 (CLIP's), for this run's model and for CLIP ViT-B/32.
+batch of 32768 (CLIP's), for this run's model and for CLIP ViT-B/32, with
+the all-reduce after backward and (TCP) overlapped with it.
 """
 import json
 import math
@@ -84,6 +86,19 @@ for t, by_w in runs.items():
           f" (W = 2 step {by_w[2]['median_s']:.3f} s, communication {100 * by_w[2]['comm']['fraction_of_step']:.1f}% of it)")
 print()
 
+# The overlap: whole W = 2 steps, all-reduce during backward or after it.
+print("W = 2 steps, the gradient all-reduce during backward (overlap, the default) or after it "
+      "(serial, --no-overlap);")
+print("median s/step of each run (alternated) and the median time rank 0 waited for the all-reduce "
+      "once backward had ended")
+print(f"{'transport':9} {'mode':8} {'s/step':>15} {'waited':>19}")
+for t in ("shm", "tcp"):
+    for mode in ("overlap", "serial"):
+        js = [load(f"{t}_{mode}_{r}") for r in (1, 2)]
+        print(f"{t:9} {mode:8} " + " ".join(f"{j['median_s']:7.3f}" for j in js) + " " +
+              " ".join(f"{ms(j['allreduce_wait_s'])}" for j in js))
+print()
+
 # Extrapolation. Compute per rank: this machine's measured rate per rank
 # (w1: one rank on one thread), FLOPs per sample from vlpbench's count.
 rate = w1["model_gflops_per_s"] * 1e9
@@ -99,7 +114,7 @@ for name, m in models.items():
     D = m["D"] or runs["shm"][2]["comm"]["gather_bytes_per_rank"] / (2 * 4 * runs["shm"][2]["batch_per_rank"])
     print(f"\n{name}: P = {m['P'] / 1e6:.1f}M, D = {int(D)}")
     print(f"{'W':>4} {'B':>5} {'compute':>10} {'logits BxN':>11} {'logits NxN':>11} " +
-          " ".join(f"{t + ' comm':>10} {t + ' %':>6}" for t in params))
+          " ".join(f"{t + ' comm':>10} {t + ' %':>6}" for t in params) + f" {'tcp % overlapped':>17}")
     for W in (8, 16, 32, 64, 128, 256, 512):
         B = N // W
         compute = B * m["flops"] / rate
@@ -110,4 +125,8 @@ for name, m in models.items():
             g, s, a = predict(alpha, beta, W, 2 * B * D * 4, m["P"] * 4)
             comm = g + s + a
             row += f" {comm:9.3f}s {100 * comm / (comm + compute + local_logits):5.1f}%"
+        # The all-reduce during backward (2/3 of the compute): what is left
+        # of it is the last of the 8 buckets, or what backward cannot cover.
+        left = g + s + max(a / 8, a - 2 / 3 * (compute + local_logits))
+        row += f" {100 * left / (left + compute + local_logits):16.1f}%"
         print(row)

@@ -108,8 +108,10 @@ printf '%s slots=%s\n%s slots=%s\n' "$ipA" "$slots" "$ipB" "$slots" > "$tmp/host
 
 mca=(--mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include "$dev" --mca oob_tcp_if_include "$dev"
      --mca plm_rsh_agent "$tmp/agent")
+# --bind-to none: each "host" would bind its ranks from core 0 on, so the
+# two hosts' ranks would share this machine's first cores.
 launch=(timeout -k 3 "${VLP_TWO_HOSTS_TIMEOUT:-12}" ip netns exec "$nsA" "$mpirun" -n $((2 * slots)) --hostfile "$tmp/hosts" --map-by node
-        -x OPENBLAS_NUM_THREADS "${mca[@]}")
+        --bind-to none -x OPENBLAS_NUM_THREADS "${mca[@]}")
 echo "mpirun (in $nsA): ${launch[*]:8}"
 
 # mpi OUT ERR ARGS...: mpirun in the background, so that a signal to this

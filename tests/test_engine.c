@@ -1,5 +1,5 @@
 /* The engine's plumbing: errors, arena, tape (its release of dead
- * gradients, dropped activations), parameter store, random numbers, and a
+ * gradients, the per-node hook in backward, dropped activations), parameter store, random numbers, and a
  * small MLP trained through the tape to near-zero loss. */
 #include <math.h>
 #include <stdint.h>
@@ -113,7 +113,7 @@ static vlp_tensor *kept(vlp_tensor *y, bool keep) {
     return y;
 }
 
-static void chain_step(chain *c, vlp_tape *t, bool keep) {
+static vlp_tensor *chain_loss(chain *c, vlp_tape *t, bool keep) {
     vlp_params_zero_grad(&c->p);
     vlp_tensor *y = c->x;
     for (int i = 0; i < CHAIN_L; i++) {
@@ -125,9 +125,10 @@ static void chain_step(chain *c, vlp_tape *t, bool keep) {
         y = c->out[i] = kept(vlp_op_mlp_residual(t, h, c->fc_w[i], c->fc_b[i], c->proj_w[i],
                                                  c->proj_b[i], y, VLP_ACTIVATION_GELU), keep);
     }
-    vlp_tensor *loss = kept(vlp_op_sum(t, kept(vlp_op_mul(t, y, y), keep)), keep);
-    vlp_tape_backward(t, loss, NULL);
+    return kept(vlp_op_sum(t, kept(vlp_op_mul(t, y, y), keep)), keep);
 }
+
+static void chain_step(chain *c, vlp_tape *t, bool keep) { vlp_tape_backward(t, chain_loss(c, t, keep), NULL); }
 
 /* Backward releases each op's output gradient (and its scratch) once the op
  * is done with it: the same gradients, bit for bit, as keeping every one,
@@ -182,6 +183,55 @@ START_TEST(test_tape_releases_dead_gradients) {
     ck_assert_float_eq(vlp_tape_grad(&t, c.view)[5], g_view);
 
     vlp_tape_free(&keep);
+    vlp_tape_free(&t);
+    vlp_params_free(&c.p);
+    free(want);
+}
+END_TEST
+
+/* What vlp_tape_backward_each promises, and the overlapped all-reduce
+ * relies on: after(i) comes once per node, from the last to the first, and
+ * by then every parameter that no node before i reads has its final
+ * gradient. */
+typedef struct final_check {
+    chain *c;
+    vlp_tape *t;
+    const float *want;
+    int next, checked;
+} final_check;
+
+static void check_final(void *ctx, int node) {
+    final_check *f = ctx;
+    ck_assert_int_eq(node, f->next--);
+    for (int j = 0; j < f->c->p.count; j++) {
+        const vlp_param *e = &f->c->p.table[j];
+        bool read_earlier = false;
+        for (int i = 0; i < node; i++)
+            for (int k = 0; k < f->t->nodes[i].n_in; k++) {
+                const vlp_tensor *x = f->t->nodes[i].in[k];
+                if (x && (x->base ? x->base : x) == e->t) read_earlier = true;
+            }
+        if (read_earlier) continue;
+        ck_assert_mem_eq(e->t->grad, f->want + e->offset, (size_t)e->t->n * sizeof(float));
+        f->checked++;
+    }
+}
+
+START_TEST(test_tape_backward_each) {
+    chain c;
+    chain_init(&c);
+    float *want = malloc(c.p.n * sizeof *want);
+    vlp_tape t;
+    vlp_tape_init(&t);
+    chain_step(&c, &t, false);
+    memcpy(want, c.p.grad, c.p.n * sizeof *want);
+    vlp_tape_reset(&t);
+    vlp_tensor *loss = chain_loss(&c, &t, false);
+    final_check f = {.c = &c, .t = &t, .want = want, .next = t.n_nodes - 1};
+    vlp_tape_backward_each(&t, loss, NULL, check_final, &f);
+    ck_assert_int_eq(f.next, -1);
+    /* at node 0 every parameter; the last block's well before */
+    ck_assert_int_ge(f.checked, c.p.count + 6);
     vlp_tape_free(&t);
     vlp_params_free(&c.p);
     free(want);
@@ -334,6 +384,7 @@ static Suite *engine_suite(void) {
     VLP_ADD_CASE(s, arena);
     VLP_ADD_CASE(s, arena_release);
     VLP_ADD_CASE(s, tape_releases_dead_gradients);
+    VLP_ADD_CASE(s, tape_backward_each);
     VLP_ADD_CASE(s, tape_drop_refills);
     VLP_ADD_CASE(s, params_table);
     VLP_ADD_CASE(s, tape_no_grad_and_freezing);

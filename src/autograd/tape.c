@@ -183,6 +183,11 @@ static void node_backward(vlp_tape *tape, int at) {
 }
 
 void vlp_tape_backward(vlp_tape *tape, vlp_tensor *out, const float *seed) {
+    vlp_tape_backward_each(tape, out, seed, NULL, NULL);
+}
+
+void vlp_tape_backward_each(vlp_tape *tape, vlp_tensor *out, const float *seed, vlp_node_done_fn after,
+                            void *ctx) {
     VLP_ASSERT(out->requires_grad, "backward from a tensor that does not require a gradient");
     tape->forward_bytes = tape->arena.used - tape->arena.released;
     float *g = vlp_tape_grad(tape, out);
@@ -196,5 +201,6 @@ void vlp_tape_backward(vlp_tape *tape, vlp_tensor *out, const float *seed) {
         vlp_node *node = &tape->nodes[i];
         /* No gradient reached this node's output: nothing to propagate. */
         if (node->out->grad) node_backward(tape, i);
+        if (after) after(ctx, i);
     }
 }

@@ -124,4 +124,12 @@ void vlp_tape_drop(vlp_tape *tape, vlp_tensor *t);
  * means 1, which requires out to be a scalar (one element). */
 void vlp_tape_backward(vlp_tape *tape, vlp_tensor *out, const float *seed);
 
+/* vlp_tape_backward that calls after(ctx, i) once node i's turn is over
+ * (i from n_nodes - 1 down to 0, run or skipped): from then on no node
+ * left to run writes the gradient of an input of a node >= i, so a caller
+ * can send the gradients that are final while backward goes on. */
+typedef void (*vlp_node_done_fn)(void *ctx, int node);
+void vlp_tape_backward_each(vlp_tape *tape, vlp_tensor *out, const float *seed, vlp_node_done_fn after,
+                            void *ctx);
+
 #endif

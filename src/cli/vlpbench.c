@@ -17,11 +17,12 @@
 
 static void usage(FILE *f) {
     fputs("usage: vlpbench --config A|B [--steps N] [--warmup W] [--json OUT] [--sgemm-reps R]\n"
-          "                [--comm-reps C]\n"
+          "                [--comm-reps C] [--no-overlap]\n"
           "Times N training steps after W warm-up steps (default 10 and 2) and sgemm on the\n"
           "step's shapes (best of R calls, default 3; 0 skips it). Threads: OPENBLAS_NUM_THREADS.\n"
           "JSON goes to OUT, or stdout. Under mpirun the global batch is split over the ranks,\n"
-          "and --comm-reps C times the step's collectives alone (median of C; default 0: skip).\n",
+          "and --comm-reps C times the step's collectives alone (median of C; default 0: skip);\n"
+          "--no-overlap all-reduces the gradients after backward instead of during it.\n",
           f);
 }
 
@@ -92,6 +93,7 @@ static cJSON *sgemm_json(const vlp_bench_gemm *g, int n, int reps) {
 typedef struct options {
     const char *config, *json;
     int steps, warmup, reps, comm_reps;
+    bool no_overlap;
 } options;
 
 static int parse(options *o, int argc, char **argv) {
@@ -106,6 +108,7 @@ static int parse(options *o, int argc, char **argv) {
         else if (!strcmp(a, "--json") && has) o->json = argv[++i];
         else if (!strcmp(a, "--sgemm-reps") && has) o->reps = atoi(argv[++i]);
         else if (!strcmp(a, "--comm-reps") && has) o->comm_reps = atoi(argv[++i]);
+        else if (!strcmp(a, "--no-overlap")) o->no_overlap = true;
         else return fprintf(stderr, "vlpbench: unexpected argument '%s'\n", a), usage(stderr), 2;
     }
     if (!o->config || !vlp_bench_config_find(o->config)) {
@@ -128,6 +131,7 @@ int main(int argc, char **argv) {
     if (rc >= 0) return rc;
     vlp_dist d;
     if (vlp_dist_init(&d, &argc, &argv)) return fprintf(stderr, "vlpbench: %s\n", vlp_error_message()), 1;
+    d.no_overlap = o.no_overlap;
     const vlp_bench_config *bc = vlp_bench_config_find(o.config);
     if (bc->batch % d.world) fail(&d, "the ranks must divide the batch");
     int B = bc->batch / d.world, S = bc->model.image_size, T = bc->model.context_length;
@@ -140,8 +144,8 @@ int main(int argc, char **argv) {
     /* the global batch from one seed; this rank's rows of it */
     float *images = malloc(sizeof(float) * (size_t)bc->batch * 3 * S * S);
     int *ids = malloc(sizeof(int) * (size_t)bc->batch * T);
-    double *seconds = malloc(sizeof(double) * (size_t)o.steps);
-    if (!images || !ids || !seconds) fail(&d, "out of memory");
+    double *seconds = malloc(sizeof(double) * (size_t)o.steps), *waited = malloc(sizeof(double) * (size_t)o.steps);
+    if (!images || !ids || !seconds || !waited) fail(&d, "out of memory");
     vlp_bench_random_pairs(&bc->model, bc->batch, 7, images, ids);
     float *my_images = images + (long)d.rank * B * 3 * S * S;
     const int *my_ids = ids + (long)d.rank * B * T;
@@ -155,6 +159,7 @@ int main(int argc, char **argv) {
         double t0 = vlp_bench_now();
         loss = vlp_bench_step(&m, &tp, &opt, &d, B, my_images, my_ids);
         if (s >= o.warmup) seconds[s - o.warmup] = vlp_bench_now() - t0;
+        if (s >= o.warmup) waited[s - o.warmup] = vlp_dist_backward_wait_s();
         if (s == 0) loss_first = loss;
     }
     float rss[2] = {(float)peak_rss_mb(), 0.0f}; /* before sgemm's operands */
@@ -179,6 +184,12 @@ int main(int argc, char **argv) {
         cJSON_AddNumberToObject(out, "batch", bc->batch);
         cJSON_AddNumberToObject(out, "ranks", d.world);
         cJSON_AddNumberToObject(out, "batch_per_rank", B);
+        cJSON_AddBoolToObject(out, "allreduce_overlapped", d.world > 1 && !o.no_overlap);
+        cJSON_AddNumberToObject(out, "allreduce_wait_s", median(waited, o.steps));
+        cJSON_AddStringToObject(out, "allreduce_wait_note",
+                                "median over the steps of the time rank 0 waited, once backward "
+                                "had ended, for the gradient all-reduce (the part that compute "
+                                "did not hide; with --no-overlap, all of it)");
         add_machine(out, note);
         cJSON_AddNumberToObject(out, "params", (double)m.params.n);
         cJSON_AddNumberToObject(out, "warmup", o.warmup);
@@ -239,7 +250,7 @@ int main(int argc, char **argv) {
     }
     vlp_tape_free(&tp);
     vlp_clip_free(&m);
-    free(images), free(ids), free(seconds);
+    free(images), free(ids), free(seconds), free(waited);
     vlp_dist_finalize(&d);
     return 0;
 }

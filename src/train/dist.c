@@ -126,3 +126,108 @@ vlp_tensor *vlp_dist_all_gather(vlp_tape *t, const vlp_dist *d, vlp_tensor *x, b
     }
     return out;
 }
+
+/* ---- the gradient all-reduce, overlapped with backward ----------------------- */
+
+/* About this many buckets: all but the last (the first layers', final only
+ * when backward ends) are sent while backward still computes, and each
+ * collective's latency is paid only a few times (docs/scaling.md). */
+#define GRAD_BUCKETS 8
+
+typedef struct grad_sync {
+    float *grad;
+    int n, sent;
+    /* bucket k, in sending order: floats [start, start + count) of grad,
+     * final once node ready has had its turn */
+    int *ready;
+    size_t *start, *count;
+    MPI_Request *req;
+} grad_sync;
+
+/* The index in p of the parameter x is (or is a view of), or -1. */
+static int param_of(const vlp_params *p, const vlp_tensor *x) {
+    if (x->base) x = x->base;
+    if (!x->data || x->data < p->data || x->data >= p->data + p->n) return -1;
+    size_t at = (size_t)(x->data - p->data);
+    int lo = 0, hi = p->count - 1; /* offsets grow with the index */
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (p->table[mid].offset <= at) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+static void send_final(void *ctx, int node) {
+    grad_sync *s = ctx;
+    while (s->sent < s->n && s->ready[s->sent] >= node) {
+        int k = s->sent++;
+        MPI_Iallreduce(MPI_IN_PLACE, s->grad + s->start[k], (int)s->count[k], MPI_FLOAT, MPI_SUM,
+                       MPI_COMM_WORLD, &s->req[k]);
+    }
+    /* Open MPI moves a non-blocking collective on only inside MPI calls */
+    int done;
+    if (s->sent) MPI_Testall(s->sent, s->req, &done, MPI_STATUSES_IGNORE);
+}
+
+/* Buckets of adjacent parameters, in the order their gradients become final
+ * in backward: a parameter's is final once the first node (in recording
+ * order) that reads it has had its turn. Memory from the tape's arena. */
+static void plan_buckets(vlp_tape *t, const vlp_params *p, grad_sync *s) {
+    int *first = vlp_tape_alloc(t, sizeof(int) * (size_t)p->count);
+    for (int j = 0; j < p->count; j++) first[j] = t->n_nodes; /* unread: final now */
+    for (int i = t->n_nodes - 1; i >= 0; i--)
+        for (int k = 0; k < t->nodes[i].n_in; k++) {
+            int j = t->nodes[i].in[k] ? param_of(p, t->nodes[i].in[k]) : -1;
+            if (j >= 0) first[j] = i;
+        }
+    size_t target = (p->n + GRAD_BUCKETS - 1) / GRAD_BUCKETS;
+    s->ready = vlp_tape_alloc(t, sizeof(int) * (size_t)p->count);
+    s->start = vlp_tape_alloc(t, sizeof(size_t) * (size_t)p->count);
+    s->count = vlp_tape_alloc(t, sizeof(size_t) * (size_t)p->count);
+    s->req = vlp_tape_alloc(t, sizeof(MPI_Request) * (size_t)p->count);
+    s->n = s->sent = 0;
+    for (int j = 0; j < p->count;) { /* a bucket: params [j, end), floats [start, stop) */
+        int end = j, ready = t->n_nodes;
+        size_t start = p->table[j].offset, stop = start;
+        while (end < p->count && stop - start < target) {
+            ready = first[end] < ready ? first[end] : ready;
+            end++;
+            stop = end < p->count ? p->table[end].offset : p->n;
+        }
+        VLP_ASSERT(stop - start <= INT_MAX, "a gradient bucket of %zu floats", stop - start);
+        /* sending order: the latest ready first; ties keep their order */
+        int k = s->n++;
+        for (; k > 0 && s->ready[k - 1] < ready; k--)
+            s->ready[k] = s->ready[k - 1], s->start[k] = s->start[k - 1], s->count[k] = s->count[k - 1];
+        s->ready[k] = ready, s->start[k] = start, s->count[k] = stop - start;
+        j = end;
+    }
+    s->grad = p->grad;
+}
+
+static double waited_s; /* vlp_dist_backward_wait_s */
+
+double vlp_dist_backward_wait_s(void) { return waited_s; }
+
+void vlp_dist_backward_mean(vlp_tape *t, const vlp_dist *d, vlp_params *p, vlp_tensor *loss) {
+    waited_s = 0.0;
+    if (d->world == 1 || d->no_overlap) {
+        if (loss->requires_grad) vlp_tape_backward(t, loss, NULL);
+        double t0 = d->mpi ? MPI_Wtime() : 0.0;
+        vlp_dist_allreduce_sum(d, p->grad, p->n);
+        if (d->mpi) waited_s = MPI_Wtime() - t0;
+    } else {
+        grad_sync s;
+        plan_buckets(t, p, &s);
+        if (loss->requires_grad) vlp_tape_backward_each(t, loss, NULL, send_final, &s);
+        else send_final(&s, 0); /* nothing to backpropagate: every gradient is final */
+        VLP_ASSERT(s.sent == s.n, "%d of %d gradient buckets sent", s.sent, s.n);
+        double t0 = MPI_Wtime();
+        MPI_Waitall(s.n, s.req, MPI_STATUSES_IGNORE);
+        waited_s = MPI_Wtime() - t0;
+    }
+    if (d->world == 1) return;
+    float inv = 1.0f / (float)d->world;
+    for (size_t i = 0; i < p->n; i++) p->grad[i] *= inv;
+}

@@ -8,11 +8,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "autograd/params.h"
 #include "autograd/tape.h"
 
 typedef struct vlp_dist {
     int rank, world;
     bool mpi; /* launched by mpirun: MPI is initialised */
+    /* vlp_dist_backward_mean all-reduces only after backward, in one piece
+     * (vlpbench --no-overlap, to measure what the overlap saves). */
+    bool no_overlap;
 } vlp_dist;
 
 /* MPI_Init when an MPI launcher started this process, else world of one. */
@@ -35,6 +39,17 @@ long vlp_dist_sum(const vlp_dist *d, long x);
 bool vlp_dist_any(const vlp_dist *d, bool flag);
 /* all (world * n) = every rank's n ints, in rank order. */
 void vlp_dist_allgather_ints(const vlp_dist *d, const int *local, int n, int *all);
+
+/* Backpropagates from the scalar loss, then leaves in p->grad the mean of
+ * every rank's gradient, as vlp_tape_backward and vlp_dist_allreduce_mean
+ * would, but the all-reduce runs while backward does: in buckets of
+ * parameters adjacent in p, each sent once the last node that reads one of
+ * them has run (as PyTorch's DDP). The gradients of the loss's parameters
+ * already in p->grad (earlier micro-batches) are included. */
+void vlp_dist_backward_mean(vlp_tape *t, const vlp_dist *d, vlp_params *p, vlp_tensor *loss);
+/* Seconds the last vlp_dist_backward_mean waited, after backward, for its
+ * all-reduce: the communication compute did not hide (vlpbench). */
+double vlp_dist_backward_wait_s(void);
 
 /* x (B, D), the same B on every rank -> (world * B, D), rank r's rows at
  * [r B, (r + 1) B). With grad, backward sums every rank's gradient of the

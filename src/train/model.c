@@ -136,10 +136,11 @@ float vlp_clip_gradients(vlp_clip *m, vlp_tape *tp, const vlp_dist *d, const vlp
         vlp_tensor *scale = k == 0 ? m->logit_scale : vlp_op_stop_gradient(tp, m->logit_scale);
         vlp_tensor *l = vlp_clip_loss(tp, img, txt, img_all, txt_all, scale, d->rank * K * B,
                                       b->groups, NULL);
-        if (l->requires_grad) vlp_tape_backward(tp, l, NULL);
+        /* the last micro-batch's backward all-reduces the step's gradients */
+        if (k == K - 1) vlp_dist_backward_mean(tp, d, &m->params, l);
+        else if (l->requires_grad) vlp_tape_backward(tp, l, NULL);
         loss = l->data[0];
     }
-    vlp_dist_allreduce_mean(d, m->params.grad, m->params.n);
     return (float)vlp_dist_mean(d, loss);
 }
 
@@ -352,8 +353,7 @@ int vlp_model_gradients(vlp_model *m, vlp_tape *tp, const vlp_dist *d, const vlp
         m->pending = 0;
         return l ? vlp_error_set(VLP_EINVAL, "another rank's step failed") : VLP_EINVAL;
     }
-    if (l->requires_grad) vlp_tape_backward(tp, l, NULL);
-    vlp_dist_allreduce_mean(d, m->params->grad, m->params->n);
+    vlp_dist_backward_mean(tp, d, m->params, l);
     *loss = (float)vlp_dist_mean(d, l->data[0]);
     if (m->kind == VLP_MODEL_BLIP)
         for (int i = 0; i < 3; i++)
