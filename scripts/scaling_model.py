@@ -5,10 +5,11 @@
 
 DIR holds vlpbench JSON: w1.json (one rank), shm_w2/4.json and tcp_w2/4.json
 (the collectives timed alone, "comm"), and {shm,tcp}_{overlap,serial}_{1,2}.json
-(W = 2 steps with the all-reduce during or after backward, two rounds). Per transport, a latency alpha and a
-bandwidth beta are fitted on the W = 2 run (least squares on the relative
-error of its three timings), with latency in log2 W rounds (Open MPI's
-recursive doubling and Rabenseifner schedules) and bandwidth as a ring:
+(W = 2 steps with the all-reduce during or after backward, two rounds).
+Per transport, a latency alpha and a bandwidth beta are fitted on the W = 2
+run (least squares on the relative error of its three timings), with
+latency in log2 W rounds (Open MPI's recursive doubling and Rabenseifner
+schedules) and bandwidth as a ring:
   all-gather / reduce-scatter of n bytes per rank:  log2(W) alpha + (W-1) n / beta
   all-reduce of P bytes:                            2 log2(W) alpha + 2 (W-1)/W P / beta
 then checked against the W = 4 run, and used for W = 8..512 at a global

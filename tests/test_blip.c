@@ -273,14 +273,9 @@ static void whole_model_gradcheck(enum loss_kind kind) {
     if (kind == LOSS_ITC_M || kind == LOSS_ITC_M_GROUPED)
         ck_assert_int_eq(vlp_params_set_trainable(&c.m.params, "temp", false), 1);
     vlp_gradcheck_opts opts = {.tol = 5e-3, .max_per_tensor = 8, .seed = 3, .step = 1e-2};
-    vlp_gradcheck_report rep;
-    bool ok = vlp_gradcheck(&c.m.params, tiny_loss, &c, &opts, &rep);
-    printf("whole BLIP, %s loss: %ld elements of %d tensors, max error %.2e at %s[%ld]\n",
-           loss_names[kind], rep.checked, c.m.params.count, rep.max_error, rep.worst_param,
-           rep.worst_index);
-    ck_assert_msg(ok, "%s[%ld]: analytic %g, numeric %g", rep.worst_param, rep.worst_index,
-                  rep.analytic, rep.numeric);
-    ck_assert_int_ge(rep.checked, c.m.params.count - 1);
+    char what[64];
+    snprintf(what, sizeof what, "whole BLIP, %s loss", loss_names[kind]);
+    vlp_test_gradcheck(&c.m.params, tiny_loss, &c, &opts, what, c.m.params.count - 1);
     vlp_blip_momentum_free(&c.mm);
     vlp_blip_free(&c.m);
 }
@@ -333,14 +328,9 @@ static void block_check(bool cross) {
     vlp_rng_init(&rng, 21);
     vlp_rng_fill_normal(&rng, c.params.data, (long)c.params.n, 0.0f, 0.7f);
     vlp_gradcheck_opts opts = {.tol = 2e-3, .seed = 4};
-    vlp_gradcheck_report rep;
-    bool ok = vlp_gradcheck(&c.params, block_forward, &c, &opts, &rep);
-    printf("%s block: %ld elements, max error %.2e at %s[%ld]\n",
-           cross ? "cross-attention" : "causal self-attention (key mask)", rep.checked,
-           rep.max_error, rep.worst_param, rep.worst_index);
-    ck_assert_msg(ok, "%s[%ld]: analytic %g, numeric %g", rep.worst_param, rep.worst_index,
-                  rep.analytic, rep.numeric);
-    ck_assert_int_eq(rep.checked, (long)c.params.n);
+    vlp_test_gradcheck(&c.params, block_forward, &c, &opts,
+                       cross ? "cross-attention block" : "causal self-attention block (key mask)",
+                       (long)c.params.n);
     vlp_params_free(&c.params);
 }
 

@@ -87,17 +87,6 @@ static vlp_tensor *f_block_surrogate(vlp_tape *t, void *ctx) {
     return vlp_groupvit_grouping_apply(&c->g, t, a, xn, queries);
 }
 
-static void expect_gradcheck(vlp_params *p, vlp_gradcheck_fn fn, void *ctx,
-                             const vlp_gradcheck_opts *opts, const char *what) {
-    vlp_gradcheck_report rep;
-    bool ok = vlp_gradcheck(p, fn, ctx, opts, &rep);
-    printf("%s: %ld elements of %d tensors, max error %.2e (tolerance %.0e) at %s[%ld]\n", what,
-           rep.checked, p->count, rep.max_error, opts->tol, rep.worst_param, rep.worst_index);
-    ck_assert_msg(ok, "%s: %s[%ld]: analytic %.6g, numeric %.6g", what, rep.worst_param,
-                  rep.worst_index, rep.analytic, rep.numeric);
-    ck_assert_int_ge(rep.checked, p->count);
-}
-
 /* Three tensors have a zero gradient by symmetry: mlp_inter.fc2.bias (a
  * LayerNorm over channels follows), pre_assign_attn's k_proj.bias (a softmax
  * over keys) and assign.q_proj.bias (a softmax over groups). Their float32
@@ -109,7 +98,8 @@ static void expect_gradcheck(vlp_params *p, vlp_gradcheck_fn fn, void *ctx,
 START_TEST(test_grouping_soft_gradcheck) {
     block_case *c = block_case_new();
     vlp_gradcheck_opts opts = BLOCK_OPTS;
-    expect_gradcheck(&c->params, f_block_soft, c, &opts, "grouping block, soft assignment");
+    vlp_test_gradcheck(&c->params, f_block_soft, c, &opts, "grouping block, soft assignment",
+                       c->params.count);
     block_case_free(c);
 }
 END_TEST
@@ -135,7 +125,8 @@ START_TEST(test_grouping_straight_through_gradcheck) {
 
     /* The surrogate's gradient is right ... */
     vlp_gradcheck_opts opts = BLOCK_OPTS;
-    expect_gradcheck(&c->params, f_block_surrogate, c, &opts, "grouping block, straight-through surrogate");
+    vlp_test_gradcheck(&c->params, f_block_surrogate, c, &opts,
+                       "grouping block, straight-through surrogate", c->params.count);
 
     /* ... and the model's hard path has the surrogate's value and gradient. */
     float r[GB * GS_OUT * GC];
@@ -271,7 +262,7 @@ START_TEST(test_whole_model_gradcheck) {
     tiny_text(c.captions, TB, &rng);
     tiny_text(c.prompts, TB * TK, &rng);
     vlp_gradcheck_opts opts = {.tol = 5e-3, .max_per_tensor = 4, .seed = 3, .step = 1e-2};
-    expect_gradcheck(&c.m.params, tiny_loss, &c, &opts, "whole GroupViT loss");
+    vlp_test_gradcheck(&c.m.params, tiny_loss, &c, &opts, "whole GroupViT loss", c.m.params.count);
     vlp_groupvit_free(&c.m);
 }
 END_TEST
@@ -323,7 +314,8 @@ START_TEST(test_loss_local_rows) {
 
     /* Its gradient, finite differences ... */
     vlp_gradcheck_opts opts = {.tol = 1e-3, .seed = 6};
-    expect_gradcheck(&c.params, f_loss, &c, &opts, "GroupViT loss (caption + multi-label)");
+    vlp_test_gradcheck(&c.params, f_loss, &c, &opts, "GroupViT loss (caption + multi-label)",
+                       c.params.count);
 
     /* ... and the W ranks' local losses add up to the whole batch's, their
      * gradients to its gradient. */

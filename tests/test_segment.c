@@ -314,6 +314,15 @@ static void make_fixture(void) {
     fclose(f);
 }
 
+/* make_fixture, then its scene set loaded; spec gets the spec's path. */
+static void load_fixture(vlp_scene_set *s, char spec[128]) {
+    make_fixture();
+    char bg[128];
+    snprintf(spec, 128, "%s/spec.tsv", fixture_dir);
+    snprintf(bg, sizeof bg, "%s/bg", fixture_dir);
+    ck_assert_int_eq(vlp_scene_set_load(s, spec, fixture_dir, bg, 128, 0), VLP_OK);
+}
+
 static void remove_tree(const char *dir) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -367,12 +376,9 @@ static void check_scenes(const vlp_scene_set *s, const vlp_scenes_opts *o, int n
 }
 
 START_TEST(test_scenes_masks_exact) {
-    make_fixture();
-    char spec[128], bg[128];
-    snprintf(spec, sizeof spec, "%s/spec.tsv", fixture_dir);
-    snprintf(bg, sizeof bg, "%s/bg", fixture_dir);
+    char spec[128];
     vlp_scene_set s;
-    ck_assert_int_eq(vlp_scene_set_load(&s, spec, fixture_dir, bg, 128, 0), VLP_OK);
+    load_fixture(&s, spec);
     ck_assert_int_eq(s.n_classes, 3);
     ck_assert_int_eq(s.n_backgrounds, 4);
     ck_assert_int_eq(s.classes[1].n_sources, 2);
@@ -473,12 +479,9 @@ static void check_deterministic(const vlp_scene_set *s, vlp_scenes_opts o, long 
 }
 
 START_TEST(test_scenes_deterministic) {
-    make_fixture();
-    char spec[128], bg[128];
-    snprintf(spec, sizeof spec, "%s/spec.tsv", fixture_dir);
-    snprintf(bg, sizeof bg, "%s/bg", fixture_dir);
+    char spec[128];
     vlp_scene_set s;
-    ck_assert_int_eq(vlp_scene_set_load(&s, spec, fixture_dir, bg, 128, 0), VLP_OK);
+    load_fixture(&s, spec);
     vlp_scenes_opts o = vlp_scenes_opts_default();
     o.size = 32, o.count[0] = 12, o.count[1] = 5, o.count[2] = 4;
     /* 2 PNGs per scene, 3 manifests, classes.txt, classes.tsv, templates.txt, backgrounds.tsv */

@@ -1,10 +1,14 @@
-/* Helpers shared by the Check suites: random fills and a main() that runs
- * one suite and fails the process when any test fails. */
+/* Helpers shared by the Check suites: a main() that runs one suite and
+ * fails the process when any test fails, one-test cases, and a gradient
+ * check that prints what it compared and fails the test when it is off. */
 #ifndef VLP_TESTUTIL_H
 #define VLP_TESTUTIL_H
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "autograd/gradcheck.h"
 
 #define VLP_TEST_MAIN(make_suite)                              \
     int main(void) {                                           \
@@ -23,5 +27,21 @@
         tcase_add_test(tc_, test_##name);                      \
         suite_add_tcase(suite, tc_);                           \
     } while (0)
+
+/* vlp_gradcheck of fn on p's parameters; fails the test when an error
+ * exceeds the tolerance or fewer than min_checked elements were compared. */
+static inline void vlp_test_gradcheck(vlp_params *p, vlp_gradcheck_fn fn, void *ctx,
+                                      const vlp_gradcheck_opts *opts, const char *what,
+                                      long min_checked) {
+    vlp_gradcheck_report rep;
+    bool ok = vlp_gradcheck(p, fn, ctx, opts, &rep);
+    double tol = opts->tol > 0 ? opts->tol : 1e-2;
+    printf("%s: %ld elements of %d tensors, max error %.2e (tolerance %.0e) at %s[%ld]\n", what,
+           rep.checked, p->count, rep.max_error, tol, rep.worst_param, rep.worst_index);
+    ck_assert_msg(ok, "%s: gradient of %s[%ld]: analytic %.6g, numeric %.6g, error %.3g > %.3g",
+                  what, rep.worst_param, rep.worst_index, rep.analytic, rep.numeric,
+                  rep.max_error, tol);
+    ck_assert_int_ge(rep.checked, min_checked);
+}
 
 #endif
