@@ -128,7 +128,9 @@ static vlp_tensor *chain_loss(chain *c, vlp_tape *t, bool keep) {
     return kept(vlp_op_sum(t, kept(vlp_op_mul(t, y, y), keep)), keep);
 }
 
-static void chain_step(chain *c, vlp_tape *t, bool keep) { vlp_tape_backward(t, chain_loss(c, t, keep), NULL); }
+static void chain_step(chain *c, vlp_tape *t, bool keep) {
+    vlp_tape_backward(t, chain_loss(c, t, keep), NULL);
+}
 
 /* Backward releases each op's output gradient (and its scratch) once the op
  * is done with it: the same gradients, bit for bit, as keeping every one,

@@ -144,7 +144,8 @@ int main(int argc, char **argv) {
     /* the global batch from one seed; this rank's rows of it */
     float *images = malloc(sizeof(float) * (size_t)bc->batch * 3 * S * S);
     int *ids = malloc(sizeof(int) * (size_t)bc->batch * T);
-    double *seconds = malloc(sizeof(double) * (size_t)o.steps), *waited = malloc(sizeof(double) * (size_t)o.steps);
+    double *seconds = malloc(sizeof(double) * (size_t)o.steps);
+    double *waited = malloc(sizeof(double) * (size_t)o.steps); /* for the all-reduce, after backward */
     if (!images || !ids || !seconds || !waited) fail(&d, "out of memory");
     vlp_bench_random_pairs(&bc->model, bc->batch, 7, images, ids);
     float *my_images = images + (long)d.rank * B * 3 * S * S;
@@ -158,8 +159,10 @@ int main(int argc, char **argv) {
     for (int s = 0; s < o.warmup + o.steps; s++) {
         double t0 = vlp_bench_now();
         loss = vlp_bench_step(&m, &tp, &opt, &d, B, my_images, my_ids);
-        if (s >= o.warmup) seconds[s - o.warmup] = vlp_bench_now() - t0;
-        if (s >= o.warmup) waited[s - o.warmup] = vlp_dist_backward_wait_s();
+        if (s >= o.warmup) {
+            seconds[s - o.warmup] = vlp_bench_now() - t0;
+            waited[s - o.warmup] = vlp_dist_backward_wait_s();
+        }
         if (s == 0) loss_first = loss;
     }
     float rss[2] = {(float)peak_rss_mb(), 0.0f}; /* before sgemm's operands */
