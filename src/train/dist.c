@@ -64,13 +64,6 @@ void vlp_dist_allreduce_sum(const vlp_dist *d, float *buf, size_t n) {
     }
 }
 
-void vlp_dist_allreduce_mean(const vlp_dist *d, float *buf, size_t n) {
-    if (d->world == 1) return;
-    vlp_dist_allreduce_sum(d, buf, n);
-    float inv = 1.0f / (float)d->world;
-    for (size_t i = 0; i < n; i++) buf[i] *= inv;
-}
-
 double vlp_dist_mean(const vlp_dist *d, double x) {
     if (d->world == 1) return x;
     MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);

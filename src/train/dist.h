@@ -1,6 +1,6 @@
 /* Data parallelism over MPI, or one process without it: rank and world,
  * checks that all ranks agree, the mean all-reduce of the flat gradient
- * buffer, and the embedding all-gather whose backward reduce-scatters the
+ * buffer (overlapped with backward), and the embedding all-gather whose backward reduce-scatters the
  * gradient back to the rank that owns each row (GUIDE.md section 3). */
 #ifndef VLP_DIST_H
 #define VLP_DIST_H
@@ -29,9 +29,8 @@ _Noreturn void vlp_dist_abort(const vlp_dist *d, int status);
  * whose `what` differs from rank 0's. Collective. */
 int vlp_dist_check_same(const vlp_dist *d, const void *data, size_t n, const char *what);
 
-/* buf = sum (or mean) over ranks of buf, in place; chunked under INT_MAX. */
+/* buf = sum over ranks of buf, in place; chunked under INT_MAX. */
 void vlp_dist_allreduce_sum(const vlp_dist *d, float *buf, size_t n);
-void vlp_dist_allreduce_mean(const vlp_dist *d, float *buf, size_t n);
 double vlp_dist_mean(const vlp_dist *d, double x);
 /* The sum over ranks of a count, exactly. */
 long vlp_dist_sum(const vlp_dist *d, long x);
@@ -41,10 +40,10 @@ bool vlp_dist_any(const vlp_dist *d, bool flag);
 void vlp_dist_allgather_ints(const vlp_dist *d, const int *local, int n, int *all);
 
 /* Backpropagates from the scalar loss, then leaves in p->grad the mean of
- * every rank's gradient, as vlp_tape_backward and vlp_dist_allreduce_mean
- * would, but the all-reduce runs while backward does: in buckets of
- * parameters adjacent in p, each sent once the last node that reads one of
- * them has run (as PyTorch's DDP). The gradients of the loss's parameters
+ * every rank's gradient, as vlp_tape_backward, vlp_dist_allreduce_sum and
+ * a division by the world would, but the all-reduce runs while backward
+ * does: in buckets of parameters adjacent in p, each sent once the last
+ * node that reads one of them has run (as PyTorch's DDP). The gradients
  * already in p->grad (earlier micro-batches) are included. */
 void vlp_dist_backward_mean(vlp_tape *t, const vlp_dist *d, vlp_params *p, vlp_tensor *loss);
 /* Seconds the last vlp_dist_backward_mean waited, after backward, for its
