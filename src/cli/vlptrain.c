@@ -3,9 +3,11 @@
  *   vlptrain --help-config [--markdown]
  * Argument parsing only; the work is in src/train. */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "autograd/error.h"
@@ -23,14 +25,23 @@ static void usage(FILE *f) {
 }
 
 static volatile sig_atomic_t stop_requested;
+static atomic_int signals_seen, notice_written;
 
-/* First SIGINT/SIGTERM: finish the step, checkpoint, exit 0. Second: now. */
+/* First SIGINT/SIGTERM: finish the step, checkpoint, exit 0. Second: now.
+ * BLAS and MPI threads take signals too, so the two handlers may run at once
+ * on two threads (sa_mask keeps them from nesting on one): the counter picks
+ * the first, and the second waits for its notice before ending the process. */
 static void on_signal(int sig) {
     (void)sig;
-    if (stop_requested) _exit(130);
-    stop_requested = 1;
-    static const char msg[] = "\nvlptrain: stopping after this step (again to stop now)\n";
-    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) _exit(130);
+    if (atomic_fetch_add(&signals_seen, 1) == 0) {
+        stop_requested = 1;
+        static const char msg[] = "\nvlptrain: stopping after this step (again to stop now)\n";
+        if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) _exit(130);
+        atomic_store(&notice_written, 1);
+        return;
+    }
+    for (int ms = 0; ms < 1000 && !atomic_load(&notice_written); ms++) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    _exit(130);
 }
 
 int main(int argc, char **argv) {
@@ -83,6 +94,9 @@ int main(int argc, char **argv) {
     vlp_trainer t;
     int rc = vlp_trainer_open(&t, &cfg, config_path, resume, &dist);
     struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     t.stop = &stop_requested;
