@@ -51,7 +51,8 @@ for round in 1 2 3 4 5; do
   kill -TERM "$pid"; kill -INT "$pid"
   status=0; wait "$pid" || status=$?
   [ "$status" = 130 ] || { cat "$out.log"; fail "two signals: exit status $status, expected 130"; }
-  grep -q "stopping after this step (again to stop now)" "$out.log" || fail "two signals, round $round: no first-signal message"
+  grep -q "stopping after this step (again to stop now)" "$out.log" ||
+    fail "two signals, round $round: no first-signal message"
   [ ! -e "$out/checkpoints" ] || fail "two signals: a checkpoint was written"
 done
 echo "two signals, 5 times: exit status 130 at once, the first notice written, no checkpoint"

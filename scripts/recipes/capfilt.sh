@@ -31,10 +31,10 @@ train "$dir/blip_tux" configs/capfilt_blip.ini --set train.init="$PWD/$dir/blip_
 #    neither match nor mismatch (likelihood ratio 1): it saw one matched pair
 #    in three in training (each positive with two negatives), so that is 1/3,
 #    not BLIP's 0.5 (the ITM of a tiny BLIP is far from sure; at 0.5 it drops
-#    most clean pairs). Two
-#    filters: the fine-tuned model as captioner and filter (BLIP's
-#    bootstrap), and the pre-trained model's ITM alone, which separates the
-#    corrupted pairs better (the Tux Paint stamps are another domain).
+#    most clean pairs). Two filters: the fine-tuned model as captioner and
+#    filter (BLIP's bootstrap), and the pre-trained model's ITM alone, which
+#    separates the corrupted pairs better (the Tux Paint stamps are another
+#    domain).
 threshold=0.333333
 nice "$bin/vlpfilter" "$dir/blip_tux" "$dir/noisy.tsv" -o "$dir/cleaned_tux.tsv" --report "$dir/report.tsv" \
   --threshold $threshold --seed 0 | tee "$dir/filter.log"
@@ -51,7 +51,8 @@ for set in noisy cleaned_tux cleaned; do
     run=$dir/clip_${set}_s$seed
     train "$run" configs/capfilt_clip.ini --set data.train="$PWD/$dir/$set.h5" \
       --set data.tokenizer="$PWD/$dir/blip_noisy/tokenizer.bpe" --set train.seed=$seed
-    nice "$bin/vlpeval" "$run" "$emoji/google_val.h5" --retrieval --match concept --json "$run.json" > /dev/null
+    nice "$bin/vlpeval" "$run" "$emoji/google_val.h5" --retrieval --match concept --json "$run.json" \
+      > /dev/null
   done
 done
 

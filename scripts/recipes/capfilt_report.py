@@ -52,7 +52,7 @@ print(f"| threshold on ITM match probability | {head} |")
 print("|---|" + "---|---|" * len(reports))
 for t in (0.1, 0.2, 0.3, threshold, 0.5, 0.7):
     cells = " | ".join(f"{pc(a)} | {pc(b)}" for a, b, *_ in (rates(r, t) for _, r in reports))
-    note = " (the recipe's: 1/3, likelihood ratio 1)" if t == threshold else " (BLIP's, vlpfilter's default)" if t == 0.5 else ""
+    note = {threshold: " (the recipe's: 1/3, likelihood ratio 1)", 0.5: " (BLIP's, vlpfilter's default)"}.get(t, "")
     print(f"| {t:.3g}{note} | {cells} |")
 print()
 for name, r in reports:

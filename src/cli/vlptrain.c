@@ -40,7 +40,8 @@ static void on_signal(int sig) {
         atomic_store(&notice_written, 1);
         return;
     }
-    for (int ms = 0; ms < 1000 && !atomic_load(&notice_written); ms++) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    struct timespec ms = {0, 1000000};
+    for (int waited = 0; waited < 1000 && !atomic_load(&notice_written); waited++) nanosleep(&ms, NULL);
     _exit(130);
 }
 
