@@ -103,8 +103,8 @@ if "noisy" in means:
     for s, name in (("cleaned", "the pre-trained model's ITM"), ("cleaned_tux", "the fine-tuned model")):
         if s not in means:
             continue
-        better = all(means[s][k] > means["noisy"][k] for k in ("i2t_r1", "t2i_r1"))
+        better = sum(means[s][k] > means["noisy"][k] for k in ("i2t_r1", "t2i_r1"))
         print(f"- CLIP on the set cleaned by {name} against the noisy set, mean R@1 of three seeds: I2T "
               f"{pc(means[s]['i2t_r1'])} against {pc(means['noisy']['i2t_r1'])}, T2I {pc(means[s]['t2i_r1'])} "
               f"against {pc(means['noisy']['t2i_r1'])}: "
-              f"**{'better in both directions' if better else 'not better in both directions'}**.")
+              f"**better in {('neither direction', 'one direction only', 'both directions')[better]}**.")
