@@ -40,8 +40,8 @@ done
 # Two signals: the second ends the process at once. Steps of 768 pairs take
 # long enough that both signals (different ones, so they cannot merge into
 # one pending signal) arrive within the step the first one interrupts. The
-# two may be taken by two threads at once; a lost first notice showed up in
-# about 1 run in 12, so the case runs 5 times.
+# two may be taken by two threads at once: before the fix, 5 runs in 40 lost
+# the first notice, so the case runs 5 times (about even odds to catch it).
 for round in 1 2 3 4 5; do
   out="$dir/twice$round"
   "$build/vlptrain" "$dir/tiny.ini" --set "log.dir=$out" --set train.batch_size=256 --set train.accum_freq=3 \
