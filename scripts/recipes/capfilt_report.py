@@ -14,7 +14,9 @@ d, threshold, machine = sys.argv[1:]
 threshold = float(threshold)
 read = lambda p: list(csv.DictReader(open(p, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
 pc = lambda x: f"{100 * x:.1f}%"
-bad = {int(r["row"]) for r in read(f"{d}/corrupted.tsv")}
+corrupted = read(f"{d}/corrupted.tsv")
+bad = {int(r["row"]) for r in corrupted}  # rows of the noisy manifest
+wrong = {(r["filepath"], r["noisy"]) for r in corrupted}  # the same pairs, as a cleaned set lists them
 
 
 def steps(run):
@@ -73,7 +75,6 @@ print("### CLIP on the noisy and on the cleaned sets\n")
 print("Same `configs/capfilt_clip.ini` (tiny CLIP, same steps, the pre-trained BLIP's tokenizer), seeds 0, 1 "
       "and 2 on each set; retrieval on the 747 held-out-concept pairs of `data/emoji/google_val.h5`, a caption "
       "matching every image of its concept. Each cell is the mean of the three seeds, then their range.\n")
-wrong = {(r["filepath"], r["noisy"]) for r in read(f"{d}/corrupted.tsv")}
 keys = ("i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5")
 print("| training set | pairs | of them corrupted | steps | I2T R@1 | I2T R@5 | T2I R@1 | T2I R@5 |")
 print("|---|---|---|---|---|---|---|---|")

@@ -1,7 +1,8 @@
 /* Data parallelism over MPI, or one process without it: rank and world,
  * checks that all ranks agree, the mean all-reduce of the flat gradient
- * buffer (overlapped with backward), and the embedding all-gather whose backward reduce-scatters the
- * gradient back to the rank that owns each row (GUIDE.md section 3). */
+ * buffer (overlapped with backward), and the embedding all-gather whose
+ * backward reduce-scatters the gradient back to the rank that owns each row
+ * (GUIDE.md section 3). */
 #ifndef VLP_DIST_H
 #define VLP_DIST_H
 
