@@ -32,8 +32,8 @@ from clip_ref import Transformer, clip_loss, write_config  # noqa: E402
 TINY = dict(embed_dim=16, image_size=16, patch_size=4, width=24, heads=2, mlp_ratio=4.0,
             n_groupings=2, depths=[1, 1, 1], group_tokens=[8, 4], output_groups=[8, 4],
             proj_hidden=24, gumbel_tau=1.0, assign_eps=1.0, vocab_size=50, context_length=8,
-            text_width=24, text_layers=1, text_heads=2, multi_label_weight=1.0, batch=4,
-            prompts=2)
+            text_width=24, text_layers=1, text_heads=2, multi_label_weight=1.0, group_weight=0.5,
+            batch=4, prompts=2)
 
 
 class Mlp(nn.Module):
@@ -231,7 +231,7 @@ class ImageEncoder(nn.Module):
             if soft is not None:
                 softs.append(soft)
                 logits.append(lg)
-        return self.norm(x).mean(dim=1), softs, logits
+        return self.norm(x), softs, logits  # the final groups, (B, G, C)
 
 
 class TextEncoder(nn.Module):
@@ -275,8 +275,11 @@ class GroupViT(nn.Module):
         self.multi_label_logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
     def encode_image(self, images, noise=None):
+        """The image embedding (the mean of the final groups, projected) and
+        each final group projected alone (the segment embeddings)."""
         x, softs, logits = self.img_encoder(images, noise)
-        return F.normalize(self.img_projector(x), dim=-1), softs, logits
+        img = F.normalize(self.img_projector(x.mean(dim=1)), dim=-1)
+        return img, F.normalize(self.img_projector(x), dim=-1), softs, logits
 
     def encode_text(self, text):
         return F.normalize(self.text_encoder(text), dim=-1)
@@ -291,10 +294,23 @@ class GroupViT(nn.Module):
         loss_txt = F.cross_entropy(scale * prompts @ img.t(), torch.arange(b).repeat_interleave(k))
         return 0.5 * (loss_img + loss_txt)
 
-    def loss(self, img, txt, prompts):
+    def group_loss(self, groups, prompts):
+        """vlp's group term: image i's score for a prompt pools its groups'
+        similarities by a softmax at the multi-label scale; soft target 1/K on
+        its own K prompts."""
+        b, k = groups.shape[0], prompts.shape[0] // groups.shape[0]
+        scale = torch.clamp(self.multi_label_logit_scale.exp(), max=100)
+        sim = torch.einsum("bgd,md->bmg", groups, prompts)
+        score = (F.softmax(scale * sim, dim=-1) * sim).sum(-1)  # (B, B K)
+        targets = torch.eye(b).repeat_interleave(k, dim=1) / k
+        return -(targets * F.log_softmax(scale * score, dim=-1)).sum(-1).mean()
+
+    def loss(self, img, groups, txt, prompts):
         caption, _ = clip_loss(img, txt, self.logit_scale)
         multi = self.multi_label_loss(img, prompts)
-        return caption + self.c["multi_label_weight"] * multi, caption, multi
+        group = self.group_loss(groups, prompts)
+        total = caption + self.c["multi_label_weight"] * multi + self.c["group_weight"] * group
+        return total, caption, multi, group
 
 
 def randomise(model, gen):
@@ -353,7 +369,7 @@ def cmd_golden(args):
     for attempt in range(100):  # noise whose hard assignment is unambiguous
         noise = [gumbel((b, c["output_groups"][i], tokens[i]), gen) for i in range(c["n_groupings"])]
         with torch.no_grad():
-            _, _, logits = model.encode_image(images, noise)
+            _, _, _, logits = model.encode_image(images, noise)
         gap = min_margin(logits, noise, c["gumbel_tau"])
         if gap > 1e-3:
             break
@@ -363,11 +379,12 @@ def cmd_golden(args):
     out = {}
     for mode, mode_noise in (("train", noise), ("eval", None)):
         model.zero_grad()
-        img, softs, _ = model.encode_image(images, mode_noise)
+        img, groups, softs, _ = model.encode_image(images, mode_noise)
         txt, prm = model.encode_text(captions), model.encode_text(prompts)
-        loss, caption, multi = model.loss(img, txt, prm)
+        loss, caption, multi, group = model.loss(img, groups, txt, prm)
         loss.backward()
-        out[mode] = dict(img=img, txt=txt, prm=prm, softs=softs, loss=loss, caption=caption, multi=multi,
+        out[mode] = dict(img=img, groups=groups, txt=txt, prm=prm, softs=softs, loss=loss, caption=caption,
+                         multi=multi, group=group,
                          grads={n: p.grad.clone() for n, p in model.named_parameters()})
 
     with h5py.File(args.output, "w") as f:
@@ -382,6 +399,7 @@ def cmd_golden(args):
         for mode, o in out.items():
             g = f.create_group(mode)
             g["image_features"] = o["img"].detach().numpy()
+            g["group_features"] = o["groups"].detach().numpy()
             g["text_features"] = o["txt"].detach().numpy()
             g["prompt_features"] = o["prm"].detach().numpy()
             for i, soft in enumerate(o["softs"]):
@@ -389,6 +407,7 @@ def cmd_golden(args):
             g["loss"] = np.float32(o["loss"].item())
             g["loss_caption"] = np.float32(o["caption"].item())
             g["loss_multi_label"] = np.float32(o["multi"].item())
+            g["loss_group"] = np.float32(o["group"].item())
             for name, grad in o["grads"].items():
                 g.create_dataset(f"grads/{name}", data=grad.numpy())
     print(f"groupvit_ref: wrote {args.output} (loss train {out['train']['loss'].item():.6f}, "

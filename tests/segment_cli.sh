@@ -5,8 +5,8 @@
 # with every number in [0, 1], the oracle foreground's background IoU
 # exactly 1 (it paints the true foreground) and the oracle groups' pixel
 # accuracy at least GroupViT's (both name each group once; the oracle by
-# its majority true label). Skipped (77) without the
-# prepared datasets or tuxpaint-data's photographs.
+# its majority true label), with either --naming; a bad --naming refused.
+# Skipped (77) without the prepared datasets or tuxpaint-data's photographs.
 #   tests/segment_cli.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1 src=$2
@@ -23,11 +23,18 @@ trap 'rm -rf "$tmp"' EXIT
 tok=$tmp/merges.txt
 cut -f2 "$tmp/scenes/val.tsv" "$tmp/scenes/unseen.tsv" | cat - "$tmp/scenes/templates.txt" >"$tmp/captions.txt"
 "$build/vlptok" train --vocab-size 600 "$tmp/captions.txt" -o "$tok"
+# the unseen split names each group by its pixels alone
 for split in val unseen; do
+  naming=groups; [ $split = unseen ] && naming=masked
   "$build/vlpsegment" "$src/configs/groupvit_tiny.ini" "$tmp/scenes/$split.tsv" --tokenizer "$tok" \
-    --classes "$tmp/scenes/classes.txt" --templates "$tmp/scenes/templates.txt" \
+    --classes "$tmp/scenes/classes.txt" --templates "$tmp/scenes/templates.txt" --naming $naming \
     --clip "$src/configs/clip_tiny.ini" --threshold 0.1 --out "$tmp/out_$split" --overlays 2
 done
+if "$build/vlpsegment" "$src/configs/groupvit_tiny.ini" "$tmp/scenes/val.tsv" --tokenizer "$tok" \
+     --classes "$tmp/scenes/classes.txt" --naming pixels 2>"$tmp/err"; then
+  echo "--naming pixels was accepted"; exit 1
+fi
+grep -q -- "--naming is groups or masked" "$tmp/err"
 /usr/bin/python3 - "$tmp" <<'PY'
 import json, os, sys
 tmp = sys.argv[1]
@@ -35,6 +42,7 @@ for split, n in (("val", 6), ("unseen", 3)):
     out = f"{tmp}/out_{split}"
     r = json.load(open(f"{out}/miou.json"))
     assert r["n_images"] == n, r["n_images"]
+    assert r["naming"].startswith("groups" if split == "val" else "masked"), r["naming"]
     assert sorted(r["methods"]) == ["dense_clip", "groupvit", "oracle_foreground", "oracle_groups"], r["methods"].keys()
     for name, m in r["methods"].items():
         for v in [m["miou"], m["pixel_accuracy"], *m["per_class_iou"].values()]:

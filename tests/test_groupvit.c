@@ -269,11 +269,11 @@ END_TEST
 
 /* ---- the loss for local rows ------------------------------------------------------- */
 
-enum { LW = 2, LB = 3, LK = 2, LD = 5 };
+enum { LW = 2, LB = 3, LK = 2, LD = 5, LG = 3 };
 
 typedef struct loss_case {
     vlp_params params;
-    vlp_tensor *img, *txt, *prompts, *scale, *ml_scale; /* global (N = W B) rows */
+    vlp_tensor *img, *txt, *prompts, *groups, *scale, *ml_scale; /* global (N = W B) rows */
     int rank;                                            /* -1: the whole batch */
 } loss_case;
 
@@ -281,19 +281,22 @@ typedef struct loss_case {
  * by W so that the sum over ranks is the whole batch's mean. */
 static vlp_tensor *f_loss(vlp_tape *t, void *ctx) {
     loss_case *c = ctx;
-    vlp_groupvit_embeddings all = {c->img, c->txt, c->prompts}, local = all;
+    vlp_groupvit_embeddings all = {c->img, c->txt, c->prompts, c->groups}, local = all;
     int offset = 0;
     if (c->rank >= 0) {
         offset = c->rank * LB;
         local.img = vlp_op_slice(t, c->img, 0, offset, LB);
         local.txt = vlp_op_slice(t, c->txt, 0, offset, LB);
         local.prompts = vlp_op_slice(t, c->prompts, 0, offset * LK, LB * LK);
+        local.groups = vlp_op_slice(t, c->groups, 0, offset, LB);
     }
     vlp_tensor *loss = vlp_clip_loss(t, local.img, local.txt, all.img, all.txt, c->scale, offset,
                                      NULL, NULL);
     vlp_tensor *ml = vlp_groupvit_multi_label_loss(t, local.img, local.prompts, all.img,
                                                    all.prompts, c->ml_scale, offset);
     loss = vlp_op_add(t, loss, ml);
+    vlp_tensor *gl = vlp_groupvit_group_loss(t, local.groups, all.prompts, LK, c->ml_scale, offset);
+    loss = vlp_op_add(t, loss, gl);
     return c->rank >= 0 ? vlp_op_mul_const(t, loss, 1.0f / LW) : loss;
 }
 
@@ -303,6 +306,7 @@ START_TEST(test_loss_local_rows) {
     c.img = vlp_params_add(&c.params, "img", 2, (int[]){LW * LB, LD});
     c.txt = vlp_params_add(&c.params, "txt", 2, (int[]){LW * LB, LD});
     c.prompts = vlp_params_add(&c.params, "prompts", 2, (int[]){LW * LB * LK, LD});
+    c.groups = vlp_params_add(&c.params, "groups", 3, (int[]){LW * LB, LG, LD});
     c.scale = vlp_params_add(&c.params, "logit_scale", 1, (int[]){1});
     c.ml_scale = vlp_params_add(&c.params, "multi_label_logit_scale", 1, (int[]){1});
     ck_assert_int_eq(vlp_params_alloc(&c.params), VLP_OK);
@@ -314,7 +318,7 @@ START_TEST(test_loss_local_rows) {
 
     /* Its gradient, finite differences ... */
     vlp_gradcheck_opts opts = {.tol = 1e-3, .seed = 6};
-    vlp_test_gradcheck(&c.params, f_loss, &c, &opts, "GroupViT loss (caption + multi-label)",
+    vlp_test_gradcheck(&c.params, f_loss, &c, &opts, "GroupViT loss (caption + multi-label + group)",
                        c.params.count);
 
     /* ... and the W ranks' local losses add up to the whole batch's, their
@@ -423,7 +427,8 @@ static vlp_groupvit_config golden_config(hid_t f, int *batch, int *prompts) {
                              .mlp_ratio = (float)attr_number(f, "mlp_ratio"),
                              .gumbel_tau = (float)attr_number(f, "gumbel_tau"),
                              .assign_eps = (float)attr_number(f, "assign_eps"),
-                             .multi_label_weight = (float)attr_number(f, "multi_label_weight")};
+                             .multi_label_weight = (float)attr_number(f, "multi_label_weight"),
+                             .group_weight = (float)attr_number(f, "group_weight")};
 #undef I
     attr_ints(f, "depths", c.depths, c.n_groupings + 1);
     attr_ints(f, "group_tokens", c.group_tokens, c.n_groupings);
@@ -464,15 +469,16 @@ static void check_mode(hid_t f, vlp_groupvit *m, bool train, int B, int K) {
     }
     vlp_tensor *assign[VLP_GROUPVIT_MAX_GROUPINGS];
     vlp_groupvit_embeddings e = {
-        .img = vlp_groupvit_encode_image(m, &t, images, train ? &gumbel : NULL, assign),
         .txt = vlp_groupvit_encode_text(m, &t, captions, B),
         .prompts = vlp_groupvit_encode_text(m, &t, prompts, B * K)};
+    e.img = vlp_groupvit_encode_image_groups(m, &t, images, train ? &gumbel : NULL, assign, &e.groups);
     vlp_tensor *loss = vlp_groupvit_loss(m, &t, &e, &e, 0);
     vlp_params_zero_grad(&m->params);
     vlp_tape_backward(&t, loss, NULL);
 
 #define MATCH(what, tensor, tol) (snprintf(name, sizeof name, "%s/%s", mode, what), expect_dataset(f, name, tensor, tol))
     MATCH("image_features", e.img, 1e-5);
+    MATCH("group_features", e.groups, 1e-5);
     MATCH("text_features", e.txt, 1e-5);
     MATCH("prompt_features", e.prompts, 1e-5);
     for (int i = 0; i < cfg->n_groupings; i++) {
@@ -485,6 +491,8 @@ static void check_mode(hid_t f, vlp_groupvit *m, bool train, int B, int K) {
     MATCH("loss_caption", vlp_clip_loss(&t, e.img, e.txt, e.img, e.txt, m->logit_scale, 0, NULL, NULL), 1e-5);
     MATCH("loss_multi_label", vlp_groupvit_multi_label_loss(&t, e.img, e.prompts, e.img, e.prompts,
                                                              m->multi_label_logit_scale, 0), 1e-5);
+    MATCH("loss_group", vlp_groupvit_group_loss(&t, e.groups, e.prompts, K, m->multi_label_logit_scale, 0),
+          1e-5);
     vlp_tape_no_grad_end(&t);
     /* Some gradients are zero by symmetry (a bias before a LayerNorm or a
      * softmax that cancels it: mlp_inter.fc2.bias, the k bias of attention,

@@ -5,7 +5,7 @@
  *     parameter gradients of one process with W B, checked on every rank.
  *     BLIP with [blip] negatives = global (ITC, ITM on the global batch's
  *     negatives, LM weighted by each rank's share of the scored tokens);
- *     GroupViT with its multi-label prompts and Gumbel noise.
+ *     GroupViT with its multi-label prompts, the group term and Gumbel noise.
  *   --negatives local under mpirun: ITM's negatives then come from each
  *     rank's own pairs, so W ranks must differ from one process (this test
  *     can fail); on one process local and global negatives must agree,
@@ -37,7 +37,7 @@ static vlp_config config(int kind, int negatives) {
         strcpy(c.groupvit.depths, "1,1,1");
         strcpy(c.groupvit.group_tokens, "4,2");
         strcpy(c.groupvit.output_groups, "4,2");
-        c.groupvit.proj_hidden = 16, c.groupvit.prompts = K;
+        c.groupvit.proj_hidden = 16, c.groupvit.prompts = K, c.groupvit.group_weight = 0.6f;
     }
     return c;
 }

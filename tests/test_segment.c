@@ -201,7 +201,7 @@ START_TEST(test_groupvit_tower_matches) {
     vlp_tensor *want_assign[VLP_GROUPVIT_MAX_GROUPINGS], *assign[VLP_GROUPVIT_MAX_GROUPINGS];
     vlp_tensor *want = vlp_groupvit_encode_image(&m, &t, x, NULL, want_assign);
     vlp_tensor *groups, *image;
-    vlp_segment_groupvit(&m, &t, x, &groups, &image, assign);
+    image = vlp_groupvit_encode_image_groups(&m, &t, x, NULL, assign, &groups);
     ck_assert_int_eq(image->n, want->n);
     for (long i = 0; i < want->n; i++) ck_assert_float_eq_tol(image->data[i], want->data[i], 1e-6f);
     for (int s = 0; s < 2; s++) {
@@ -245,7 +245,8 @@ START_TEST(test_segment_image) {
     uint8_t gt[H * W], pred[H * W], oracle[H * W];
     int group[H * W];
     for (int p = 0; p < H * W; p++) gt[p] = (uint8_t)(p % 7 == 0 ? 0 : 1 + p % 3);
-    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, -2.0f, 0, gt, pred, group, oracle), VLP_OK);
+    vlp_segment_rule never_background = {.threshold = -2.0f};
+    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, &never_background, gt, pred, group, oracle), VLP_OK);
     int label_of[2] = {-1, -1};
     for (int p = 0; p < H * W; p++) {
         ck_assert(group[p] >= 0 && group[p] < 2);
@@ -256,13 +257,62 @@ START_TEST(test_segment_image) {
         if (gt[p]) ck_assert_int_eq(oracle[p], oracle[1]);
     }
     /* a threshold above every cosine: all background */
-    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, 1.5f, 0, NULL, pred, NULL, NULL), VLP_OK);
+    vlp_segment_rule above_all = {.threshold = 1.5f};
+    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, &above_all, NULL, pred, NULL, NULL), VLP_OK);
     for (int p = 0; p < H * W; p++) ck_assert_int_eq(pred[p], 0);
     /* GroupViT's rule over the image's best class: no threshold, that class everywhere */
-    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, 0.0f, 1, gt, pred, group, oracle), VLP_OK);
+    vlp_segment_rule image_class = {.topk = 1};
+    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, &image_class, gt, pred, group, oracle), VLP_OK);
     for (int p = 0; p < H * W; p++) ck_assert_int_eq(pred[p], oracle[1]);
+    /* masked naming keeps one label per group and the same groups */
+    int group2[H * W];
+    vlp_segment_rule masked = {.threshold = -2.0f, .masked = true};
+    ck_assert_int_eq(vlp_segment_image(&m, &img, classes, K, &masked, NULL, pred, group2, NULL), VLP_OK);
+    label_of[0] = label_of[1] = -1;
+    for (int p = 0; p < H * W; p++) {
+        ck_assert_int_eq(group2[p], group[p]);
+        ck_assert(pred[p] >= 1 && pred[p] <= K);
+        if (label_of[group[p]] < 0) label_of[group[p]] = pred[p];
+        ck_assert_int_eq(pred[p], label_of[group[p]]);
+    }
     vlp_image_free(&img);
     vlp_groupvit_free(&m.groupvit);
+}
+END_TEST
+
+/* Masked embeddings: group g's row is the image embedding of the image
+ * with every other pixel at 0; a group owning no pixel keeps its row. */
+START_TEST(test_segment_masked_embeddings) {
+    vlp_groupvit m;
+    ck_assert_int_eq(vlp_groupvit_init(&m, &tiny_config, 4), VLP_OK);
+    enum { S = 8, G = 3, D = 6 };
+    vlp_rng rng;
+    vlp_rng_init(&rng, 8);
+    float image[3 * S * S], masked[3 * S * S], emb[G * D];
+    vlp_rng_fill_normal(&rng, image, 3 * S * S, 0, 1);
+    int own[S * S];
+    for (int p = 0; p < S * S; p++) own[p] = (p % S) < 3 ? 0 : 1; /* group 2 owns nothing */
+    for (int i = 0; i < G * D; i++) emb[i] = 7.0f;
+    vlp_tape t;
+    vlp_tape_init(&t);
+    vlp_tape_no_grad_begin(&t);
+    vlp_tensor *x = vlp_tape_wrap(&t, image, 4, (int[]){1, 3, S, S});
+    vlp_segment_masked_embeddings(&m, x, own, G, emb);
+    for (int g = 0; g < 2; g++) {
+        for (int c = 0; c < 3; c++)
+            for (int p = 0; p < S * S; p++) masked[c * S * S + p] = own[p] == g ? image[c * S * S + p] : 0.0f;
+        vlp_tensor *xm = vlp_tape_wrap(&t, masked, 4, (int[]){1, 3, S, S});
+        vlp_tensor *want = vlp_groupvit_encode_image(&m, &t, xm, NULL, NULL);
+        for (int d = 0; d < D; d++) ck_assert_float_eq_tol(emb[g * D + d], want->data[d], 1e-5f);
+    }
+    /* the two halves see different images */
+    float diff = 0;
+    for (int d = 0; d < D; d++) diff += fabsf(emb[d] - emb[D + d]);
+    ck_assert_float_gt(diff, 1e-3f);
+    for (int d = 0; d < D; d++) ck_assert_float_eq(emb[2 * D + d], 7.0f);
+    vlp_tape_no_grad_end(&t);
+    vlp_tape_free(&t);
+    vlp_groupvit_free(&m);
 }
 END_TEST
 
@@ -526,6 +576,7 @@ static Suite *segment_suite(void) {
     VLP_ADD_CASE(s, labels_and_baselines);
     VLP_ADD_CASE(s, groupvit_tower_matches);
     VLP_ADD_CASE(s, segment_image);
+    VLP_ADD_CASE(s, segment_masked_embeddings);
     VLP_ADD_CASE(s, scenes_masks_exact);
     VLP_ADD_CASE(s, scenes_deterministic);
     VLP_ADD_CASE(s, scenes_real_data);

@@ -1,7 +1,7 @@
 /* vlpsegment: zero-shot segmentation by a GroupViT, from class names alone.
  *   vlpsegment MODEL IMAGES --classes FILE [--templates FILE] [--topk N] [--threshold T]
- *              [--out DIR] [--clip CLIPMODEL [--dense-threshold T]] [--json OUT]
- *              [--overlays N] [--limit N]
+ *              [--naming groups|masked] [--out DIR] [--clip CLIPMODEL [--dense-threshold T]]
+ *              [--json OUT] [--overlays N] [--limit N]
  * A model given as CONFIG.ini (either one) is built from that config and
  * randomly initialised (seed 1), its tokenizer --tokenizer's or the config's:
  * to try the program without a trained model.
@@ -35,8 +35,8 @@
 
 static void usage(FILE *f) {
     fputs("usage: vlpsegment MODEL IMAGES --classes FILE [--templates FILE] [--topk N] [--threshold T]\n"
-          "                  [--out DIR] [--clip CLIPMODEL [--dense-threshold T]] [--json OUT]\n"
-          "                  [--overlays N] [--limit N]\n"
+          "                  [--naming groups|masked] [--out DIR] [--clip CLIPMODEL [--dense-threshold T]]\n"
+          "                  [--json OUT] [--overlays N] [--limit N]\n"
           "MODEL or CLIPMODEL as CONFIG.ini: that config randomly initialised (seed 1), with\n"
           "--tokenizer MERGES or the config's tokenizer, to try the program without a trained model.\n"
           "MODEL: a GroupViT run folder or checkpoint. IMAGES: a manifest or folder; a manifest\n"
@@ -46,7 +46,10 @@ static void usage(FILE *f) {
           "Groups are named as GroupViT does: among the image's N best classes (--topk, default\n"
           "5), background where the class probability is under --threshold (default 0.95).\n"
           "--topk 0: the nearest of all classes, background under a cosine --threshold (default\n"
-          "0.2). Dense CLIP: background under the cosine --dense-threshold (default 0.2).\n"
+          "0.2). --naming groups (default, GroupViT's): each group by its own token's embedding;\n"
+          "masked: by the embedding of the image with only that group's pixels (the rest grey),\n"
+          "one more pass of the image tower per group. Dense CLIP: background under the cosine\n"
+          "--dense-threshold (default 0.2).\n"
           "Writes DIR (default segment_out)/labels/*.png, overlays/*.png (first N, default 16)\n"
           "and miou.json (or --json OUT; - for stdout).\n",
           f);
@@ -135,6 +138,7 @@ int main(int argc, char **argv) {
     const char *out_dir = "segment_out", *json_path = NULL, *clip_path = NULL, *tokenizer_path = NULL;
     float threshold = NAN, dense_threshold = 0.2f;
     long limit = -1, n_overlays = 16, topk = 5;
+    bool masked = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
@@ -143,6 +147,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--templates") && has) templates_path = argv[++i];
         else if (!strcmp(a, "--threshold") && has) threshold = strtof(argv[++i], NULL);
         else if (!strcmp(a, "--topk") && has) topk = atol(argv[++i]);
+        else if (!strcmp(a, "--naming") && has) {
+            const char *v = argv[++i];
+            if (strcmp(v, "groups") && strcmp(v, "masked")) die("--naming is groups or masked");
+            masked = !strcmp(v, "masked");
+        }
         else if (!strcmp(a, "--dense-threshold") && has) dense_threshold = strtof(argv[++i], NULL);
         else if (!strcmp(a, "--out") && has) out_dir = argv[++i];
         else if (!strcmp(a, "--json") && has) json_path = argv[++i];
@@ -157,6 +166,8 @@ int main(int argc, char **argv) {
     if (!model_path || !images_path || !classes_path) return usage(stderr), 2;
     if (topk < 0) die("--topk must be 0 or more");
     if (isnan(threshold)) threshold = topk ? 0.95f : 0.2f;
+    const vlp_segment_rule rule = {.threshold = threshold, .topk = (int)topk, .masked = masked};
+    const vlp_segment_rule dense_rule = {.threshold = dense_threshold};
 
     int K, n_templates = 1;
     char **classes = vlp_read_lines(classes_path, &K), **templates = NULL;
@@ -239,9 +250,9 @@ int main(int argc, char **argv) {
             }
             vlp_image_free(&mimg);
         }
-        if (vlp_segment_image(&gv, &img, gv_classes, K, threshold, (int)topk, gt, pred, group, oracle) ||
-            (clip_path && vlp_segment_image(&clip, &img, clip_classes, K, dense_threshold, 0, NULL, dense,
-                                            NULL, NULL)))
+        if (vlp_segment_image(&gv, &img, gv_classes, K, &rule, gt, pred, group, oracle) ||
+            (clip_path &&
+             vlp_segment_image(&clip, &img, clip_classes, K, &dense_rule, NULL, dense, NULL, NULL)))
             die(vlp_error_message());
         if (gt) {
             uint8_t *named = malloc(np);
@@ -278,9 +289,9 @@ int main(int argc, char **argv) {
         done++;
     }
     if (fclose(index) != 0) die("cannot write index.tsv in the output folder");
-    printf("vlpsegment: %ld images of %s segmented into %d classes + background (%s, threshold %.2f), "
+    printf("vlpsegment: %ld images of %s segmented into %d classes + background (%s%s, threshold %.2f), "
            "%ld skipped; label maps in %s/labels\n", done, images_path, K, topk ? "GroupViT's rule" : "nearest class",
-           threshold, skipped, out_dir);
+           masked ? ", masked groups" : "", threshold, skipped, out_dir);
     if (have_masks) {
         cJSON *out = cJSON_CreateObject(), *ms = cJSON_CreateObject();
         cJSON_AddStringToObject(out, "model", model_path);
@@ -292,6 +303,8 @@ int main(int argc, char **argv) {
         cJSON_AddStringToObject(out, "labelling", topk ? "groupvit: class probability among the image's topk classes"
                                                        : "nearest class by cosine similarity");
         cJSON_AddNumberToObject(out, "threshold", threshold);
+        cJSON_AddStringToObject(out, "naming", masked ? "masked: each group's pixels alone, re-encoded"
+                                                      : "groups: each final group token, projected");
         if (clip_path) {
             cJSON_AddStringToObject(out, "clip", clip_path);
             cJSON_AddNumberToObject(out, "dense_threshold", dense_threshold);

@@ -324,11 +324,18 @@ vlp_tensor *vlp_groupvit_encode_groups(const vlp_groupvit *m, vlp_tape *t, vlp_t
     return vlp_ln_forward(&m->norm, t, x);
 }
 
-vlp_tensor *vlp_groupvit_encode_image(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
-                                      const vlp_groupvit_gumbel *gumbel, vlp_tensor **assign) {
+vlp_tensor *vlp_groupvit_encode_image_groups(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
+                                             const vlp_groupvit_gumbel *gumbel, vlp_tensor **assign,
+                                             vlp_tensor **groups) {
     vlp_tensor *x = vlp_groupvit_encode_groups(m, t, images, gumbel, assign);
+    if (groups) *groups = vlp_op_l2_normalize(t, vlp_mlp_forward(&m->img_projector, t, x));
     x = vlp_op_mean_last(t, vlp_op_transpose(t, x)); /* mean of the final groups, (B, C) */
     return vlp_op_l2_normalize(t, vlp_mlp_forward(&m->img_projector, t, x));
+}
+
+vlp_tensor *vlp_groupvit_encode_image(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
+                                      const vlp_groupvit_gumbel *gumbel, vlp_tensor **assign) {
+    return vlp_groupvit_encode_image_groups(m, t, images, gumbel, assign, NULL);
 }
 
 vlp_tensor *vlp_groupvit_encode_text(const vlp_groupvit *m, vlp_tape *t, const int *ids, int n) {
@@ -360,6 +367,25 @@ vlp_tensor *vlp_groupvit_multi_label_loss(vlp_tape *t, vlp_tensor *img, vlp_tens
     return vlp_op_mul_const(t, loss, 0.5f);
 }
 
+vlp_tensor *vlp_groupvit_group_loss(vlp_tape *t, vlp_tensor *groups, vlp_tensor *prompts_all, int K,
+                                    vlp_tensor *logit_scale, int offset) {
+    int B = groups->shape[0], G = groups->shape[1], D = groups->shape[2], M = prompts_all->shape[0];
+    VLP_ASSERT(groups->ndim == 3 && prompts_all->shape[1] == D && K >= 1 && M % K == 0 && offset >= 0 &&
+                   (offset + B) * K <= M,
+               "group loss: groups (%d, %d, %d) against %d prompts, %d per image, at offset %d",
+               B, G, D, M, K, offset);
+    vlp_tensor *scale = vlp_op_exp(t, logit_scale);
+    vlp_tensor *flat = vlp_op_reshape(t, groups, 2, (int[]){B * G, D});
+    vlp_tensor *sim = vlp_op_matmul(t, flat, prompts_all, false, true);           /* (B G, M) */
+    sim = vlp_op_transpose(t, vlp_op_reshape(t, sim, 3, (int[]){B, G, M})); /* (B, M, G) */
+    vlp_tensor *w = vlp_op_softmax(t, vlp_op_scale(t, sim, scale));
+    vlp_tensor *score = vlp_op_sum_last(t, vlp_op_mul(t, w, sim)); /* (B, M) */
+    vlp_tensor *q = vlp_tape_zeros(t, 2, (int[]){B, M});
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < K; k++) q->data[(long)i * M + (long)(offset + i) * K + k] = 1.0f / K;
+    return vlp_op_cross_entropy_soft(t, vlp_op_scale(t, score, scale), q);
+}
+
 vlp_tensor *vlp_groupvit_loss(const vlp_groupvit *m, vlp_tape *t,
                               const vlp_groupvit_embeddings *local,
                               const vlp_groupvit_embeddings *all, int offset) {
@@ -368,7 +394,12 @@ vlp_tensor *vlp_groupvit_loss(const vlp_groupvit *m, vlp_tape *t,
     if (!local->prompts) return loss;
     vlp_tensor *ml = vlp_groupvit_multi_label_loss(t, local->img, local->prompts, all->img,
                                                    all->prompts, m->multi_label_logit_scale, offset);
-    return vlp_op_add(t, loss, vlp_op_mul_const(t, ml, m->cfg.multi_label_weight));
+    loss = vlp_op_add(t, loss, vlp_op_mul_const(t, ml, m->cfg.multi_label_weight));
+    if (!local->groups) return loss;
+    int K = local->prompts->shape[0] / local->img->shape[0];
+    vlp_tensor *gl = vlp_groupvit_group_loss(t, local->groups, all->prompts, K, m->multi_label_logit_scale,
+                                             offset);
+    return vlp_op_add(t, loss, vlp_op_mul_const(t, gl, m->cfg.group_weight));
 }
 
 void vlp_groupvit_clamp_logit_scales(vlp_groupvit *m) {

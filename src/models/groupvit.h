@@ -33,6 +33,7 @@ typedef struct vlp_groupvit_config {
     float assign_eps;   /* a group's assignment is divided by its sum + assign_eps: 1 */
     int vocab_size, context_length, text_width, text_layers, text_heads;
     float multi_label_weight; /* of the prompt term in vlp_groupvit_loss: 1 */
+    float group_weight;       /* of the group term (not GroupViT's): 0, off */
 } vlp_groupvit_config;
 
 typedef struct vlp_groupvit_linear {
@@ -113,6 +114,12 @@ typedef struct vlp_groupvit_gumbel {
  * groups of the logits without noise, what segmentation multiplies. */
 vlp_tensor *vlp_groupvit_encode_image(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
                                       const vlp_groupvit_gumbel *gumbel, vlp_tensor **assign);
+/* encode_image, and in *groups (B, G, embed_dim) each final group through
+ * the same projector, L2-normalised: GroupViT's segment embeddings, what
+ * segmentation names and the group term trains. */
+vlp_tensor *vlp_groupvit_encode_image_groups(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
+                                             const vlp_groupvit_gumbel *gumbel, vlp_tensor **assign,
+                                             vlp_tensor **groups);
 /* The tower before the pooling: the final group tokens after img_encoder's
  * norm, (B, G, C), what encode_image averages and segmentation labels one
  * by one; gumbel and assign as there. */
@@ -153,12 +160,14 @@ typedef struct vlp_groupvit_embeddings {
     vlp_tensor *img;     /* (B, D) */
     vlp_tensor *txt;     /* (B, D), the captions */
     vlp_tensor *prompts; /* (B K, D), or NULL */
+    vlp_tensor *groups;  /* (B, G, D), local only, for the group term; or NULL */
 } vlp_groupvit_embeddings;
 
 /* GroupViT's loss for a rank's B local rows against the N global rows (the
  * local ones at [offset, offset + B); N == B, all == local, on one
  * process): the caption term, vlp_clip_loss with logit_scale, plus
- * multi_label_weight times the multi-label term with its own scale. */
+ * multi_label_weight times the multi-label term with its own scale, plus
+ * group_weight times the group term (with local->groups and prompts). */
 vlp_tensor *vlp_groupvit_loss(const vlp_groupvit *m, vlp_tape *t,
                               const vlp_groupvit_embeddings *local,
                               const vlp_groupvit_embeddings *all, int offset);
@@ -170,6 +179,18 @@ vlp_tensor *vlp_groupvit_loss(const vlp_groupvit *m, vlp_tape *t,
 vlp_tensor *vlp_groupvit_multi_label_loss(vlp_tape *t, vlp_tensor *img, vlp_tensor *prompts,
                                           vlp_tensor *img_all, vlp_tensor *prompts_all,
                                           vlp_tensor *logit_scale, int offset);
+
+/* The group term, ours, not GroupViT's: each of its caption's labels
+ * should be found in one of the image's own groups. With s =
+ * exp(logit_scale) and sim[i, j, g] = groups[i, g] . prompts_all[j], the
+ * image's score for prompt j pools its groups by a softmax at s (a soft
+ * maximum): score[i, j] = sum_g softmax_g(s sim[i, j, :]) sim[i, j, g];
+ * the term is CE_soft(s score, 1/K on image i's K prompts) over B rows. The
+ * image-level terms only ask the mean of the groups to carry the labels;
+ * segmentation names the groups one by one. groups (B, G, D), prompts_all
+ * (N K, D); it shares the multi-label term's scale. */
+vlp_tensor *vlp_groupvit_group_loss(vlp_tape *t, vlp_tensor *groups, vlp_tensor *prompts_all, int K,
+                                    vlp_tensor *logit_scale, int offset);
 
 /* After each optimizer step: both logit scales into [0, ln 100]. */
 void vlp_groupvit_clamp_logit_scales(vlp_groupvit *m);

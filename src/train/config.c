@@ -97,6 +97,7 @@ static const key KEYS[] = {
     {"groupvit", "proj_hidden", KEY_INT, F(groupvit.proj_hidden), "4096", 1, 1 << 16, 0, "hidden width of the image projector MLP"},
     {"groupvit", "prompts", KEY_INT, F(groupvit.prompts), "3", 0, 64, 0, "K multi-label prompts per image (its caption's labels put in templates); 0: the caption term alone"},
     {"groupvit", "multi_label_weight", KEY_FLOAT, F(groupvit.multi_label_weight), "1", 0, 1000, 0, "weight of the multi-label term"},
+    {"groupvit", "group_weight", KEY_FLOAT, F(groupvit.group_weight), "0", 0, 1000, 0, "weight of the group term (ours, not GroupViT's): each label of the caption should match one of the image's own final groups; needs prompts > 0; 0: off"},
     {"groupvit", "labels", KEY_CHOICE, F(groupvit.labels), "tags", 0, 0, "tags|nouns", "a caption's labels: tags = the comma-separated tags after its first ':' (emoji captions, \"name: tag, tag\"); nouns = its words found in [groupvit] nouns. Distinct, in caption order, repeated to K prompts; a caption with none gives itself as its K prompts"},
     {"groupvit", "nouns", KEY_STRING, F(groupvit.nouns), "", 0, 0, 0, "file of nouns, one per line, for labels = nouns (relative to the config file)"},
     {"groupvit", "templates", KEY_STRING, F(groupvit.templates), "", 0, 0, 0, "prompt templates, one per line with {} for the label, label k in template k mod their number (relative to the config file); empty: \"a photo of a {}.\""},
@@ -346,6 +347,9 @@ static int check_kind(const vlp_config *c, const char *name) {
         return vlp_error_set(VLP_ECONFIG, "%s: [groupvit] group_tokens and output_groups need one entry per "
                              "grouping stage (1 to 4; they have %d and %d) and depths one more (it has %d)",
                              name, nt, ng, nd);
+    if (c->groupvit.group_weight > 0 && !c->groupvit.prompts)
+        return vlp_error_set(VLP_ECONFIG, "%s: [groupvit] group_weight needs prompts > 0 (the group term "
+                             "matches the caption's labels to the groups)", name);
     if (c->groupvit.prompts && c->groupvit.labels == VLP_LABELS_NOUNS && !c->groupvit.nouns[0])
         return vlp_error_set(VLP_ECONFIG, "%s: [groupvit] labels = nouns needs [groupvit] nouns, a file of nouns",
                              name);

@@ -34,6 +34,7 @@ typedef struct vlp_config {
         char depths[64], group_tokens[64], output_groups[64];
         int proj_hidden, prompts;
         float multi_label_weight;
+        float group_weight;
         int labels; /* VLP_LABELS_* */
         char nouns[VLP_PATH_MAX], templates[VLP_PATH_MAX];
     } groupvit;

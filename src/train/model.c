@@ -56,7 +56,8 @@ int vlp_model_init(vlp_model *m, const vlp_config *c, int vocab_size, uint64_t s
             .vocab_size = vocab_size, .context_length = c->model.context_length,
             .text_width = c->model.text_width, .text_layers = c->model.text_layers,
             .text_heads = c->model.text_heads,
-            .multi_label_weight = c->groupvit.multi_label_weight};
+            .multi_label_weight = c->groupvit.multi_label_weight,
+            .group_weight = c->groupvit.group_weight};
         int nd = vlp_config_int_list(c->groupvit.depths, gc.depths, VLP_GROUPVIT_MAX_GROUPINGS + 1);
         gc.n_groupings = vlp_config_int_list(c->groupvit.group_tokens, gc.group_tokens, VLP_GROUPVIT_MAX_GROUPINGS);
         int ng = vlp_config_int_list(c->groupvit.output_groups, gc.output_groups, VLP_GROUPVIT_MAX_GROUPINGS);
@@ -314,10 +315,13 @@ static vlp_tensor *groupvit_loss(vlp_model *mo, vlp_tape *t, const vlp_dist *d, 
         gumbel.noise[i] = noise;
     }
     vlp_tensor *images = vlp_tape_wrap(t, b->images, 4, (int[]){B, 3, S, S});
+    vlp_tensor *groups = NULL;
+    bool group_term = gc->group_weight > 0 && K && b->prompt_ids;
     vlp_groupvit_embeddings local = {
-        .img = vlp_groupvit_encode_image(m, t, images, &gumbel, NULL),
+        .img = vlp_groupvit_encode_image_groups(m, t, images, &gumbel, NULL, group_term ? &groups : NULL),
         .txt = vlp_groupvit_encode_text(m, t, b->ids, B),
-        .prompts = K && b->prompt_ids ? vlp_groupvit_encode_text(m, t, b->prompt_ids, B * K) : NULL};
+        .prompts = K && b->prompt_ids ? vlp_groupvit_encode_text(m, t, b->prompt_ids, B * K) : NULL,
+        .groups = groups};
     vlp_groupvit_embeddings all = {
         .img = vlp_dist_all_gather(t, d, local.img, true),
         .txt = vlp_dist_all_gather(t, d, local.txt, true),

@@ -213,17 +213,6 @@ double vlp_miou_compute(const vlp_miou *m, double *iou, double *accuracy) {
 
 /* ---- the models ------------------------------------------------------------------------ */
 
-/* The image tower in evaluation (soft assignments) up to the final groups;
- * each group projected like the image embedding, and that embedding. The
- * test segment.groupvit_tower_matches checks it against encode_image. */
-void vlp_segment_groupvit(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
-                          vlp_tensor **groups, vlp_tensor **image, vlp_tensor **assign) {
-    vlp_tensor *x = vlp_groupvit_encode_groups(m, t, images, NULL, assign); /* (B, G, C) */
-    *groups = vlp_op_l2_normalize(t, vlp_mlp_forward(&m->img_projector, t, x));
-    vlp_tensor *mean = vlp_op_mean_last(t, vlp_op_transpose(t, x));
-    *image = vlp_op_l2_normalize(t, vlp_mlp_forward(&m->img_projector, t, mean));
-}
-
 vlp_tensor *vlp_segment_clip_patches(const vlp_clip *m, vlp_tape *t, vlp_tensor *images) {
     vlp_tensor *x = vlp_vit_tokens(&m->visual, t, images);
     int L = x->shape[1] - 1;
@@ -231,8 +220,35 @@ vlp_tensor *vlp_segment_clip_patches(const vlp_clip *m, vlp_tape *t, vlp_tensor 
     return vlp_op_l2_normalize(t, vlp_op_matmul(t, x, m->visual.proj, false, false));
 }
 
+void vlp_segment_masked_embeddings(const vlp_groupvit *m, const vlp_tensor *x, const int *own, int G,
+                                   float *emb) {
+    int S = x->shape[2];
+    long n = (long)S * S;
+    int owners[256], B = 0;
+    VLP_ASSERT(G <= 256, "%d groups", G);
+    for (int g = 0; g < G; g++) {
+        bool owns = false;
+        for (long p = 0; p < n && !owns; p++) owns = own[p] == g;
+        if (owns) owners[B++] = g;
+    }
+    if (!B) return;
+    vlp_tape t;
+    vlp_tape_init(&t);
+    vlp_tape_no_grad_begin(&t);
+    vlp_tensor *xb = vlp_tape_tensor(&t, 4, (int[]){B, 3, S, S});
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < 3; c++)
+            for (long p = 0; p < n; p++)
+                xb->data[((long)b * 3 + c) * n + p] = own[p] == owners[b] ? x->data[c * n + p] : 0.0f;
+    vlp_tensor *e = vlp_groupvit_encode_image(m, &t, xb, NULL, NULL);
+    int D = e->shape[1];
+    for (int b = 0; b < B; b++) memcpy(emb + (long)owners[b] * D, e->data + (long)b * D, sizeof(float) * D);
+    vlp_tape_no_grad_end(&t);
+    vlp_tape_free(&t);
+}
+
 int vlp_segment_image(const vlp_model *m, const vlp_image *img, const float *classes, int K,
-                      float threshold, int topk, const uint8_t *gt, uint8_t *pred, int *group,
+                      const vlp_segment_rule *rule, const uint8_t *gt, uint8_t *pred, int *group,
                       uint8_t *oracle) {
     VLP_ASSERT(m->kind == VLP_MODEL_GROUPVIT || m->kind == VLP_MODEL_CLIP,
                "segmentation takes GroupViT or CLIP");
@@ -250,28 +266,34 @@ int vlp_segment_image(const vlp_model *m, const vlp_image *img, const float *cla
     if (m->kind == VLP_MODEL_CLIP) {
         vlp_tensor *patches = vlp_segment_clip_patches(&m->clip, &t, x);
         int g = m->clip.visual.grid;
-        vlp_segment_dense(patches->data, g, g, classes, K, D, threshold, H, W, pred);
+        vlp_segment_dense(patches->data, g, g, classes, K, D, rule->threshold, H, W, pred);
     } else {
         const vlp_groupvit *gv = &m->groupvit;
         int n_stages = gv->cfg.n_groupings, L = gv->grid * gv->grid, G = gv->cfg.output_groups[n_stages - 1];
         vlp_tensor *groups, *image, *assign[VLP_GROUPVIT_MAX_GROUPINGS];
-        vlp_segment_groupvit(gv, &t, x, &groups, &image, assign);
+        image = vlp_groupvit_encode_image_groups(gv, &t, x, NULL, assign, &groups); /* soft assignments */
         const float *a[VLP_GROUPVIT_MAX_GROUPINGS];
         for (int i = 0; i < n_stages; i++) a[i] = assign[i]->data;
-        float *final = malloc(sizeof(float) * (size_t)G * L), *up = malloc(sizeof(float) * (size_t)G * n);
-        int *idx = malloc(sizeof(int) * (size_t)n);
+        long n_in = (long)S * S, n_up = n > n_in ? n : n_in;
+        float *final = malloc(sizeof(float) * (size_t)G * L), *up = malloc(sizeof(float) * (size_t)G * n_up);
+        int *idx = malloc(sizeof(int) * (size_t)n_up);
         uint8_t glabel[256];
         if (!final || !up || !idx) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
         if (!rc) {
             vlp_segment_assign_product(a, gv->cfg.output_groups, n_stages, L, final);
+            if (rule->masked) { /* the groups at the model's input, where the image is masked */
+                vlp_segment_upsample(final, G, gv->grid, gv->grid, S, S, up);
+                vlp_segment_argmax(up, G, n_in, idx);
+                vlp_segment_masked_embeddings(gv, x, idx, G, groups->data);
+            }
             vlp_segment_upsample(final, G, gv->grid, gv->grid, H, W, up);
             vlp_segment_argmax(up, G, n, idx);
             float scale = fminf(expf(gv->logit_scale->data[0]), 100.0f); /* GroupViT clamps it so */
-            if (topk > 0)
-                vlp_segment_groupvit_labels(groups->data, G, image->data, classes, K, D, scale, topk,
-                                            threshold, glabel);
+            if (rule->topk > 0)
+                vlp_segment_groupvit_labels(groups->data, G, image->data, classes, K, D, scale, rule->topk,
+                                            rule->threshold, glabel);
             else
-                vlp_segment_nearest_class(groups->data, G, classes, K, D, threshold, glabel, NULL);
+                vlp_segment_nearest_class(groups->data, G, classes, K, D, rule->threshold, glabel, NULL);
             for (long p = 0; p < n; p++) pred[p] = glabel[idx[p]];
             if (group) memcpy(group, idx, sizeof(int) * (size_t)n);
             if (gt && oracle) vlp_segment_oracle(image->data, classes, K, D, gt, n, oracle);

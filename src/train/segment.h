@@ -90,26 +90,35 @@ double vlp_miou_compute(const vlp_miou *m, double *iou, double *accuracy);
 
 /* ---- the models ---- */
 
-/* GroupViT's image tower up to its final groups: *groups (B, G, embed_dim),
- * each final group through the image projector and L2-normalised, as
- * GroupViT labels segments; *image (B, embed_dim) the image embedding (what
- * vlp_groupvit_encode_image gives); assign[i] stage i's soft assignment. */
-void vlp_segment_groupvit(const vlp_groupvit *m, vlp_tape *t, vlp_tensor *images,
-                          vlp_tensor **groups, vlp_tensor **image, vlp_tensor **assign);
-
 /* A CLIP ViT's patch tokens projected as its class token is (ln_post, then
  * proj, MaskCLIP's reading), L2-normalised: (B, grid^2, embed_dim). */
 vlp_tensor *vlp_segment_clip_patches(const vlp_clip *m, vlp_tape *t, vlp_tensor *images);
 
+/* Each group's pixels alone, re-encoded: x (1, 3, S, S) a normalised
+ * image, own (S S) each of its pixels' group in [0, G). Row g of emb (G,
+ * embed_dim) gets the image embedding of x with every pixel outside group
+ * g set to 0, the normalisation mean colour; rows of groups that own no
+ * pixel are left as they are. */
+void vlp_segment_masked_embeddings(const vlp_groupvit *m, const vlp_tensor *x, const int *own, int G,
+                                   float *emb);
+
+/* How GroupViT's groups are named. */
+typedef struct vlp_segment_rule {
+    float threshold; /* background below it: a probability with topk, else a cosine */
+    int topk;        /* GroupViT's rule over the image's topk classes; 0: the nearest of all */
+    /* each group named by the embedding of the image with only its pixels
+     * (vlp_segment_masked_embeddings), not by its group token's */
+    bool masked;
+} vlp_segment_rule;
+
 /* One image through a model, resized to its input (the whole image, no
  * crop) and predicted at the image's own H x W. GroupViT: pred (H W)
  * labels, group (H W) each pixel's final group if not NULL, and oracle (H W)
- * when gt is given; its groups labelled by GroupViT's rule over the image's
- * topk classes (threshold a probability), or with topk 0 by the nearest
- * class (threshold a cosine similarity). CLIP: pred by the dense baseline
- * (threshold a cosine; topk unused). classes (K, D) of that model. */
+ * when gt is given; its groups named by rule. CLIP: pred by the dense
+ * baseline, background below rule->threshold, a cosine (the rest of rule
+ * unused). classes (K, D) of that model. */
 int vlp_segment_image(const vlp_model *m, const vlp_image *img, const float *classes, int K,
-                      float threshold, int topk, const uint8_t *gt, uint8_t *pred, int *group,
+                      const vlp_segment_rule *rule, const uint8_t *gt, uint8_t *pred, int *group,
                       uint8_t *oracle);
 
 /* ---- pictures ---- */
