@@ -6,7 +6,9 @@
 # names its groups by its own rule: a class probability); then
 # vlpsegment scores GroupViT, the oracle foreground and dense CLIP on the
 # held-out scenes (all, and by number of objects) and on the unseen-class
-# split. Writes docs/results.md and a strip of overlays under docs/img/.
+# split; and GroupViT again with vlpsegment --naming masked (each group
+# named by the image with only its pixels), its threshold picked the same
+# way. Writes docs/results.md and a strip of overlays under docs/img/.
 #   scripts/recipes/groupvit_scenes.sh   (data: scripts/data/scenes.sh)
 # A finished training run is reused; rm -rf runs/groupvit_tiny runs/clip_scenes to start over.
 source "$(dirname "$0")/lib.sh"
@@ -37,14 +39,20 @@ for i in "${!gv_grid[@]}"; do
   segment "$scenes/train.tsv" "$out/tune_$i" --threshold "${gv_grid[$i]}" --dense-threshold "${dense_grid[$i]}" \
     --limit 200 --overlays 0
 done
-read -r g_t d_t < <(/usr/bin/python3 - "$out" <<'PY'
+for i in "${!gv_grid[@]}"; do
+  segment "$scenes/train.tsv" "$out/tune_masked_$i" --naming masked --threshold "${gv_grid[$i]}" --limit 200 \
+    --overlays 0
+done
+read -r g_t d_t m_t < <(/usr/bin/python3 - "$out" <<'PY'
 import glob, json, sys
-runs = [json.load(open(f)) for f in glob.glob(f"{sys.argv[1]}/tune_*/miou.json")]
-best = lambda m: max(runs, key=lambda r: r["methods"][m]["miou"])
-print(f'{best("groupvit")["threshold"]:g}', f'{best("dense_clip")["dense_threshold"]:g}')
+runs = lambda p: [json.load(open(f)) for f in glob.glob(f"{sys.argv[1]}/{p}/miou.json")]
+best = lambda rs, m: max(rs, key=lambda r: r["methods"][m]["miou"])
+own, masked = runs("tune_[0-9]*"), runs("tune_masked_*")
+print(f'{best(own, "groupvit")["threshold"]:g}', f'{best(own, "dense_clip")["dense_threshold"]:g}',
+      f'{best(masked, "groupvit")["threshold"]:g}')
 PY
 )
-echo "thresholds: GroupViT $g_t, dense CLIP $d_t"
+echo "thresholds: GroupViT $g_t, dense CLIP $d_t, GroupViT with masked naming $m_t"
 
 # 2. Held-out scenes, by number of objects, and the unseen classes.
 /usr/bin/python3 - "$scenes" "$out" <<'PY'
@@ -66,6 +74,11 @@ segment "$scenes/unseen.tsv" "$out/unseen" --threshold "$g_t" --dense-threshold 
 for n in 1 2 3; do
   segment "$out/val_$n.tsv" "$out/val_$n" --threshold "$g_t" --dense-threshold "$d_t" --overlays 0
 done
+for split in val unseen val_1 val_2 val_3; do
+  list=$out/$split.tsv
+  [ "$split" = val ] || [ "$split" = unseen ] && list=$scenes/$split.tsv
+  segment "$list" "$out/${split}_masked" --naming masked --threshold "$m_t" --overlays 0
+done
 
 # 3. A strip of held-out overlays for docs/.
 mkdir -p docs/img/segment
@@ -74,7 +87,7 @@ for f in $(ls "$out/val/overlays" | head -8); do cp "$out/val/overlays/$f" "docs
 for f in $(ls "$out/unseen/overlays" | head -4); do cp "$out/unseen/overlays/$f" "docs/img/segment/unseen_$f"; done
 
 body=$(mktemp)
-/usr/bin/python3 scripts/recipes/groupvit_report.py "$out" "$g_t" "$d_t" "$(machine)" > "$body"
+/usr/bin/python3 scripts/recipes/groupvit_report.py "$out" "$g_t" "$d_t" "$m_t" "$(machine)" > "$body"
 cat "$body"
 results_section groupvit_scenes "$body"
 rm -f "$body"
