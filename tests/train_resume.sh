@@ -44,6 +44,11 @@ killed_at=$(losses "$dir/broken" | tail -1 | cut -d' ' -f1)
 echo "killed after step $killed_at (checkpoint at 20)"
 [ "$killed_at" -lt "$steps" ] || { echo "the run finished before it could be killed"; exit 1; }
 run "$dir/broken" --resume latest > "$dir/resumed.log" 2>&1
+# its progress counts on from the checkpoint's step, not from 0
+grep -q "resumed at step 20 of $steps" "$dir/resumed.log" ||
+  { echo "no 'resumed at step 20' line"; cat "$dir/resumed.log"; exit 1; }
+grep -q "step  *$steps/$steps " "$dir/resumed.log" ||
+  { echo "the resumed run's last progress line is not step $steps/$steps"; cat "$dir/resumed.log"; exit 1; }
 if diff <(losses "$dir/whole") <(losses "$dir/broken"); then
   echo "resume exact: $(losses "$dir/whole" | wc -l) losses identical ($kind, world $world)"
 else

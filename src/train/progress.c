@@ -36,7 +36,7 @@ void vlp_progress_update(vlp_progress *p, long done, const char *fields, ...) {
                       : p->every ? done % p->every == 0 : t - p->last_print >= LOG_INTERVAL;
     if (!last && !due) return;
     p->last_print = t;
-    double elapsed = t - p->start, rate = elapsed > 0 ? done / elapsed : 0.0;
+    double elapsed = t - p->start, rate = elapsed > 0 ? (done - p->first) / elapsed : 0.0;
     char eta[32], took[32];
     format_duration(eta, sizeof eta, rate > 0 ? (p->total - done) / rate : 0.0);
     format_duration(took, sizeof took, elapsed);

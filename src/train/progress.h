@@ -11,6 +11,7 @@
 typedef struct vlp_progress {
     FILE *out;
     long total;           /* steps */
+    long first;           /* steps done before this process began (a resumed run): not in the rate */
     double items_per_step; /* samples per step, for the rate */
     const char *unit;     /* "samples", "images" */
     double start, last_print;

@@ -707,11 +707,14 @@ int vlp_trainer_run(vlp_trainer *t) {
     const vlp_config *c = &t->cfg;
     int pairs = c->train.batch_size * c->train.accum_freq * t->dist->world;
     vlp_progress progress;
-    vlp_progress_init(&progress, stdout, t->total_steps - t->step, pairs, "samples", c->log.every);
-    if (t->dist->rank == 0)
+    vlp_progress_init(&progress, stdout, t->total_steps, pairs, "samples", c->log.every);
+    progress.first = t->step; /* a resumed run counts on from its checkpoint's step */
+    if (t->dist->rank == 0) {
         printf("vlptrain: %ld pairs from %s; %ld steps of %d pairs (%d ranks x %d x %d); "
                "%zu parameters; run folder %s\n", t->data.n, c->data.train, t->total_steps, pairs,
                t->dist->world, c->train.batch_size, c->train.accum_freq, t->model.params->n, t->run_dir);
+        if (t->step) printf("vlptrain: resumed at step %ld of %ld\n", t->step, t->total_steps);
+    }
     long first = t->step, tried = t->step; /* the step of the last checkpoint tried */
     double training = 0; /* seconds in steps, not in evaluations or checkpoints */
     while (t->step < t->total_steps) {
@@ -741,7 +744,7 @@ int vlp_trainer_run(vlp_trainer *t) {
             if (t->bad_streak >= c->train.max_bad_steps) return stop_nonfinite(t);
         }
         if (t->dist->rank == 0)
-            vlp_progress_update(&progress, t->step - first, "epoch %ld | loss %.4f | lr %.2e | scale %.1f",
+            vlp_progress_update(&progress, t->step, "epoch %ld | loss %.4f | lr %.2e | scale %.1f",
                                 t->next_epoch, loss, t->lr, vlp_model_logit_scale(&t->model));
         if (vlp_dist_any(t->dist, t->stop && *t->stop)) return stop_on_signal(t, tried);
         if (c->checkpoint.every && t->step % c->checkpoint.every == 0 &&
