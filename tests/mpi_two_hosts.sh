@@ -6,8 +6,8 @@
 # it) and may talk only TCP over the veth: pml ob1, btl tcp,self, the btl and
 # the out-of-band channel both restricted to the veth. Both runs (plain and
 # --positives) must match the single-process gradient, the veth's byte
-# counters must move, and the btl log must show each rank reaching the other
-# over tcp at the other namespace's address.
+# counters must move, and the btl log must show a tcp connection between the
+# two namespaces' addresses.
 # With VLP_TWO_HOSTS_RUN="PROGRAM ARGS" it runs that instead of the test,
 # on the same two namespaces, and prints its output (scripts/scaling.sh
 # times collectives over TCP this way); VLP_TWO_HOSTS_TIMEOUT seconds
@@ -161,7 +161,9 @@ for args in "" "--positives"; do
   grep -E 'bml: Using [a-z0-9]+ btl|btl:tcp: now connected' "$tmp/err" | sed 's/^/  /'
   used=$(grep -oE 'bml: Using [a-z0-9]+ btl' "$tmp/err" | awk '{print $3}' | sort -u | paste -sd, -)
   [ "$used" = "self,tcp" ] || { echo "FAIL: btls used: $used (want only self,tcp)"; exit 1; }
-  grep -q "now connected to $ipB" "$tmp/err" && grep -q "now connected to $ipA" "$tmp/err" ||
+  # One TCP connection carries both directions, and only the side that opened
+  # it logs "now connected" (which side does is a race: CI once saw only one).
+  grep -qE "now connected to ($ipA|$ipB)" "$tmp/err" ||
     { echo "FAIL: no tcp connection between $ipA and $ipB in the btl log"; exit 1; }
   drx=$((rx1 - rx0)) dtx=$((tx1 - tx0))
   echo "  veth $nsA/$dev bytes: rx $rx0 -> $rx1 (+$drx), tx $tx0 -> $tx1 (+$dtx)"
