@@ -16,7 +16,16 @@ typedef struct vlp_image {
     uint8_t *rgb; /* (h, w, 3), owned */
 } vlp_image;
 
+/* [preprocess] choices (train/config.h): the resampling filter, how the
+ * evaluation transform fits an image to S x S, what transparency becomes. */
+enum { VLP_INTERP_BICUBIC, VLP_INTERP_BILINEAR };
+enum { VLP_RESIZE_SHORTEST, VLP_RESIZE_SQUASH };
+enum { VLP_ALPHA_WHITE, VLP_ALPHA_PIL };
+
 typedef struct vlp_image_opts {
+    /* VLP_ALPHA_WHITE: transparent pixels composited over background;
+     * VLP_ALPHA_PIL: as PIL's convert('RGB') leaves them. */
+    int alpha;
     uint8_t background[3]; /* what transparent pixels become */
     long max_pixels;       /* larger images are refused before decoding; 0: 1 << 26 */
 } vlp_image_opts;

@@ -28,6 +28,7 @@ typedef struct vlp_loader_opts {
     float color_jitter, grayscale;  /* augment: jitter strength, grayscale probability */
     float blur, posterize;          /* augment: probabilities of a Gaussian blur, of 3-bit colour */
     float mean[3], std[3];
+    int interpolation, resize_mode; /* VLP_INTERP_*, VLP_RESIZE_* (image.h) */
     vlp_image_opts image;
     /* Optional: batches then carry the captions' ids (context_length >= 2
      * each, vlp_tokenizer_encode). Must outlive the loader. */

@@ -62,8 +62,7 @@ int vlp_capfilt_run(const vlp_model *m, const vlp_tokenizer *tok, const vlp_data
     }
     for (long i = 0; i < n; i++) r->prob[i] = r->synthetic_prob[i] = NAN;
 
-    vlp_loader_opts lo = vlp_loader_defaults(o->batch, m->image_size);
-    lo.workers = o->workers, lo.shuffle = false, lo.drop_last = false, lo.augment = false;
+    vlp_loader_opts lo = vlp_model_eval_loader(m, o->batch, o->workers);
     vlp_loader *l = NULL;
     int rc = vlp_loader_open(&l, ds, &lo, 0, 0);
     vlp_rng root, rng;

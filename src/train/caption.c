@@ -135,8 +135,7 @@ void vlp_caption_images_free(vlp_caption_images *g) {
 int vlp_caption_dataset(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
                         const char *prompt, const vlp_blip_decode_options *o, uint64_t seed,
                         int batch, int workers, char **captions, float *scores) {
-    vlp_loader_opts lo = vlp_loader_defaults(batch, m->image_size);
-    lo.workers = workers, lo.shuffle = false, lo.drop_last = false, lo.augment = false;
+    vlp_loader_opts lo = vlp_model_eval_loader(m, batch, workers);
     vlp_loader *l;
     int rc = vlp_loader_open(&l, ds, &lo, 0, 0);
     if (rc) return rc;

@@ -27,6 +27,7 @@ typedef struct key {
 
 static const key KEYS[] = {
     {"model", "kind", KEY_CHOICE, F(model.kind), "clip", 0, 0, "clip|blip|groupvit", "what to train: CLIP, BLIP (contrastive + matching + captioning losses, [blip]) or GroupViT ([groupvit]); the other [model] keys size all three"},
+    {"model", "preset", KEY_STRING, F(model.preset), "", 0, 0, 0, "a named architecture as OpenCLIP names it (ViT-B-32, ViT-B-16, ViT-L-14, ViT-L-14-336, each also -quickgelu): its [model] sizes, [data] vocab_size and [preprocess] keys, under any key the file or --set gives; empty: none"},
     {"model", "embed_dim", KEY_INT, F(model.embed_dim), "128", 1, 8192, 0, "size of the joint embedding"},
     {"model", "image_size", KEY_INT, F(model.image_size), "32", 8, 1024, 0, "input images are image_size x image_size"},
     {"model", "patch_size", KEY_INT, F(model.patch_size), "4", 1, 64, 0, "ViT patch side; divides image_size"},
@@ -39,7 +40,7 @@ static const key KEYS[] = {
     {"model", "text_heads", KEY_INT, F(model.text_heads), "4", 1, 128, 0, "text attention heads; divide text_width"},
     {"model", "mlp_ratio", KEY_FLOAT, F(model.mlp_ratio), "4", 0.25, 16, 0, "MLP width / model width, both towers"},
     {"model", "activation", KEY_CHOICE, F(model.activation), "gelu", 0, 0, "gelu|quick_gelu", "GELU, or OpenAI CLIP's QuickGELU (clip only)"},
-    {"data", "train", KEY_STRING, F(data.train), NULL, 0, 0, 0, "training data: a .tsv/.csv manifest, a caption or class folder, or a packed .h5 shard (relative paths are relative to the config file)"},
+    {"data", "train", KEY_STRING, F(data.train), NULL, 0, 0, 0, "training data: a .tsv/.csv manifest, a caption or class folder, or a packed .h5 shard (relative paths are relative to the config file); required to train, not in a run folder read for inference"},
     {"data", "val", KEY_STRING, F(data.val), "", 0, 0, 0, "validation data for [eval], same forms; empty for none"},
     {"data", "tokenizer", KEY_STRING, F(data.tokenizer), "", 0, 0, 0, "BPE merges file (CLIP's format, .gz allowed); empty: learn one from the training captions"},
     {"data", "vocab_size", KEY_INT, F(data.vocab_size), "1024", 514, 1 << 20, 0, "vocabulary of the learned tokenizer (when tokenizer is empty)"},
@@ -79,7 +80,7 @@ static const key KEYS[] = {
     {"eval", "templates", KEY_STRING, F(eval.templates), "", 0, 0, 0, "prompt templates for zero-shot, one per line with {} for the name; empty: \"a photo of a {}.\""},
     {"eval", "retrieval", KEY_CHOICE, F(eval.retrieval), "none", 0, 0, "none|pair|concept", "image-text retrieval on [data] val: image i matches caption i (pair) or any caption of its concept_id"},
     {"eval", "batch_size", KEY_INT, F(eval.batch_size), "256", 1, 1 << 20, 0, "pairs per rank per evaluation batch"},
-    {"log", "dir", KEY_STRING, F(log.dir), NULL, 0, 0, 0, "run folder: metrics.jsonl, checkpoints, tokenizer (relative to the working directory)"},
+    {"log", "dir", KEY_STRING, F(log.dir), NULL, 0, 0, 0, "required to train: run folder: metrics.jsonl, checkpoints, tokenizer (relative to the working directory)"},
     {"log", "every", KEY_LONG, F(log.every), "10", 1, 1e12, 0, "steps between plain progress lines when not on a terminal"},
     {"blip", "itc_weight", KEY_FLOAT, F(blip.itc_weight), "1", 0, 1000, 0, "weight of the image-text contrastive loss (ITC)"},
     {"blip", "itm_weight", KEY_FLOAT, F(blip.itm_weight), "1", 0, 1000, 0, "weight of the image-text matching loss on hard negatives (ITM)"},
@@ -101,6 +102,11 @@ static const key KEYS[] = {
     {"groupvit", "labels", KEY_CHOICE, F(groupvit.labels), "tags", 0, 0, "tags|nouns", "a caption's labels: tags = the comma-separated tags after its first ':' (emoji captions, \"name: tag, tag\"); nouns = its words found in [groupvit] nouns. Distinct, in caption order, repeated to K prompts; a caption with none gives itself as its K prompts"},
     {"groupvit", "nouns", KEY_STRING, F(groupvit.nouns), "", 0, 0, 0, "file of nouns, one per line, for labels = nouns (relative to the config file)"},
     {"groupvit", "templates", KEY_STRING, F(groupvit.templates), "", 0, 0, 0, "prompt templates, one per line with {} for the label, label k in template k mod their number (relative to the config file); empty: \"a photo of a {}.\""},
+    {"preprocess", "mean", KEY_STRING, F(preprocess.mean), "0.48145466,0.4578275,0.40821073", 0, 0, 0, "per-channel mean (R,G,B) subtracted from pixels scaled to [0, 1] (OpenCLIP's preprocess_cfg; CLIP's values)"},
+    {"preprocess", "std", KEY_STRING, F(preprocess.std), "0.26862954,0.26130258,0.27577711", 0, 0, 0, "per-channel standard deviation (R,G,B) the pixels are then divided by"},
+    {"preprocess", "interpolation", KEY_CHOICE, F(preprocess.interpolation), "bicubic", 0, 0, "bicubic|bilinear", "resampling of every resize, as PIL's 8-bit resize computes it"},
+    {"preprocess", "resize_mode", KEY_CHOICE, F(preprocess.resize_mode), "shortest", 0, 0, "shortest|squash", "evaluation: shortest = the short side to image_size, then the centre crop (CLIP's); squash = both sides to image_size, the aspect ratio lost"},
+    {"preprocess", "alpha", KEY_CHOICE, F(preprocess.alpha), "white", 0, 0, "white|pil", "transparent pixels: composited over white (clip art, emoji: drawn for a white page), or as PIL's convert('RGB') leaves them (what pretrained CLIPs saw; vlpimport sets it)"},
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 _Static_assert(N_KEYS <= VLP_CONFIG_KEYS_MAX, "vlp_config.origin has too few entries");
@@ -356,10 +362,81 @@ static int check_kind(const vlp_config *c, const char *name) {
     return VLP_OK;
 }
 
-static int check_required(const vlp_config *c, const parse_state *s) {
+/* OpenCLIP's named architectures (its model_configs) as vlp keys, with
+ * the vocabulary and preprocessing of OpenAI's CLIP they were trained with. */
+static const struct {
+    const char *name, *keys;
+} PRESETS[] = {
+#define OPENAI_TEXT "context_length=77,text_width=512,text_layers=12,text_heads=8"
+#define OPENAI_DATA "vocab_size=49408"
+    {"ViT-B-32", "embed_dim=512,image_size=224,patch_size=32,vision_width=768,vision_layers=12,vision_heads=12," OPENAI_TEXT},
+    {"ViT-B-16", "embed_dim=512,image_size=224,patch_size=16,vision_width=768,vision_layers=12,vision_heads=12," OPENAI_TEXT},
+    {"ViT-L-14", "embed_dim=768,image_size=224,patch_size=14,vision_width=1024,vision_layers=24,vision_heads=16,"
+                 "context_length=77,text_width=768,text_layers=12,text_heads=12"},
+    {"ViT-L-14-336", "embed_dim=768,image_size=336,patch_size=14,vision_width=1024,vision_layers=24,vision_heads=16,"
+                     "context_length=77,text_width=768,text_layers=12,text_heads=12"},
+};
+
+/* Sets every [model] key of the preset that the file and --set left at its
+ * default (origin 0), and [data] vocab_size, mlp_ratio 4 and the activation
+ * the name implies. */
+static int apply_preset(vlp_config *c, const char *name) {
+    if (!c->model.preset[0]) return VLP_OK;
+    char base[sizeof c->model.preset];
+    snprintf(base, sizeof base, "%s", c->model.preset);
+    size_t n = strlen(base), q = strlen("-quickgelu");
+    bool quick = n > q && !strcmp(base + n - q, "-quickgelu");
+    if (quick) base[n - q] = '\0';
+    const char *keys = NULL;
+    char valid[256] = "";
+    for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++) {
+        if (!strcmp(PRESETS[i].name, base)) keys = PRESETS[i].keys;
+        size_t len = strlen(valid);
+        snprintf(valid + len, sizeof valid - len, "%s%s", i ? ", " : "", PRESETS[i].name);
+    }
+    if (!keys)
+        return vlp_error_set(VLP_ECONFIG, "%s: [model] preset = '%s' is not a known architecture; known: %s "
+                             "(each also with -quickgelu)", name, c->model.preset, valid);
+    char all[512];
+    snprintf(all, sizeof all, "%s,mlp_ratio=4,activation=%s,data.%s", keys, quick ? "quick_gelu" : "gelu",
+             OPENAI_DATA);
+    for (char *item = strtok(all, ","); item; item = strtok(NULL, ",")) {
+        char *eq = strchr(item, '=');
+        *eq = '\0';
+        const char *section = "model", *key_name = item;
+        if (!strncmp(item, "data.", 5)) section = "data", key_name = item + 5;
+        const key *k = find_key(section, key_name);
+        VLP_ASSERT(k, "preset key %s", item);
+        if (c->origin[k - KEYS] != 0) continue; /* the file or --set said otherwise */
+        int rc = set_value(c, k, eq + 1, "preset");
+        VLP_ASSERT(rc == VLP_OK, "preset value %s", item);
+    }
+    return VLP_OK;
+#undef OPENAI_TEXT
+#undef OPENAI_DATA
+}
+
+int vlp_config_float_list(const char *text, float *out, int max) {
+    int n = 0;
+    for (const char *p = text; *p;) {
+        char *end;
+        errno = 0;
+        float v = strtof(p, &end);
+        if (end == p || errno || !isfinite(v) || n == max || (*end && *end != ',')) return -1;
+        out[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+/* training: the keys only training needs ([data] train, [log] dir) are
+ * required too; a run folder read for inference has none of them. */
+static int check_required(vlp_config *c, const parse_state *s, bool training) {
+    int rc = apply_preset(c, s->name);
+    if (rc) return rc;
     for (size_t i = 0; i < N_KEYS; i++) {
         const key *k = &KEYS[i];
-        if (k->value || s->seen[i]) continue;
+        if (k->value || s->seen[i] || !training) continue;
         if (k->kind == KEY_STRING && ((const char *)c + k->offset)[0]) continue; /* set by --set */
         return vlp_error_set(VLP_ECONFIG, "%s: [%s] %s is required (%s)", s->name, k->section,
                              k->name, k->help);
@@ -370,6 +447,15 @@ static int check_required(const vlp_config *c, const parse_state *s) {
     else if (c->model.text_width % c->model.text_heads) bad = "[model] text_heads must divide text_width";
     else if (c->optim.min_lr > c->optim.lr) bad = "[optim] min_lr must not exceed lr";
     if (bad) return vlp_error_set(VLP_ECONFIG, "%s: %s", s->name, bad);
+    float mean[4], std[4];
+    bool mean_bad = vlp_config_float_list(c->preprocess.mean, mean, 4) != 3;
+    if (mean_bad || vlp_config_float_list(c->preprocess.std, std, 4) != 3)
+        return vlp_error_set(VLP_ECONFIG, "%s: [preprocess] %s = '%s' is not three comma-separated numbers (R,G,B)",
+                             s->name, mean_bad ? "mean" : "std", mean_bad ? c->preprocess.mean : c->preprocess.std);
+    for (int i = 0; i < 3; i++)
+        if (!(std[i] > 0))
+            return vlp_error_set(VLP_ECONFIG, "%s: [preprocess] std = '%s': every value must be > 0", s->name,
+                                 c->preprocess.std);
     return check_kind(c, s->name);
 }
 
@@ -385,7 +471,7 @@ int vlp_config_parse_text(vlp_config *c, const char *text, const char *name) {
     vlp_config_defaults(c);
     parse_state s = {.c = c, .name = name, .text = text};
     int rc = finish(&s, parse(read_text_line, &s));
-    return rc ? rc : check_required(c, &s);
+    return rc ? rc : check_required(c, &s, false);
 }
 
 int vlp_config_load(vlp_config *c, const char *path, const char *const *overrides, int n_overrides) {
@@ -422,7 +508,7 @@ int vlp_config_load(vlp_config *c, const char *path, const char *const *override
         s.seen[k - KEYS] = true;
         c->origin[k - KEYS] = -1;
     }
-    return rc ? rc : check_required(c, &s);
+    return rc ? rc : check_required(c, &s, true);
 }
 
 void vlp_config_where(const vlp_config *c, const char *path, const char *section, const char *name,

@@ -15,6 +15,7 @@
 typedef struct vlp_config {
     struct {
         int kind; /* VLP_MODEL_* */
+        char preset[32];
         int embed_dim, image_size, patch_size, vision_width, vision_layers, vision_heads;
         int context_length, text_width, text_layers, text_heads;
         float mlp_ratio;
@@ -44,6 +45,12 @@ typedef struct vlp_config {
         int vocab_size, workers;
         float crop_min, flip, color_jitter, grayscale, blur, posterize;
     } data;
+    struct {
+        char mean[96], std[96];  /* three numbers, checked by vlp_config_float_list */
+        int interpolation;       /* VLP_INTERP_* */
+        int resize_mode;         /* VLP_RESIZE_* */
+        int alpha;               /* VLP_ALPHA_* */
+    } preprocess;
     struct {
         int batch_size, accum_freq, positives; /* positives: VLP_POSITIVES_* */
         long steps, epochs;
@@ -88,11 +95,12 @@ enum { VLP_ON_ERROR_STOP, VLP_ON_ERROR_CONTINUE };
 void vlp_config_defaults(vlp_config *c);
 
 /* Reads path over the defaults, then applies overrides ("section.key=value",
- * as --set gives them), then checks required keys. Errors name path:line
- * (or --set) and the key. */
+ * as --set gives them), then [model] preset under both, then checks required
+ * keys. Errors name path:line (or --set) and the key. */
 int vlp_config_load(vlp_config *c, const char *path, const char *const *overrides, int n_overrides);
 
-/* Parses INI text (a checkpoint's copy of its config) the same way. */
+/* Parses INI text (a checkpoint's or run folder's copy of its config) the
+ * same way, for inference: the keys only training needs may be absent. */
 int vlp_config_parse_text(vlp_config *c, const char *text, const char *name);
 
 /* Where [section] name was set, for messages: "path:17: [data] train",
@@ -107,6 +115,10 @@ char *vlp_config_to_text(const vlp_config *c);
 /* Parses "6,3,3" into out (at most max numbers, each >= 1); returns how
  * many, or -1 when text is not such a list. */
 int vlp_config_int_list(const char *text, int *out, int max);
+
+/* Parses "0.5,0.25,1" into out (at most max finite numbers); returns how
+ * many, or -1 when text is not such a list. */
+int vlp_config_float_list(const char *text, float *out, int max);
 
 /* The documentation of every key: plain text, or a markdown table. */
 void vlp_config_help(FILE *out, bool markdown);

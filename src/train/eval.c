@@ -12,9 +12,8 @@
 int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
                    const vlp_dist *d, int batch, int workers, float *img, float *txt) {
     int S = m->image_size, ctx = m->context_length, D = m->embed_dim;
-    vlp_loader_opts o = vlp_loader_defaults(batch, S);
-    o.workers = workers, o.rank = d->rank, o.world = d->world;
-    o.shuffle = false, o.drop_last = false, o.augment = false;
+    vlp_loader_opts o = vlp_model_eval_loader(m, batch, workers);
+    o.rank = d->rank, o.world = d->world;
     vlp_loader *l;
     int rc = vlp_loader_open(&l, ds, &o, 0, 0);
     if (rc) return rc;

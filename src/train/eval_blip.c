@@ -87,8 +87,7 @@ int vlp_eval_rerank(const vlp_model *m, const vlp_tokenizer *tok, const vlp_data
     }
     if (rc) goto fail;
     /* The image tokens the image-grounded encoder attends to. */
-    vlp_loader_opts o = vlp_loader_defaults(batch, S);
-    o.workers = workers, o.shuffle = false, o.drop_last = false, o.augment = false;
+    vlp_loader_opts o = vlp_model_eval_loader(m, batch, workers);
     if ((rc = vlp_loader_open(&l, ds, &o, 0, 0))) goto fail;
     memset(tokens, 0, sizeof(float) * (size_t)n * Ti * Cv);
     vlp_tape t;

@@ -12,6 +12,22 @@ const char *vlp_model_kind_name(int kind) {
     return kind >= 0 && kind <= VLP_MODEL_GROUPVIT ? names[kind] : "unknown";
 }
 
+void vlp_config_preprocess(const vlp_config *c, vlp_loader_opts *o) {
+    o->image_size = c->model.image_size;
+    vlp_config_float_list(c->preprocess.mean, o->mean, 3); /* checked when the config was read */
+    vlp_config_float_list(c->preprocess.std, o->std, 3);
+    o->interpolation = c->preprocess.interpolation;
+    o->resize_mode = c->preprocess.resize_mode;
+    o->image.alpha = c->preprocess.alpha;
+}
+
+vlp_loader_opts vlp_model_eval_loader(const vlp_model *m, int batch, int workers) {
+    vlp_loader_opts o = vlp_loader_defaults(batch, m->image_size);
+    vlp_config_preprocess(&m->cfg, &o);
+    o.workers = workers, o.shuffle = false, o.drop_last = false, o.augment = false;
+    return o;
+}
+
 vlp_clip_config vlp_config_clip(const vlp_config *c, int vocab_size) {
     return (vlp_clip_config){
         .embed_dim = c->model.embed_dim, .image_size = c->model.image_size,

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "autograd/rng.h"
+#include "data/loader.h"
 #include "models/blip.h"
 #include "models/clip.h"
 #include "models/groupvit.h"
@@ -59,6 +60,14 @@ typedef struct vlp_step_batch {
 } vlp_step_batch;
 
 const char *vlp_model_kind_name(int kind);
+
+/* [preprocess] and the image size of c into o. */
+void vlp_config_preprocess(const vlp_config *c, vlp_loader_opts *o);
+
+/* The loader that evaluates m: its image size and [preprocess], every
+ * sample once in order (no shuffle, no augmentation, a partial last batch),
+ * rank 0 of 1. */
+vlp_loader_opts vlp_model_eval_loader(const vlp_model *m, int batch, int workers);
 
 /* The CLIP architecture a configuration describes, with the tokenizer's
  * vocabulary. */

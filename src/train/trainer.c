@@ -373,6 +373,7 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     t->data_epoch = epoch, t->ended_epoch = -1;
 
     vlp_loader_opts lo = vlp_loader_defaults(c->train.batch_size, c->model.image_size);
+    vlp_config_preprocess(c, &lo);
     lo.workers = c->data.workers, lo.seed = (uint64_t)c->train.seed;
     lo.rank = dist->rank, lo.world = dist->world;
     lo.crop_min = c->data.crop_min, lo.flip = c->data.flip;
