@@ -3,7 +3,7 @@
 # build-fuzz/ and runs each for SECONDS (default 600), then prints per
 # harness: inputs run, inputs per second, coverage (edges, features),
 # corpus size and crashes.
-#   scripts/fuzz.sh [SECONDS] [NAME...]     names: image manifest config tokenizer checkpoint
+#   scripts/fuzz.sh [SECONDS] [NAME...]     names: image manifest config tokenizer checkpoint safetensors
 #   VLP_FUZZ_JOBS=2 scripts/fuzz.sh 600     two harnesses at a time (one core each)
 #   VLP_FUZZ_DAMAGE=1 scripts/fuzz.sh 600 checkpoint
 #                                           also damaged HDF5 bytes, which crash
@@ -22,12 +22,12 @@ if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
   shift
 fi
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(image manifest config tokenizer checkpoint)
+[ ${#names[@]} -gt 0 ] || names=(image manifest config tokenizer checkpoint safetensors)
 jobs=${VLP_FUZZ_JOBS:-1}
 
 # Largest input each harness is given: room above the seeds, small enough
 # that the parsers' own limits (pixels, line lengths) are what is tested.
-declare -A max_len=([image]=65536 [manifest]=8192 [config]=8192 [tokenizer]=16384 [checkpoint]=131072)
+declare -A max_len=([image]=65536 [manifest]=8192 [config]=8192 [tokenizer]=16384 [checkpoint]=131072 [safetensors]=16384)
 
 command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (apt-get install clang)" >&2; exit 2; }
 targets=()

@@ -323,13 +323,13 @@ int vlp_model_load(const char *path, vlp_model *m, vlp_tokenizer **tok) {
     struct stat st;
     bool folder = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
     vlp_checkpoint_meta meta = {0};
-    char file[VLP_PATH_MAX + 32], weights[VLP_PATH_MAX + 32];
+    char file[VLP_PATH_MAX + 32], weights[VLP_PATH_MAX + 32], merges[VLP_PATH_MAX + 32];
     int rc;
     if (folder) {
         snprintf(file, sizeof file, "%s/config.ini", path);
         meta.config = vlp_read_text(file);
-        snprintf(file, sizeof file, "%s/tokenizer.bpe", path);
-        meta.tokenizer = vlp_read_text(file);
+        snprintf(merges, sizeof merges, "%s/tokenizer.bpe", path);
+        meta.tokenizer = vlp_read_text(merges);
         snprintf(weights, sizeof weights, "%s/model.h5", path);
         rc = meta.config && meta.tokenizer ? VLP_OK
              : vlp_error_set(VLP_ENOTFOUND, "%s: not a run folder (config.ini, tokenizer.bpe, model.h5)", path);
