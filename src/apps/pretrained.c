@@ -265,8 +265,16 @@ static int json_triple(const cJSON *obj, const char *key, const double *def, con
             x[i] = item->valuedouble;
         }
     }
-    /* %.9g: the float the config then parses is the float of x */
-    snprintf(out, size, "%.9g,%.9g,%.9g", (float)x[0], (float)x[1], (float)x[2]);
+    /* each number as the shortest text that reads back as it (0.48145466, not 0.48145466000000002) */
+    size_t len = 0;
+    for (int i = 0; i < 3; i++) {
+        char num[32];
+        for (int digits = 6; digits <= 17; digits++) {
+            snprintf(num, sizeof num, "%.*g", digits, x[i]);
+            if (strtod(num, NULL) == x[i]) break;
+        }
+        len += (size_t)snprintf(out + len, size - len, "%s%s", i ? "," : "", num);
+    }
     return VLP_OK;
 }
 

@@ -1,7 +1,9 @@
-/* vlpembed: embed every image of a dataset into a search index.
+/* vlpembed: embed every image of a dataset, or every line of a text file,
+ * into a search index (HDF5: /features (N, D), /captions, /paths).
  *   vlpembed MODEL DATA -o INDEX.h5 [--batch N] [--workers N]
- * MODEL is a checkpoint or a run folder. Query it with vlpsearch.
- * Argument parsing only. */
+ *   vlpembed MODEL --texts FILE -o TEXTS.h5 [--batch N]
+ * MODEL is a checkpoint or a run folder (an imported one too). Query an
+ * image index with vlpsearch. Argument parsing only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,37 +13,71 @@
 #include "train/eval.h"
 #include "train/search.h"
 
+static int usage(void) {
+    fputs("usage: vlpembed MODEL DATA -o INDEX.h5 [--batch N] [--workers N]\n"
+          "       vlpembed MODEL --texts FILE -o TEXTS.h5 [--batch N]   (one embedding per non-empty line)\n",
+          stderr);
+    return 2;
+}
+
+static int embed_texts(const vlp_model *m, const vlp_tokenizer *tok, const char *file, const char *out, int batch) {
+    int n;
+    char **lines = vlp_read_lines(file, &n);
+    if (!lines) return vlp_error_set(VLP_EIO, "%s: cannot read", file);
+    if (n == 0) {
+        vlp_free_lines(lines, n);
+        return vlp_error_set(VLP_EFORMAT, "%s: no text (every line is empty)", file);
+    }
+    float *features = malloc(sizeof(float) * (size_t)n * m->embed_dim);
+    int rc = features ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory for %d texts", n);
+    if (!rc) rc = vlp_eval_embed_texts(m, tok, (const char *const *)lines, n, batch, features);
+    if (!rc) rc = vlp_index_save_texts(out, features, n, m->embed_dim, (const char *const *)lines, file);
+    if (!rc) printf("vlpembed: %d texts of %s embedded into %s (%d-d)\n", n, file, out, m->embed_dim);
+    free(features);
+    vlp_free_lines(lines, n);
+    return rc;
+}
+
+static int embed_images(const vlp_model *m, const vlp_tokenizer *tok, const char *data, const char *out, int batch,
+                        int workers) {
+    vlp_dist alone = {.rank = 0, .world = 1};
+    vlp_dataset ds;
+    int rc = vlp_dataset_open(&ds, data, NULL);
+    if (rc) return rc;
+    int D = m->embed_dim;
+    float *img = malloc(sizeof(float) * ds.n * D), *txt = malloc(sizeof(float) * ds.n * D);
+    rc = img && txt ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory for %ld images", ds.n);
+    if (!rc) rc = vlp_eval_embed(m, tok, &ds, &alone, batch, workers, img, txt);
+    if (!rc) rc = vlp_index_save(out, img, ds.n, D, &ds);
+    if (!rc) printf("vlpembed: %ld images of %s embedded into %s (%d-d)\n", ds.n, data, out, D);
+    free(img), free(txt);
+    vlp_dataset_free(&ds);
+    return rc;
+}
+
 int main(int argc, char **argv) {
-    const char *model_path = NULL, *data_path = NULL, *out = NULL;
+    const char *model_path = NULL, *data_path = NULL, *texts = NULL, *out = NULL;
     int batch = 256, workers = 2;
     for (int i = 1; i < argc; i++) {
+        char *end = NULL;
         if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--texts") && i + 1 < argc) texts = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = (int)strtol(argv[++i], &end, 10);
+        else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = (int)strtol(argv[++i], &end, 10);
         else if (argv[i][0] != '-' && !model_path) model_path = argv[i];
         else if (argv[i][0] != '-' && !data_path) data_path = argv[i];
-        else model_path = NULL, i = argc;
+        else return usage();
+        if (end && (*end || batch < 1 || batch > 65536 || workers < 1 || workers > 64)) return usage();
     }
-    if (!model_path || !data_path || !out || batch < 1 || workers < 1) {
-        fputs("usage: vlpembed MODEL DATA -o INDEX.h5 [--batch N] [--workers N]\n", stderr);
-        return 2;
-    }
-    vlp_dist alone = {.rank = 0, .world = 1};
+    if (!model_path || !out || !data_path == !texts) return usage();
     vlp_model m;
     vlp_tokenizer *tok;
-    vlp_dataset ds;
-    if (vlp_model_load(model_path, &m, &tok) || vlp_dataset_open(&ds, data_path, NULL)) {
+    if (vlp_model_load(model_path, &m, &tok)) {
         fprintf(stderr, "vlpembed: %s\n", vlp_error_message());
         return 1;
     }
-    int D = m.embed_dim;
-    float *img = malloc(sizeof(float) * ds.n * D), *txt = malloc(sizeof(float) * ds.n * D);
-    int rc = vlp_eval_embed(&m, tok, &ds, &alone, batch, workers, img, txt);
-    if (!rc) rc = vlp_index_save(out, img, ds.n, D, &ds);
+    int rc = texts ? embed_texts(&m, tok, texts, out, batch) : embed_images(&m, tok, data_path, out, batch, workers);
     if (rc) fprintf(stderr, "vlpembed: %s\n", vlp_error_message());
-    else printf("vlpembed: %ld images of %s embedded into %s (%d-d)\n", ds.n, data_path, out, D);
-    free(img), free(txt);
-    vlp_dataset_free(&ds);
     vlp_tokenizer_free(tok);
     vlp_model_free(&m);
     return rc ? 1 : 0;

@@ -410,6 +410,7 @@ static int apply_preset(vlp_config *c, const char *name) {
         if (c->origin[k - KEYS] != 0) continue; /* the file or --set said otherwise */
         int rc = set_value(c, k, eq + 1, "preset");
         VLP_ASSERT(rc == VLP_OK, "preset value %s", item);
+        c->origin[k - KEYS] = VLP_ORIGIN_PRESET;
     }
     return VLP_OK;
 #undef OPENAI_TEXT
@@ -516,8 +517,28 @@ void vlp_config_where(const vlp_config *c, const char *path, const char *section
     const key *k = find_key(section, name);
     int origin = k ? c->origin[k - KEYS] : 0;
     if (origin > 0) snprintf(out, size, "%s:%d: [%s] %s", path, origin, section, name);
+    else if (origin == VLP_ORIGIN_PRESET) snprintf(out, size, "%s: [%s] %s (of [model] preset = %s)", path, section, name,
+                                                   c->model.preset);
     else if (origin < 0) snprintf(out, size, "--set %s.%s", section, name);
     else snprintf(out, size, "%s: [%s] %s", path, section, name);
+}
+
+/* A key's value as the config file would say it. */
+static void format_value(const vlp_config *c, const key *k, char *value, size_t size) {
+    const char *p = (const char *)c + k->offset;
+    switch (k->kind) {
+    case KEY_INT: snprintf(value, size, "%d", *(const int *)p); break;
+    case KEY_LONG: snprintf(value, size, "%ld", *(const long *)p); break;
+    case KEY_FLOAT: snprintf(value, size, "%.9g", *(const float *)p); break;
+    case KEY_BOOL: snprintf(value, size, "%s", *(const bool *)p ? "true" : "false"); break;
+    case KEY_STRING: snprintf(value, size, "%s", p); break;
+    case KEY_CHOICE: {
+        const char *q = k->choices;
+        for (int n = *(const int *)p; n > 0; n--) q += strcspn(q, "|") + 1;
+        snprintf(value, size, "%.*s", (int)strcspn(q, "|"), q);
+        break;
+    }
+    }
 }
 
 char *vlp_config_to_text(const vlp_config *c) {
@@ -527,21 +548,8 @@ char *vlp_config_to_text(const vlp_config *c) {
     out[0] = '\0';
     for (size_t i = 0; i < N_KEYS; i++) {
         const key *k = &KEYS[i];
-        const char *p = (const char *)c + k->offset;
         char value[VLP_PATH_MAX + 64];
-        switch (k->kind) {
-        case KEY_INT: snprintf(value, sizeof value, "%d", *(const int *)p); break;
-        case KEY_LONG: snprintf(value, sizeof value, "%ld", *(const long *)p); break;
-        case KEY_FLOAT: snprintf(value, sizeof value, "%.9g", *(const float *)p); break;
-        case KEY_BOOL: snprintf(value, sizeof value, "%s", *(const bool *)p ? "true" : "false"); break;
-        case KEY_STRING: snprintf(value, sizeof value, "%s", p); break;
-        case KEY_CHOICE: {
-            const char *q = k->choices;
-            for (int n = *(const int *)p; n > 0; n--) q += strcspn(q, "|") + 1;
-            snprintf(value, sizeof value, "%.*s", (int)strcspn(q, "|"), q);
-            break;
-        }
-        }
+        format_value(c, k, value, sizeof value);
         char line[VLP_PATH_MAX + 256];
         bool new_section = i == 0 || strcmp(k->section, KEYS[i - 1].section);
         /* "separator = ;" would read back as an inline comment: "separator =;" */
@@ -555,6 +563,27 @@ char *vlp_config_to_text(const vlp_config *c) {
         memcpy(out + len, line, (size_t)n + 1), len += (size_t)n;
     }
     return out;
+}
+
+int vlp_config_inherit(vlp_config *c, const vlp_config *from, const char *path, const char *from_name) {
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const key *k = &KEYS[i];
+        if ((strcmp(k->section, "model") && strcmp(k->section, "preprocess")) || !strcmp(k->name, "preset")) continue;
+        char mine[VLP_PATH_MAX + 64], theirs[VLP_PATH_MAX + 64];
+        format_value(c, k, mine, sizeof mine);
+        format_value(from, k, theirs, sizeof theirs);
+        if (!strcmp(mine, theirs)) continue;
+        if (c->origin[i] == 0) { /* a default: the init model's value */
+            int rc = set_value(c, k, theirs, from_name);
+            VLP_ASSERT(rc == VLP_OK, "inherited %s.%s = %s", k->section, k->name, theirs);
+            continue;
+        }
+        char where[VLP_PATH_MAX + 64];
+        vlp_config_where(c, path, k->section, k->name, where, sizeof where);
+        return vlp_error_set(VLP_ECONFIG, "%s = %s disagrees with %s of the [train] init model %s (leave the key out "
+                             "to take the model's)", where, mine, theirs, from_name);
+    }
+    return VLP_OK;
 }
 
 void vlp_config_help(FILE *out, bool markdown) {

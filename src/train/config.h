@@ -11,6 +11,7 @@
 
 #define VLP_PATH_MAX 1024
 #define VLP_CONFIG_KEYS_MAX 96
+#define VLP_ORIGIN_PRESET (-2)
 
 typedef struct vlp_config {
     struct {
@@ -79,8 +80,8 @@ typedef struct vlp_config {
         long every;
     } log;
     /* Where each key (by table order) got its value: 0 its default, > 0 a
-     * line of the file, -1 --set. For errors found after parsing, such as
-     * a data path that does not exist. */
+     * line of the file, -1 --set, VLP_ORIGIN_PRESET [model] preset. For
+     * errors found after parsing, such as a data path that does not exist. */
     int origin[VLP_CONFIG_KEYS_MAX];
 } vlp_config;
 
@@ -111,6 +112,11 @@ void vlp_config_where(const vlp_config *c, const char *path, const char *section
 /* The effective configuration as INI text, every key in table order: what
  * checkpoints store and what ranks compare. Returns a malloc'd string. */
 char *vlp_config_to_text(const vlp_config *c);
+
+/* [train] init's model: every [model] and [preprocess] key (but preset)
+ * that c's file and --set left at its default takes from's value; one set
+ * to another value is an error naming path's line and from_name. */
+int vlp_config_inherit(vlp_config *c, const vlp_config *from, const char *path, const char *from_name);
 
 /* Parses "6,3,3" into out (at most max numbers, each >= 1); returns how
  * many, or -1 when text is not such a list. */

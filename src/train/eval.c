@@ -51,6 +51,29 @@ int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_datas
     return rc;
 }
 
+int vlp_eval_embed_texts(const vlp_model *m, const vlp_tokenizer *tok, const char *const *texts, long n,
+                         int batch, float *out) {
+    int ctx = m->context_length, D = m->embed_dim;
+    int *ids = malloc(sizeof(int) * (size_t)batch * ctx);
+    if (!ids) return vlp_error_set(VLP_ENOMEM, "out of memory for %d texts of %d tokens", batch, ctx);
+    vlp_tape t;
+    vlp_tape_init(&t);
+    int rc = VLP_OK;
+    for (long start = 0; start < n && !rc; start += batch) {
+        int B = (int)(n - start < batch ? n - start : batch);
+        for (int j = 0; j < B && !rc; j++) rc = vlp_tokenizer_encode(tok, texts[start + j], ids + (long)j * ctx, ctx, NULL);
+        if (rc) break;
+        vlp_tape_reset(&t);
+        vlp_tape_no_grad_begin(&t);
+        vlp_tensor *f = vlp_model_encode_text(m, &t, ids, B);
+        memcpy(out + start * D, f->data, sizeof(float) * (size_t)B * D);
+        vlp_tape_no_grad_end(&t);
+    }
+    vlp_tape_free(&t);
+    free(ids);
+    return rc;
+}
+
 int vlp_eval_class_embeddings(const vlp_model *m, const vlp_tokenizer *tok,
                               const char *const *classes, int n_classes,
                               const char *const *templates, int n_templates, float *out) {

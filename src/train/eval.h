@@ -16,6 +16,11 @@
 int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
                    const vlp_dist *d, int batch, int workers, float *img, float *txt);
 
+/* The features of n texts (L2-normalised, (n, embed_dim) into out), in
+ * batches of batch. */
+int vlp_eval_embed_texts(const vlp_model *m, const vlp_tokenizer *tok, const char *const *texts, long n,
+                         int batch, float *out);
+
 /* Class embeddings (n_classes, D): for each class, every template with
  * "{}" replaced by the name, embedded, L2-normalised, averaged, normalised. */
 int vlp_eval_class_embeddings(const vlp_model *m, const vlp_tokenizer *tok,

@@ -27,36 +27,54 @@ static int write_strings(hid_t f, const char *name, const char **v, hsize_t n) {
     return ok ? VLP_OK : VLP_EIO;
 }
 
-int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds) {
+/* The index file: features, then each row's caption and path, and what they came from. */
+static int index_write(const char *path, const float *features, long n, int dim, const char *const *caps,
+                       const char *const *paths, const char *source) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     size_t bytes = (size_t)n * dim * sizeof(float) + 4096;
-    const char **caps = malloc(sizeof(char *) * n), **paths = malloc(sizeof(char *) * n);
-    VLP_ASSERT(caps && paths, "out of memory");
-    for (long i = 0; i < n; i++) {
-        caps[i] = ds->samples[i].caption;
-        paths[i] = ds->samples[i].path ? ds->samples[i].path : "";
-        bytes += strlen(caps[i]) + strlen(paths[i]) + 32;
-    }
+    for (long i = 0; i < n; i++) bytes += strlen(caps[i]) + strlen(paths[i]) + 32;
     hid_t f = vlp_h5_create_in_memory(bytes);
-    if (f < 0) {
-        free(caps), free(paths);
-        return vlp_error_set(VLP_ENOMEM, "%s: cannot create an HDF5 file in memory", path);
-    }
+    if (f < 0) return vlp_error_set(VLP_ENOMEM, "%s: cannot create an HDF5 file in memory", path);
     hsize_t dims[2] = {(hsize_t)n, (hsize_t)dim};
     hid_t s = H5Screate_simple(2, dims, NULL);
     hid_t d = H5Dcreate2(f, "features", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int rc = d >= 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, features) >= 0 ? VLP_OK : VLP_EIO;
     if (d >= 0) H5Dclose(d);
     H5Sclose(s);
-    const char *source[1] = {ds->source};
-    if (!rc) rc = write_strings(f, "captions", caps, (hsize_t)n) || write_strings(f, "paths", paths, (hsize_t)n) ||
-                  write_strings(f, "source", source, 1) ? VLP_EIO : VLP_OK;
-    free(caps), free(paths);
+    const char *src[1] = {source};
+    if (!rc) rc = write_strings(f, "captions", (const char **)caps, (hsize_t)n) ||
+                  write_strings(f, "paths", (const char **)paths, (hsize_t)n) || write_strings(f, "source", src, 1)
+                  ? VLP_EIO : VLP_OK;
     if (rc) {
         H5Fclose(f);
         return vlp_error_set(rc, "%s: cannot build the index in memory", path);
     }
     return vlp_h5_write_image(f, path); /* path.tmp, then renamed; closes f */
+}
+
+int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds) {
+    const char **caps = malloc(sizeof(char *) * n), **paths = malloc(sizeof(char *) * n);
+    if (!caps || !paths) {
+        free(caps), free(paths);
+        return vlp_error_set(VLP_ENOMEM, "%s: out of memory for %ld rows", path, n);
+    }
+    for (long i = 0; i < n; i++) {
+        caps[i] = ds->samples[i].caption;
+        paths[i] = ds->samples[i].path ? ds->samples[i].path : "";
+    }
+    int rc = index_write(path, features, n, dim, caps, paths, ds->source);
+    free(caps), free(paths);
+    return rc;
+}
+
+int vlp_index_save_texts(const char *path, const float *features, long n, int dim, const char *const *texts,
+                         const char *source) {
+    const char **paths = malloc(sizeof(char *) * (n ? n : 1));
+    if (!paths) return vlp_error_set(VLP_ENOMEM, "%s: out of memory for %ld rows", path, n);
+    for (long i = 0; i < n; i++) paths[i] = "";
+    int rc = index_write(path, features, n, dim, texts, paths, source);
+    free(paths);
+    return rc;
 }
 
 static char **read_strings(hid_t f, const char *name, long n) {

@@ -20,6 +20,10 @@ typedef struct vlp_index {
  * written as checkpoints are (vlp_h5_write_image: path.tmp, fsync, rename):
  * a crash or a full disk leaves an earlier index at path whole. */
 int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds);
+/* The same layout for texts (one row per text, paths empty): the features
+ * vlpembed --texts writes. */
+int vlp_index_save_texts(const char *path, const float *features, long n, int dim, const char *const *texts,
+                         const char *source);
 int vlp_index_load(vlp_index *ix, const char *path);
 void vlp_index_free(vlp_index *ix);
 

@@ -72,6 +72,30 @@ static int init_source(const char *init, char *weights, size_t size, char **merg
     return VLP_OK;
 }
 
+/* The architecture and preprocessing of [train] init's model (a run folder
+ * or a checkpoint; a plain model file says none) for every key the config
+ * left at its default; a key set to another value is an error. */
+static int inherit_init(vlp_config *c, const char *config_path) {
+    struct stat st;
+    if (!c->train.init[0] || stat(c->train.init, &st) != 0) return VLP_OK; /* init_source says why */
+    char name[VLP_PATH_MAX + 32], *text = NULL;
+    vlp_checkpoint_meta meta = {0};
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(name, sizeof name, "%s/config.ini", c->train.init);
+        if (!(text = vlp_read_text(name))) return vlp_error_set(VLP_ENOTFOUND, "%s: %s", name, strerror(errno));
+    } else if (vlp_checkpoint_read_meta(c->train.init, &meta) == VLP_OK) {
+        snprintf(name, sizeof name, "%s", c->train.init);
+        text = meta.config, meta.config = NULL;
+        vlp_checkpoint_meta_free(&meta);
+    } else {
+        return VLP_OK;
+    }
+    vlp_config from;
+    int rc = vlp_config_parse_text(&from, text, name);
+    free(text);
+    return rc ? rc : vlp_config_inherit(c, &from, config_path, c->train.init);
+}
+
 /* The tokenizer of a resumed run, of the init weights, of [data]
  * tokenizer, or learned from the training captions, in that order. */
 static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed, const char *init_merges,
@@ -294,12 +318,14 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     resolve(c->train.init, config_path);
     resolve(c->groupvit.nouns, config_path);
     resolve(c->groupvit.templates, config_path);
+    int rc = inherit_init(c, config_path); /* its errors name the key and the init model */
+    if (rc) return rc;
     snprintf(t->run_dir, sizeof t->run_dir, "%s", c->log.dir);
     snprintf(t->checkpoint_dir, sizeof t->checkpoint_dir, "%s/checkpoints", t->run_dir);
     vlp_tape_init(&t->tape);
 
     /* These checks are collective: every rank fails them together. */
-    int rc = vlp_dist_check_same(dist, VLP_VERSION, strlen(VLP_VERSION), "vlp version");
+    rc = vlp_dist_check_same(dist, VLP_VERSION, strlen(VLP_VERSION), "vlp version");
     if (!rc) rc = check_same_config(t);
     t->error_on_all_ranks = rc != VLP_OK;
     if (rc) return rc;
