@@ -50,6 +50,57 @@ START_TEST(test_good_file_and_overrides) {
 }
 END_TEST
 
+START_TEST(test_presets_and_preprocess) {
+    vlp_config c;
+    /* a preset sizes the model; a key the file sets wins over it */
+    int rc = load_text(&c, GOOD "[model]\npreset = ViT-B-16-quickgelu\nembed_dim = 256\n", NULL, 0);
+    ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
+    ck_assert_int_eq(c.model.patch_size, 16);
+    ck_assert_int_eq(c.model.vision_width, 768);
+    ck_assert_int_eq(c.model.vision_heads, 12);
+    ck_assert_int_eq(c.model.text_heads, 8);
+    ck_assert_int_eq(c.model.context_length, 77);
+    ck_assert_int_eq(c.model.activation, 1);
+    ck_assert_int_eq(c.data.vocab_size, 49408);
+    ck_assert_int_eq(c.model.embed_dim, 256);
+    char where[256];
+    vlp_config_where(&c, "x.ini", "model", "patch_size", where, sizeof where);
+    ck_assert_str_eq(where, "x.ini: [model] patch_size (of [model] preset = ViT-B-16-quickgelu)");
+    const char *sets[] = {"model.preset=ViT-L-14"};
+    rc = load_text(&c, GOOD, sets, 1);
+    ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
+    ck_assert(c.model.vision_layers == 24 && c.model.vision_heads == 16 && c.model.embed_dim == 768 &&
+              c.model.activation == 0);
+    expect_error(GOOD "[model]\npreset = ViT-H-14\n", NULL, 0,
+                 "[model] preset = 'ViT-H-14' is not a known architecture; known: ViT-B-32, ViT-B-16, ViT-L-14");
+    /* [preprocess]: three numbers each, std above 0 */
+    rc = load_text(&c, GOOD "[preprocess]\nmean = 0.5,0.5,0.5\nstd = 0.5,0.25,1\nalpha = pil\n", NULL, 0);
+    ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
+    ck_assert_int_eq(c.preprocess.alpha, 1);
+    expect_error(GOOD "[preprocess]\nmean = 0.5,0.5\n", NULL, 0,
+                 "[preprocess] mean = '0.5,0.5' is not three comma-separated numbers (R,G,B)");
+    expect_error(GOOD "[preprocess]\nstd = 0.5,0,0.5\n", NULL, 0, "[preprocess] std = '0.5,0,0.5': every value must be > 0");
+    /* a run folder's config read for inference needs no [data] train */
+    ck_assert_int_eq(vlp_config_parse_text(&c, "[model]\nembed_dim = 64\n", "run/config.ini"), VLP_OK);
+}
+END_TEST
+
+START_TEST(test_inherit_init_model) {
+    vlp_config c, from;
+    ck_assert_int_eq(vlp_config_parse_text(&from, "[model]\npreset = ViT-B-32-quickgelu\n[preprocess]\nalpha = pil\n",
+                                           "run/config.ini"), VLP_OK);
+    ck_assert_int_eq(load_text(&c, GOOD "[model]\ntext_layers = 12\n", NULL, 0), VLP_OK);
+    ck_assert_int_eq(vlp_config_inherit(&c, &from, path, "run"), VLP_OK);
+    ck_assert(c.model.vision_width == 768 && c.model.patch_size == 32 && c.model.activation == 1 &&
+              c.preprocess.alpha == 1);
+    ck_assert_int_eq(load_text(&c, GOOD "[model]\nvision_width = 512\n", NULL, 0), VLP_OK);
+    ck_assert_int_eq(vlp_config_inherit(&c, &from, path, "run"), VLP_ECONFIG);
+    printf("-> %s\n", vlp_error_message());
+    ck_assert_ptr_nonnull(strstr(vlp_error_message(), ":6: [model] vision_width = 512 disagrees with 768 of the "
+                                 "[train] init model run (leave the key out to take the model's)"));
+}
+END_TEST
+
 START_TEST(test_errors_name_line_and_key) {
     char where[64];
     snprintf(where, sizeof where, "%s:6:", path);
@@ -158,6 +209,8 @@ static Suite *config_suite(void) {
     Suite *s = suite_create("config");
     VLP_ADD_CASE(s, good_file_and_overrides);
     VLP_ADD_CASE(s, errors_name_line_and_key);
+    VLP_ADD_CASE(s, presets_and_preprocess);
+    VLP_ADD_CASE(s, inherit_init_model);
     VLP_ADD_CASE(s, where_keys_were_set);
     VLP_ADD_CASE(s, values_that_round_trip);
     VLP_ADD_CASE(s, docs_current);
