@@ -243,6 +243,38 @@ static bool same_file(const char *a, const char *b) {
     return same;
 }
 
+/* dir/model.safetensors as two shards and the index Hugging Face writes. */
+static void split_shards(const char *dir) {
+    char path[256], shard[2][256];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    vlp_safetensors st;
+    ck_assert_int_eq(vlp_safetensors_open(&st, path), VLP_OK);
+    vlp_st_entry *e = calloc((size_t)st.n, sizeof *e);
+    float *data = malloc(sizeof(float) * st.data_size);
+    FILE *index = NULL;
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    index = fopen(path, "w");
+    fputs("{\"metadata\": {\"total_size\": 1}, \"weight_map\": {", index);
+    float *at = data;
+    for (int i = 0; i < st.n; i++) {
+        const vlp_st_tensor *t = &st.tensors[i];
+        ck_assert_int_eq(vlp_safetensors_read(&st, t, at), VLP_OK);
+        e[i] = (vlp_st_entry){.name = t->name, .ndim = t->ndim, .data = at};
+        memcpy(e[i].shape, t->shape, sizeof t->shape);
+        at += t->n;
+        fprintf(index, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"", i ? ", " : "", t->name, 1 + (i >= st.n / 2));
+    }
+    fputs("}}\n", index);
+    fclose(index);
+    for (int k = 0; k < 2; k++) snprintf(shard[k], sizeof shard[k], "%s/model-0000%d-of-00002.safetensors", dir, k + 1);
+    ck_assert_int_eq(vlp_safetensors_write(shard[0], e, st.n / 2, NULL), VLP_OK);
+    ck_assert_int_eq(vlp_safetensors_write(shard[1], e + st.n / 2, st.n - st.n / 2, NULL), VLP_OK);
+    vlp_safetensors_close(&st);
+    free(e), free(data);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    unlink(path);
+}
+
 START_TEST(test_export_import_bit_exact) {
     const vlp_import_opts o = {0};
     for (int quick = 0; quick < 2; quick++) {
@@ -258,6 +290,10 @@ START_TEST(test_export_import_bit_exact) {
         ck_assert(same_file(tmp("hf/model.safetensors"), tmp("hf2/model.safetensors")));
         ck_assert(same_file(tmp("hf/config.json"), tmp("hf2/config.json")));
         ck_assert(same_file(tmp("hf/vocab.json"), tmp("hf2/vocab.json")));
+        /* the same weights in two shards named by model.safetensors.index.json */
+        split_shards(tmp("hf"));
+        ck_assert_msg(vlp_pretrained_import(tmp("hf"), tmp("shards_in"), &o) == VLP_OK, "%s", vlp_error_message());
+        expect_same_weights(tmp("run"), tmp("shards_in"));
         teardown(), setup();
     }
 }
