@@ -12,17 +12,28 @@ EOT; or exactly N ids with --context-length), and CLIP's merges-file format.
 words prints what decoding the ids must give: the words (specials left out,
 as decoding skips them) separated by single spaces.
 
-Deliberate departures from CLIP, shared with the C side: no ftfy; HTML
-unescaping knows only &amp; &lt; &gt; &quot; &apos; &nbsp; and numeric
-references (html.unescape knows every HTML5 name); input bytes that are not
-UTF-8 are kept (surrogateescape) instead of failing.
+Text is cleaned with CLIP's own calls (html.unescape twice, strip, the
+regex module's \s+ collapsed, strip, str.lower), so the C side is checked
+against Python itself, not against a second reading of the rules. Deliberate
+departures from CLIP, shared with the C side: no ftfy (not in Debian); input
+bytes that are not UTF-8 are kept (surrogateescape: each becomes U+DC80 +
+byte, and encoding gives the byte back) where CLIP, which takes str and
+encodes it as UTF-8, would raise; decimal references of more than 4300
+digits are the number they spell, where Python's int() limit makes CLIP
+raise.
 """
 import argparse
 import collections
 import gzip
+import html
 import sys
 
 import regex
+
+# html.unescape turns "&#DIGITS;" into int(DIGITS): without this, more than
+# 4300 digits raise ValueError (Python >= 3.11) instead of giving U+FFFD.
+if hasattr(sys, "set_int_max_str_digits"):
+    sys.set_int_max_str_digits(0)
 
 SOT, EOT = "<|startoftext|>", "<|endoftext|>"
 HEADER = "#version: 0.2"
@@ -30,8 +41,6 @@ HEADER = "#version: 0.2"
 PAT = regex.compile(
     r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""",
     regex.IGNORECASE)
-ENTITY = regex.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|(?:amp|lt|gt|quot|apos|nbsp);)")
-NAMED = {"amp;": "&", "lt;": "<", "gt;": ">", "quot;": '"', "apos;": "'", "nbsp;": "\xa0"}
 
 
 def bytes_to_unicode():
@@ -51,20 +60,11 @@ def bytes_to_unicode():
 BYTE_CHAR = bytes_to_unicode()
 
 
-def _entity(m):
-    s = m.group(1)
-    if s[0] != "#":
-        return NAMED[s]
-    digits = s[1:].rstrip(";")
-    num = int(digits[1:], 16) if digits[0] in "xX" else int(digits)
-    if num == 0 or 0xD800 <= num <= 0xDFFF or num > 0x10FFFF:
-        return "\ufffd"
-    return chr(num)
-
-
 def clean(text):
-    """CLIP's basic_clean + whitespace_clean + lower, without ftfy."""
-    text = ENTITY.sub(_entity, ENTITY.sub(_entity, text)).strip()
+    """CLIP's basic_clean + whitespace_clean + lower, without ftfy. CLIP's
+    simple_tokenizer imports regex as re: its \\s is regex's, not the
+    standard library's (which also takes U+001C..U+001F)."""
+    text = html.unescape(html.unescape(text)).strip()
     return regex.sub(r"\s+", " ", text).strip().lower()
 
 

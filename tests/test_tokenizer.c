@@ -1,9 +1,10 @@
-/* The BPE tokenizer against hand-made merges files and hand-worked results,
- * fixtures in a fresh temporary directory per test, no network. Parity with
- * the Python reference is tokenizer_parity.sh's job, not this one's. */
+/* The BPE tokenizer against hand-made merges files, CLIP's merges and
+ * hand-worked results, fixtures in a fresh temporary directory per test, no
+ * network. Parity with Python itself is tokenizer_parity.sh's job, not this one's. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <zlib.h>
 
 #include "autograd/error.h"
+#include "data/html_entities.h"
 #include "data/tokenizer.h"
 #include "testutil.h"
 
@@ -184,7 +186,12 @@ static const struct {
     {" \t\n \r\n ", ""},
     {"  lots   of\tspace\u00a0\u3000here  ", "lots of space here"},
     {"Tom &amp; Jerry &lt;3 &#39;hi&#39; &#x1F600; &amp;lt;", "tom & jerry < 3 ' hi ' 😀 <"},
-    {"&#0; &#xD800; &#99999999999; &copy;", "\xef\xbf\xbd \xef\xbf\xbd \xef\xbf\xbd & copy ;"},
+    {"&#0; &#xD800; &#99999999999; &copy;", "\xef\xbf\xbd \xef\xbf\xbd \xef\xbf\xbd \xc2\xa9"},
+    {"Baden-W&amp;uuml;rttemberg", "baden - w\xc3\xbcrttemberg"},
+    {"&notit; &notin; &amp;amp; &ampx", "\xc2\xac it ; \xe2\x88\x89 & & x"},
+    {"&amp;amp;amp;", "& amp ;"}, /* only twice */
+    {"&AMP;&Amp;", "&& amp ;"},   /* names are case-sensitive: there is no "Amp" */
+    {"a \x1c b\x1c", "a \x1c b"}, /* CLIP's \s (the regex module's) is not str.isspace() */
     {"ΟΔΟΣ ΣΑΣ. Σ", "οδος σας . σ"},
     {"İstanbul", "i \xcc\x87 stanbul"}, /* "i" + U+0307, a mark: not a letter */
     {"rock'n'roll", "rock ' n ' roll"},
@@ -379,6 +386,109 @@ START_TEST(test_train_deterministic) {
 }
 END_TEST
 
+/* CLIP's cleaning, case by case: each text must give the ids of the text
+ * Python's html.unescape (twice), whitespace collapsing and str.lower make
+ * of it, with CLIP's own merges (tokenizer_parity.sh compares with Python
+ * itself; these are the cases worked by hand). */
+static const struct {
+    const char *text, *same_as, *why;
+} cleaned[] = {
+    {"Baden-W&amp;uuml;rttemberg", "baden-w\xc3\xbcrttemberg", "&amp; then &uuml;: unescaped twice"},
+    {"&amp;amp;", "&", "twice, and only twice"},
+    {"&amp;lt;b&amp;gt;", "<b>", "escaped markup"},
+    {"&notit;", "\xc2\xac" "it;", "the longest legacy name without ';' is a prefix"},
+    {"&notin;", "\xe2\x88\x89", "a whole name wins over its prefix"},
+    {"&not &ampx &AMP &copy2020", "\xc2\xac &x & \xc2\xa9" "2020", "legacy names need no ';'"},
+    {"&notin &nbspx", "\xc2\xac" "in x", "'notin' has a ';': only 'not' matches bare"},
+    {"&uuml &Uuml;", "\xc3\xbc \xc3\xbc", "a bare legacy name; upper case lowered after"},
+    {"&eacutex; &eacute", "\xc3\xa9x; \xc3\xa9", "prefix in a longer name"},
+    {"a&ThickSpace;b", "a b", "two code points (U+205F U+200A), both spaces: one run"},
+    {"&acE;", "\xe2\x88\xbe\xcc\xb3", "two code points, the second a mark"},
+    {"&nvlt;", "<\xe2\x83\x92", "two code points"},
+    {"&CounterClockwiseContourIntegral;", "\xe2\x88\xb3", "the longest name"},
+    {"&#x80;&#128;&#X80", "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", "0x80..0x9F read as Windows-1252"},
+    {"&#x81;&#x9F;", "\xc2\x81\xc5\xb8", "0x81 has no Windows-1252 character: itself"},
+    {"a&#133;b", "a\xe2\x80\xa6" "b", "&#133; is the ellipsis, not NEL (no space)"},
+    {"&#0;", "\xef\xbf\xbd", "NUL gives U+FFFD"},
+    {"&#xD800;&#xdfff;", "\xef\xbf\xbd\xef\xbf\xbd", "surrogates give U+FFFD"},
+    {"&#x110000;&#99999999999999999999;&#x10FFFF;", "\xef\xbf\xbd\xef\xbf\xbd",
+     "beyond Unicode U+FFFD; noncharacter dropped"},
+    {"x&#1;&#x7f;&#xFFFE;&#xFDD0;&#11;y", "xy", "controls and noncharacters dropped"},
+    {"&#65x &#x41g &#0065;", "ax ag a", "numeric without ';' ends at the first non-digit"},
+    {"&#; &#x; &# &#xg", "&#; &#x; &# &#xg", "no digits: text"},
+    {"&#38;amp; &#38;#65;", "& a", "a numeric '&' starts a name on the second pass"},
+    {"a&#13;&#10;b&#9;c", "a b c", "numeric whitespace collapses"},
+    {"\xc2\xa0 a\xc2\xa0\xe3\x80\x80" "b\xe3\x80\x80", "a b", "NBSP and U+3000 are \\s"},
+    {"a&nbsp;&#x3000;&#x2028;\xe1\x9a\x80" "b", "a b", "...also from references; U+1680"},
+    {"\x1c\x1d a\x1e\x1f", "a", "strip() takes U+001C..U+001F at the ends"},
+    {"\xc4\xb0stanbul", "i\xcc\x87stanbul", "U+0130 lowers to i + U+0307"},
+    {"\xce\x91\xce\xa3\xc2\xaa \xce\x91\xce\xa3", "\xce\xb1\xcf\x83\xc2\xaa \xce\xb1\xcf\x82",
+     "sigma before a cased ordinal indicator is not final"},
+};
+
+static vlp_tokenizer *load_clip(void) {
+    vlp_tokenizer *tok = NULL;
+    const char *path = VLP_SOURCE_DIR "/tests/data/clip/bpe_simple_vocab_16e6.txt.gz";
+    int rc = vlp_tokenizer_load(&tok, path, VLP_TOKENIZER_CLIP_MERGES);
+    ck_assert_msg(rc == VLP_OK, "load %s: %s", path, vlp_error_message());
+    return tok;
+}
+
+static bool same_tokens(const vlp_tokenizer *tok, const char *a, const char *b) {
+    int na, nb;
+    int *x = tokens(tok, a, &na), *y = tokens(tok, b, &nb);
+    bool same = na == nb && !memcmp(x, y, sizeof *x * (size_t)na);
+    free(x);
+    free(y);
+    return same;
+}
+
+START_TEST(test_clip_cleaning) {
+    vlp_tokenizer *tok = load_clip();
+    for (size_t i = 0; i < sizeof cleaned / sizeof *cleaned; i++)
+        ck_assert_msg(same_tokens(tok, cleaned[i].text, cleaned[i].same_as), "'%s' is not '%s' (%s)", cleaned[i].text,
+                      cleaned[i].same_as, cleaned[i].why);
+    /* Decimal references longer than Python's int() digit limit (4300,
+     * leading zeros included) are the number they spell: 65, then one too
+     * large for Unicode. */
+    char big[5200] = "&#";
+    memset(big + 2, '0', 5000);
+    strcpy(big + 5002, "65;&#");
+    memset(big + 5007, '9', 150);
+    strcpy(big + 5157, ";");
+    ck_assert(same_tokens(tok, big, "a\xef\xbf\xbd"));
+    /* Equal ids would also hide both texts being cleaned the same wrong
+     * way: decoding shows the words themselves. */
+    int n;
+    int *ids = tokens(tok, "Baden-W&amp;uuml;rttemberg", &n);
+    char *text = decode(tok, ids, n);
+    ck_assert_str_eq(text, "baden - w\xc3\xbcrttemberg");
+    free(text);
+    free(ids);
+    vlp_tokenizer_free(tok);
+}
+END_TEST
+
+START_TEST(test_html_tables) {
+    /* Binary search needs the names in strcmp order; the HTML standard has
+     * 2231 of them, 106 also without ';'. */
+    ck_assert_uint_eq(vlp_html_n_entities, 2231);
+    size_t bare = 0;
+    for (size_t i = 0; i < vlp_html_n_entities; i++) {
+        const vlp_html_entity *e = &vlp_html_entities[i];
+        if (i) ck_assert_msg(strcmp(vlp_html_entities[i - 1].name, e->name) < 0, "%s out of order", e->name);
+        ck_assert(e->cp[0] > 0 && e->cp[0] <= 0x10FFFF && e->cp[1] >= 0);
+        bare += e->name[strlen(e->name) - 1] != ';';
+    }
+    ck_assert_uint_eq(bare, 106);
+    for (size_t i = 0; i < vlp_html_n_charrefs; i++) {
+        const vlp_html_charref *r = &vlp_html_charrefs[i];
+        ck_assert(r->first <= r->last && r->last <= 0x10FFFF && r->to >= -1);
+        if (i) ck_assert(vlp_html_charrefs[i - 1].last < r->first);
+    }
+}
+END_TEST
+
 static const char *const probes[] = {
     "a photo of a dog", "A DOG AND A CAT", "crème brûlée 😀", "東京タワー", "don't", "", "unseen words zxq", "\xff",
 };
@@ -539,6 +649,8 @@ static Suite *tokenizer_suite(void) {
     tcase_add_test(tc, test_vocab_layout);
     tcase_add_test(tc, test_merge_order);
     tcase_add_test(tc, test_round_trips);
+    tcase_add_test(tc, test_clip_cleaning);
+    tcase_add_test(tc, test_html_tables);
     tcase_add_test(tc, test_invalid_utf8);
     tcase_add_test(tc, test_truncation_and_padding);
     tcase_add_test(tc, test_specials);

@@ -1,14 +1,26 @@
 #!/usr/bin/python3
 """Writes the texts of the tokenizer parity test into DIR, deterministically.
-Not a real dataset: varied captions made from the lists below, and a sweep.
+Not a real dataset: varied captions made from the lists below, sweeps, and
+hostile strings for CLIP's text cleaning.
   tokenizer_captions.py DIR
 captions.txt: a few hundred captions with punctuation, numbers, accents,
 emoji, apostrophes, HTML entities, odd whitespace and invalid UTF-8.
 unicode.txt: every code point of planes 0, 1 and 14, in runs and each after
 an apostrophe.
+hostile.txt (valid UTF-8): every HTML5 named reference in a sentence (with
+and without its ';', glued to letters, escaped twice), numeric references
+over the ranges where html.unescape has rules, every whitespace character
+in runs and at the ends, combining marks, final sigma, emoji sequences, and
+seeded random mixtures of all of these.
+hostile_bytes.txt: the same kinds of text with bytes that are not UTF-8,
+which CLIP (it takes str) cannot encode at all: compared under the
+surrogateescape convention the C and Python sides share.
 """
+import html.entities
 import random
 import sys
+
+sys.set_int_max_str_digits(0)  # BIG below spells numbers of over 4300 digits
 
 SUBJECTS = [
     "a dog", "the cat", "two horses", "an old man", "a little girl", "three red apples", "a Café sign",
@@ -76,13 +88,123 @@ def unicode_lines():
         yield " ".join("'" + c for c in chunk).encode("utf-8")
 
 
+# Characters str.isspace() takes (the regex module's \s less U+001C..U+001F),
+# and look-alikes that are not spaces (zero-width space, Mongolian vowel
+# separator, byte order mark, word joiner).
+SPACES = [chr(c) for c in range(0x110000) if chr(c).isspace() and c != 10]
+NOT_SPACES = ["\u200b", "\u180e", "\ufeff", "\u2060", "\u00ad"]
+MARKS = ["\u0301", "\u0308", "\u0345", "\u0307", "\u20dd", "\u0e38", "\u093f", "\u302a", "\ufe0f", "\u200d"]
+EMOJI = ["\U0001F44D\U0001F3FD", "\U0001F468\u200d\U0001F469\u200d\U0001F467", "\U0001F1EF\U0001F1F5",
+         "1\ufe0f\u20e3", "\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F",
+         "\U0001F3F3\ufe0f\u200d\U0001F308", "\u2764\ufe0f", "\U0001FAE0", "\U0001F9D1\U0001F3FF\u200d\U0001F9B0"]
+# Numeric references where html.unescape has rules: NUL, C0 controls, CR,
+# DEL, the Windows-1252 block, surrogates, noncharacters, each plane's
+# last two, the end of Unicode and beyond.
+NUMERIC_RANGES = [range(0, 0x200), range(0xD7F0, 0xE010), range(0xFDC0, 0xFDF8), range(0xFFF0, 0x10010),
+                  range(0x10FFF0, 0x110010)] + [range(p * 0x10000 - 3, p * 0x10000 + 2) for p in range(2, 17)]
+BIG = [0x7FFFFFFF, 0x80000000, 2**32, 2**32 + 65, 2**63, 2**64 + 65, 10**30, 10**4300, 10**4301 + 65]
+
+
+def numeric_refs(rng):
+    """Decimal and hex references, with and without ';', over the ranges
+    above and a sample of all code points, plus odd spellings."""
+    ns = [n for r in NUMERIC_RANGES for n in r] + rng.sample(range(0x110000), 3000) + BIG
+    refs = []
+    for n in ns:
+        refs += [f"&#{n};", f"&#x{n:x};", f"&#X{n:X}", f"&#{n}"]
+    out = [" ".join(refs[i:i + 16]) for i in range(0, len(refs), 16)]
+    out += ["&#0065;&#x0041;&#x00000041;&#" + "0" * 5000 + "65;", "&#65x &#65a &#x41g &#x41;x &#65;5 &#x41f",
+            "&#; &#x; &#X; &#xg; &# &#-65; &#+65; &#\u0661\u0662; &# 65; &#x 41;", "&#38;#65; &#38;amp; &#x26;lt;",
+            "&amp;#65; &amp;#x41; &amp;amp;amp; &amp;&amp; &#38;#38;#38;", "&#133;&#x85;x&#160;y&#x3000;z&#13;&#10;w",
+            "a&#x2028;b&#x1c;c&#x1f;d&#9;&#11;&#12;e", "&#x1F600;&#128512;&#xfe0f;&#x200d;"]
+    return out
+
+
+def named_refs():
+    """Every name of the HTML standard's table: alone in a sentence, glued
+    to letters on both sides, escaped once more, and (for the legacy names
+    that work without ';') followed by more name characters."""
+    out = []
+    for name in sorted(html.entities.html5):
+        bare = name.rstrip(";")
+        out.append(f"A &{name} B&{name}c x&{bare}yz; &amp;{name} &{bare.upper()}; &{bare}\u00e9;")
+    return out
+
+
+def space_lines():
+    spaces = SPACES + ["\x1c", "\x1d", "\x1e", "\x1f"]
+    out = ["".join(spaces) + "a" + "".join(spaces) + "b" + "".join(reversed(spaces))]
+    for c in spaces + NOT_SPACES:
+        out += [f"{c}x{c}{c}y z{c}", f"{c}", f"a{c}&nbsp;{c}b", f"\u03a3{c}\u03a3 \u0391\u03a3{c}"]
+    return out
+
+
+def mark_lines():
+    out = []
+    for m in MARKS:
+        out += [f"{m}e{m}{m} caf\u00e9 cafe{m} 'S{m} {m}'s A\u03a3{m} \u03a3{m}A", f"\u0130{m}stanbul I{m}"]
+    out += ["\u0391\u03a3\u00aa \u0391\u03a3\U0001F130 \u0391\u00aa\u03a3 \u00ba\u03a3 \U0001F170\u03a3 "
+            "\u0391\u03a3\u0345",
+            "\u0130\u0130\u0130 \u1e9e\u00df \ufb01 \ufb03 \u01c5 \u0149 \u1f88 \u2126 \u212a \u212b",
+            "\u039f\u0394\u039f\u03a3' \u03a3\u0391\u03a3. '\u03a3' \u0391\u03a3\u2019\u03a3 \u0391\u03a3\u00ad\u0391"]
+    return out
+
+
+PIECES = ["&", "&amp;", "&amp", "amp", "#", "#x", "x", "X", ";", "0", "1", "6", "9", "f", "F", "g", "not", "in",
+          "lt", "Uuml", "uuml", "nbsp", "&#", "&#x", "&#38;", " ", "\t", "\u00a0", "\u3000", "\x1c", "\u2028",
+          "\u0301", "\u0345", "'", "'s", "'S", "\u017f", "<|endoftext|>", "\u03a3", "\u0130", "A", "\u00e9",
+          "\U0001F600", "\u200d", "\ufe0f", "<", ">", "\r", "\x0b", "\x0c"]
+
+
+def random_lines(rng, n):
+    return ["".join(rng.choice(PIECES) for _ in range(rng.randint(1, 24))) for _ in range(n)]
+
+
+def hostile(seed):
+    rng = random.Random(seed)
+    lines = named_refs() + numeric_refs(rng) + space_lines() + mark_lines()
+    lines += [" ".join(rng.sample(EMOJI, 4)) + " &#x1F44D;&#x1F3FD; " + "".join(EMOJI) for _ in range(20)]
+    lines += random_lines(rng, 3000)
+    return [line.encode("utf-8") for line in lines]
+
+
+def hostile_bytes(seed):
+    rng = random.Random(seed)
+    bad = INVALID + [b"&amp\xff;", b"&#65\xff", b"&\xffamp;", b"&not\xe9it;", b"&#x41\xc3", b"\xc2\xa0\xff\xc2\xa0",
+                     b"\xe3\x80\x80\x80", b"'\xe2\x80 s", b"\xce\xa3\xff", b"A\xce\xa3\xcc\xff", b"\xed\xb2\x80"]
+    out = list(bad)
+    for _ in range(500):
+        parts = [rng.choice(PIECES).encode("utf-8") if rng.random() < 0.7 else rng.choice(bad) for _ in range(8)]
+        parts.insert(rng.randint(0, 8), rng.choice(INVALID))  # at least one byte that is not UTF-8
+        out.append(b"".join(parts))
+    return out
+
+
+def write_lines(path, lines):
+    with open(path, "wb") as f:
+        f.write(b"".join(line + b"\n" for line in lines))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    with open(f"{sys.argv[1]}/captions.txt", "wb") as f:
-        f.write(b"".join(line + b"\n" for line in captions(400, 2026)))
-    with open(f"{sys.argv[1]}/unicode.txt", "wb") as f:
-        f.write(b"".join(line + b"\n" for line in unicode_lines()))
+    out = sys.argv[1]
+    write_lines(f"{out}/captions.txt", captions(400, 2026))
+    write_lines(f"{out}/unicode.txt", unicode_lines())
+    good = hostile(77)
+    for line in good:
+        line.decode("utf-8")  # valid, and no newline or NUL inside
+        assert b"\n" not in line and b"\0" not in line
+    write_lines(f"{out}/hostile.txt", good)
+    bad = hostile_bytes(78)
+    for line in bad:
+        assert b"\n" not in line and b"\0" not in line
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        raise AssertionError(f"{line!r} is valid UTF-8")
+    write_lines(f"{out}/hostile_bytes.txt", bad)
 
 
 if __name__ == "__main__":

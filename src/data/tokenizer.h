@@ -18,11 +18,13 @@
 /* CLIP's default context length; a caller's choice, not a limit here. */
 #define VLP_TOKENIZER_CLIP_CONTEXT 77
 
-/* Text goes through CLIP's cleaning (HTML entities unescaped twice, though
- * only the common ones: see tokenizer_text.c; whitespace runs collapsed and
- * stripped; lower case) and pre-splitting regex; ftfy is out of scope. Bytes
- * that are not UTF-8 are each a symbol of their own: byte-level BPE spells
- * any byte, so nothing is lost and nothing fails. */
+/* Text goes through CLIP's cleaning (HTML character references unescaped
+ * twice, exactly as Python's html.unescape does; whitespace runs collapsed
+ * and stripped; lower case as str.lower) and pre-splitting regex, giving
+ * CLIP's ids (see tokenizer_text.c). ftfy's repairs, which CLIP runs first,
+ * are out of scope (not in Debian). Bytes that are not UTF-8 are each a
+ * symbol of their own: byte-level BPE spells any byte, so nothing is lost
+ * and nothing fails (CLIP itself takes only valid text). */
 typedef struct vlp_tokenizer vlp_tokenizer;
 
 /* Reads a merges file: a header line containing "#version" (CLIP's reads

@@ -1,24 +1,28 @@
 /* Text to words, as OpenAI CLIP's simple_tokenizer does before BPE: clean,
  * lower-case, split by its regex (matched by hand, Unicode facts from
- * libutf8proc). Not ftfy, and not a regex engine. */
+ * libutf8proc, HTML tables in html_entities.c). Not ftfy, not a regex engine. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
 
 #include "autograd/error.h"
+#include "data/html_entities.h"
 #include "data/tokenizer_impl.h"
 
-/* CLIP's steps: html.unescape twice, strip, \s+ -> " ", strip, lower, then
+/* CLIP's steps (simple_tokenizer.py, which imports the `regex` module as re):
+ *   ftfy.fix_text, html.unescape twice, strip(), re.sub(r'\s+', ' '), strip(),
+ *   lower(), then findall of
  *   <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
- * with Python's `regex` module and IGNORECASE. CLIP runs ftfy.fix_text first
- * (mojibake repair, NFC and more); we do not, so a decomposed "e" + U+0301
- * splits the word at the accent here where CLIP would see one letter.
- * scripts/bpe_ref.py does the same in Python; tokenizer_parity.sh compares
- * the two on every code point of planes 0, 1 and 14. Known differences left:
- * final sigma after the few cased characters without a case mapping
- * (ordinal indicators, squared Latin letters) and after characters new in
- * Unicode 15 (utf8proc) that Python 3.11's str.lower (Unicode 14) lacks. */
+ * with IGNORECASE. All but ftfy are matched here, to the code point, as
+ * Python 3.11 with python3-regex does them; scripts/bpe_ref.py does them with
+ * those very functions and tests/tokenizer_parity.sh, tokenizer_real.sh
+ * compare the ids. ftfy (not in Debian) repairs mojibake, uncurls quotes,
+ * NFC-normalises and more; without it "o\u2019clock" keeps its curly
+ * apostrophe (CLIP: "o'clock") and a decomposed "e" + U+0301 splits the word
+ * at the accent where CLIP would see one letter. Known differences left:
+ * final sigma after a character new in Unicode 15 (utf8proc 2.8) that Python
+ * 3.11's str.lower (Unicode 14) takes for unassigned. */
 
 /* Invalid UTF-8 bytes travel as lone surrogates U+DC80..U+DCFF, as Python's
  * "surrogateescape" does. Valid UTF-8 never decodes to a surrogate, so they
@@ -44,14 +48,20 @@ static size_t utf8_decode(const unsigned char *s, size_t n, int32_t *out) {
 
 /* --- HTML entities ------------------------------------------------------ */
 
-/* The entities captions really carry, plus numeric references, which is a
- * subset of Python's html.unescape: it also knows the other HTML5 names, names
- * without ';' ("&amp" alone) and remaps &#128;..&#159; to cp1252 and drops
- * some control characters. scripts/bpe_ref.py implements this same subset. */
-static const struct {
-    const char *name; /* with its ';' */
-    int32_t c;
-} named_entities[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''}, {"nbsp;", 0xA0}};
+/* Python's html.unescape, observed (scripts/gen_html_entities.py has the
+ * tables): after '&' it takes, in this order of preference,
+ *   #DIGITS;?  or  #xHEX;? / #XHEX;?   a numeric reference, digits ASCII only;
+ *   NAME;?                             up to 32 characters that are not
+ *                                      tab, LF, FF, space, '<', '&', '#', ';'.
+ * A NAME (with its ';' when one follows) that is a name of the table becomes
+ * its code points. Otherwise the longest proper prefix of it (2 characters
+ * at least) that is a name becomes its code points and the rest stays text;
+ * only names without ';' can match so: "&notit;" is U+00AC "it;", as a
+ * browser reads legacy names. Nothing matching leaves the text unchanged.
+ * A decimal reference of more than 4300 digits makes Python 3.11's int()
+ * raise (its digit limit), so CLIP fails on that text; here it is the number
+ * it spells, as html.unescape gives without the limit. */
+#define ENTITY_NAME_MAX 32
 
 static int hex_value(int32_t c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -60,8 +70,49 @@ static int hex_value(int32_t c) {
     return -1;
 }
 
-/* Length of the entity at s[0] == '&' (0 if none) and its character. */
-static size_t entity_at(const int32_t *s, size_t n, int32_t *out) {
+/* The table entry named exactly name[0..n), or NULL. */
+static const vlp_html_entity *entity_find(const char *name, size_t n) {
+    size_t lo = 0, hi = vlp_html_n_entities;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *e = vlp_html_entities[mid].name;
+        int cmp = strncmp(e, name, n);
+        if (cmp == 0) cmp = e[n] != '\0'; /* e is longer: it sorts after */
+        if (cmp == 0) return &vlp_html_entities[mid];
+        if (cmp < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+/* What &#v; becomes: 0 code points (dropped) or 1, in *out. v saturates
+ * above 0x10FFFF, where every value gives U+FFFD. */
+static int charref(int64_t v, int32_t *out) {
+    *out = 0xFFFD;
+    if (v > 0x10FFFF) return 1;
+    size_t lo = 0, hi = vlp_html_n_charrefs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const vlp_html_charref *r = &vlp_html_charrefs[mid];
+        if (v < r->first) hi = mid;
+        else if (v > r->last) lo = mid + 1;
+        else {
+            *out = r->to;
+            return r->to >= 0;
+        }
+    }
+    *out = (int32_t)v;
+    return 1;
+}
+
+static bool name_char(int32_t c) {
+    return c != '\t' && c != '\n' && c != '\f' && c != ' ' && c != '<' && c != '&' && c != '#' && c != ';';
+}
+
+/* The reference at s[0] == '&': returns how many code points of s it
+ * replaces (0: none, the '&' is text) and puts its replacement, 0 to 2 code
+ * points, in out[0..*n_out). */
+static size_t entity_at(const int32_t *s, size_t n, int32_t out[2], int *n_out) {
     if (n >= 3 && s[1] == '#') {
         size_t i = 2;
         int base = 10;
@@ -75,31 +126,43 @@ static size_t entity_at(const int32_t *s, size_t n, int32_t *out) {
             if (v > 0x110000) v = 0x110000; /* saturate: already out of range */
         }
         if (i < n && s[i] == ';') i++;
-        /* html.unescape's rule for code points that cannot be characters. */
-        *out = (v == 0 || (v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF) ? 0xFFFD : (int32_t)v;
+        *n_out = charref(v, out);
         return i;
     }
-    for (size_t e = 0; e < sizeof named_entities / sizeof *named_entities; e++) {
-        const char *name = named_entities[e].name;
-        size_t k = 0;
-        while (name[k] && 1 + k < n && s[1 + k] == (unsigned char)name[k]) k++;
-        if (!name[k]) {
-            *out = named_entities[e].c;
-            return 1 + k;
-        }
+    /* The name as ASCII; any other code point (it cannot be in a name) as
+     * 0x01, which no name holds either. */
+    char name[ENTITY_NAME_MAX + 2];
+    size_t k = 0;
+    while (k < ENTITY_NAME_MAX && 1 + k < n && name_char(s[1 + k])) {
+        int32_t c = s[1 + k];
+        name[k++] = c > 0 && c < 0x80 ? (char)c : '\x01';
     }
-    return 0;
+    if (k == 0) return 0;
+    if (1 + k < n && s[1 + k] == ';') name[k++] = ';';
+    const vlp_html_entity *e = entity_find(name, k);
+    for (size_t len = k - 1; !e && len >= 2; len--)
+        if ((e = entity_find(name, len))) k = len;
+    if (!e) return 0;
+    out[0] = e->cp[0], out[1] = e->cp[1];
+    *n_out = e->cp[1] ? 2 : 1;
+    return 1 + k;
 }
 
-/* One left-to-right pass, in place (an entity is never shorter than its
- * character), replacements not rescanned: html.unescape's semantics. */
+/* One left-to-right pass, in place (no reference is shorter than its
+ * replacement: the generator checks), replacements not rescanned:
+ * html.unescape's semantics. */
 static size_t unescape(int32_t *s, size_t n) {
     size_t m = 0;
     for (size_t i = 0; i < n;) {
-        int32_t c;
-        size_t used = s[i] == '&' ? entity_at(s + i, n - i, &c) : 0;
-        if (used) s[m++] = c, i += used;
-        else s[m++] = s[i++];
+        int32_t c[2];
+        int nc = 0;
+        size_t used = s[i] == '&' ? entity_at(s + i, n - i, c, &nc) : 0;
+        if (!used) {
+            s[m++] = s[i++];
+            continue;
+        }
+        for (int j = 0; j < nc; j++) s[m++] = c[j];
+        i += used;
     }
     return m;
 }
@@ -115,9 +178,11 @@ static bool py_isspace(int32_t c) {
            p->bidi_class == UTF8PROC_BIDI_CLASS_B || p->bidi_class == UTF8PROC_BIDI_CLASS_S;
 }
 
-/* The regex module's \s, Unicode White_Space: the same set less the four
- * information separators U+001C..U+001F, which strip() removes at the ends
- * but \s+ does not collapse (so inside a text they are symbols). */
+/* CLIP's \s: its `re` is the regex module, whose \s is Unicode White_Space:
+ * the same set less the four information separators U+001C..U+001F (the
+ * standard library's re would take them: its \s is str.isspace()). strip()
+ * removes them at the ends but \s+ does not collapse them, so inside a text
+ * they are symbols. */
 static bool re_space(int32_t c) { return py_isspace(c) && !(c >= 0x1C && c <= 0x1F); }
 
 static size_t strip(int32_t *s, size_t n) {
@@ -144,11 +209,16 @@ static size_t collapse_spaces(int32_t *s, size_t n) {
 
 static int category(int32_t c) { return is_escape(c) ? UTF8PROC_CATEGORY_CS : utf8proc_category(c); }
 
-/* Unicode's Cased (Lu, Ll, Lt or changes under case mapping). Misses the few
- * Other_Lowercase/Other_Uppercase characters without a mapping (ordinal
- * indicators, squared Latin letters); only final sigma asks. */
+/* Unicode's Cased: Lu, Ll, Lt, a case mapping, or Other_Lowercase /
+ * Other_Uppercase, which utf8proc does not carry; of those, the ones without
+ * a mapping that are not Lm (case-ignorable, so never asked) are listed: the
+ * ordinal indicators and the squared and negative circled or squared Latin
+ * capitals. Only final sigma asks. */
 static bool is_cased(int32_t c) {
     int k = category(c);
+    if (c == 0xAA || c == 0xBA || (c >= 0x1F130 && c <= 0x1F149) || (c >= 0x1F150 && c <= 0x1F169) ||
+        (c >= 0x1F170 && c <= 0x1F189))
+        return true;
     return k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT ||
            (!is_escape(c) && (utf8proc_tolower(c) != c || utf8proc_toupper(c) != c));
 }
