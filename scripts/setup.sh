@@ -21,12 +21,15 @@ packages=(
   libopenblas-dev                       # sgemm (cblas)
   libopenmpi-dev openmpi-bin            # data parallelism
   libhdf5-dev                           # checkpoints, packed datasets
-  libstb-dev                            # image decode/resize/write
+  libstb-dev                            # image decode (all but JPEG), write; scenes resize
+  libjpeg62-turbo-dev                   # JPEG decode: libjpeg-turbo, as PIL decodes
   libinih-dev libcsv-dev libcjson-dev   # INI configs, CSV manifests, JSON
   libutf8proc-dev zlib1g-dev python3-regex # tokenizer: Unicode classes, gzip merges, Python reference
   check                                 # unit tests
   python3-torch python3-h5py hdf5-tools # the PyTorch reference, converters
   tuxpaint-stamps-default               # real RGBA photos: default data, decode tests
+  tuxpaint-data                         # 19 JPEG photographs: scenes, preprocess.pil_photos
+  python3-pil python3-torchvision       # PIL + torchvision reference (scripts/pil_ref.py)
   chromium                              # renders vlpreport's page in a test
   valgrind                              # memcheck of the tests
 )

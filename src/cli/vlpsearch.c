@@ -60,10 +60,11 @@ int main(int argc, char **argv) {
     } else {
         vlp_image img, sq;
         int S = m.image_size;
-        rc = vlp_image_load(&img, image, NULL);
-        if (!rc) rc = vlp_image_center(&sq, &img, S), vlp_image_free(&img);
+        vlp_loader_opts po = vlp_model_eval_loader(&m, 1, 1); /* the model's [preprocess] */
+        rc = vlp_image_load(&img, image, &po.image);
+        if (!rc) rc = vlp_image_eval_transform(&sq, &img, S, po.interpolation, po.resize_mode), vlp_image_free(&img);
         vlp_tensor *x = vlp_tape_tensor(&t, 4, (int[]){1, 3, S, S});
-        if (!rc) vlp_image_normalize(x->data, sq.rgb, S, VLP_CLIP_MEAN, VLP_CLIP_STD), vlp_image_free(&sq);
+        if (!rc) vlp_image_normalize(x->data, sq.rgb, S, po.mean, po.std), vlp_image_free(&sq);
         q = rc ? NULL : vlp_model_encode_image(&m, &t, x);
     }
     if (rc) {

@@ -62,9 +62,11 @@ int main(int argc, char **argv) {
     if (!max_length_set) o.max_length = m.context_length; /* the question counts in it */
     vlp_image img = {0}, crop = {0};
     float *pixels = malloc(sizeof(float) * 3 * S * S);
-    if (vlp_image_load(&img, image_path, NULL) || vlp_image_center(&crop, &img, S))
+    vlp_loader_opts po = vlp_model_eval_loader(&m, 1, 1); /* the model's [preprocess] */
+    if (vlp_image_load(&img, image_path, &po.image) ||
+        vlp_image_eval_transform(&crop, &img, S, po.interpolation, po.resize_mode))
         return fprintf(stderr, "vlpvqa: %s\n", vlp_error_message()), 1;
-    vlp_image_normalize(pixels, crop.rgb, S, VLP_CLIP_MEAN, VLP_CLIP_STD);
+    vlp_image_normalize(pixels, crop.rgb, S, po.mean, po.std);
     vlp_rng root, rng;
     vlp_rng_init(&root, (uint64_t)seed);
     rng = vlp_rng_split(&root, VLP_RNG_STREAM_SAMPLE);

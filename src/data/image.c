@@ -1,5 +1,6 @@
-/* Image decode and transforms on stb_image / stb_image_resize (see image.h).
- * libstb (Debian) carries the implementations; this file only calls them. */
+/* Image decode and transforms (see image.h): stb_image decodes all but JPEG
+ * (jpeg.c); every resize is PIL's (resample.c), in the mode PIL would hold
+ * the image in. libstb (Debian) carries stb's implementation. */
 #include "data/image.h"
 
 #include <errno.h>
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stb_image.h>
-#include <stb_image_resize.h>
 
 #include "autograd/error.h"
 
@@ -23,10 +23,12 @@ vlp_image_opts vlp_image_opts_default(void) {
 
 void vlp_image_free(vlp_image *img) {
     free(img->rgb);
+    free(img->pil_pixels);
     memset(img, 0, sizeof *img);
 }
 
 static int image_alloc(vlp_image *img, int w, int h) {
+    memset(img, 0, sizeof *img);
     img->w = w;
     img->h = h;
     img->rgb = malloc((size_t)w * h * 3);
@@ -68,15 +70,62 @@ static bool jpeg_tables_fit(const uint8_t *b, size_t n) {
     return true;
 }
 
+/* A PNG's bit depth and colour type from its IHDR (stb does not say). */
+static bool png_header(const uint8_t *b, size_t n, int *depth, int *type) {
+    if (n < 26 || memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0 || memcmp(b + 12, "IHDR", 4) != 0) return false;
+    *depth = b[24], *type = b[25];
+    return true;
+}
+
+/* The mode PIL 9.4 opens an image in, as far as resizing goes: what stb
+ * decodes into `channels` is mapped to PIL's L/RGB (alpha, tRNS ignored),
+ * LA/RGBA, P/1 or I. */
+static int pil_mode_of(const uint8_t *b, size_t n, int channels) {
+    int depth, type;
+    if (png_header(b, n, &depth, &type)) {
+        if (type == 0 && depth == 16) return VLP_PIL_I;
+        if (type == 3 || (type == 0 && depth == 1)) return VLP_PIL_P;
+        return type == 4 || type == 6 ? VLP_PIL_RGBA : VLP_PIL_RGB;
+    }
+    if (n >= 4 && memcmp(b, "GIF8", 4) == 0) return VLP_PIL_P;
+    return channels == 2 || channels == 4 ? VLP_PIL_RGBA : VLP_PIL_RGB;
+}
+
+/* A 16-bit grey PNG as PIL holds it ("I", 0..65535), and its
+ * convert('RGB'), which clips to 255 rather than scaling. */
+static int decode_grey16(vlp_image *out, const uint8_t *bytes, size_t n, const char *name) {
+    int w, h, c;
+    stbi_us *pix = stbi_load_16_from_memory(bytes, (int)n, &w, &h, &c, 1);
+    if (!pix)
+        return vlp_error_set(VLP_EFORMAT, "%s: the 16-bit grey image's data cannot be decoded (truncated or corrupt)", name);
+    int rc = image_alloc(out, w, h);
+    int32_t *v = rc == VLP_OK ? malloc(sizeof(int32_t) * (size_t)w * h) : NULL;
+    if (rc == VLP_OK && !v) rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory for %dx%d pixels", name, w, h);
+    if (rc == VLP_OK) {
+        out->pil = VLP_PIL_I, out->pil_pixels = v;
+        for (long i = 0; i < (long)w * h; i++) {
+            v[i] = pix[i];
+            out->rgb[3 * i] = out->rgb[3 * i + 1] = out->rgb[3 * i + 2] = (uint8_t)(pix[i] > 255 ? 255 : pix[i]);
+        }
+    } else {
+        vlp_image_free(out);
+    }
+    stbi_image_free(pix);
+    return rc;
+}
+
 int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char *name,
                      const vlp_image_opts *opts) {
     memset(out, 0, sizeof *out);
     if (n == 0) return vlp_error_set(VLP_EFORMAT, "%s: empty file", name);
     if (n > INT32_MAX) return vlp_error_set(VLP_EINVAL, "%s: file of %zu bytes is too large", name, n);
-    if (!jpeg_tables_fit(bytes, n))
+    long max = opts && opts->max_pixels > 0 ? opts->max_pixels : DEFAULT_MAX_PIXELS;
+    bool pil = opts && opts->alpha == VLP_ALPHA_PIL;
+    /* JPEG as PIL decodes it: libjpeg-turbo (its SOI check is these bytes). */
+    if (n >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8) return vlp_jpeg_decode(out, bytes, n, name, max, pil);
+    if (!jpeg_tables_fit(bytes, n)) /* stb takes fill bytes before SOI: it may still see a JPEG */
         return vlp_error_set(VLP_EFORMAT, "%s: a JPEG Huffman table with more than 256 codes (corrupt)", name);
     int w, h, channels;
-    long max = opts && opts->max_pixels > 0 ? opts->max_pixels : DEFAULT_MAX_PIXELS;
     if (!stbi_info_from_memory(bytes, (int)n, &w, &h, &channels)) {
         /* stb rejects a PNG declaring over 2^30 bytes of pixels but then
          * reports "unknown image type": read the size from IHDR to say why. */
@@ -93,11 +142,14 @@ int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char 
     if (w <= 0 || h <= 0 || (long)w * h > max)
         return vlp_error_set(VLP_EINVAL, "%s: %dx%d pixels is more than the limit of %ld", name, w,
                              h, max);
+    int mode = pil ? pil_mode_of(bytes, n, channels) : VLP_PIL_RGB;
+    if (mode == VLP_PIL_I) return decode_grey16(out, bytes, n, name);
     /* Ask for RGBA whatever the file holds: stb expands grey and palettes and
-     * reduces 16-bit to 8-bit; alpha is composited below. Except a 16-bit
-     * PGM/PPM: stb 2.27 (Debian 12's libstb0) expands its channels as if
-     * they were 8-bit, then reads twice that buffer's size (a heap overflow
-     * tests/fuzz/fuzz_image.c found); it comes in its own 1 or 3 channels. */
+     * reduces 16-bit to 8-bit (the high byte, as PIL); alpha is used below.
+     * Except a 16-bit PGM/PPM: stb 2.27 (Debian 12's libstb0) expands its
+     * channels as if they were 8-bit, then reads twice that buffer's size (a
+     * heap overflow tests/fuzz/fuzz_image.c found); it comes in its own 1 or
+     * 3 channels. */
     bool pnm16 = n >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6') &&
                  stbi_is_16_bit_from_memory(bytes, (int)n);
     uint8_t *pix = stbi_load_from_memory(bytes, (int)n, &w, &h, &channels, pnm16 ? 0 : 4);
@@ -108,15 +160,25 @@ int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char 
         return vlp_error_set(VLP_EFORMAT, "%s: the %dx%d image's data cannot be decoded (truncated or corrupt)",
                              name, w, h);
     int rc = image_alloc(out, w, h);
+    uint8_t *alpha = NULL;
+    if (rc == VLP_OK && mode == VLP_PIL_RGBA && !(alpha = malloc((size_t)w * h)))
+        rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory for %dx%d pixels", name, w, h);
     if (rc == VLP_OK) {
         static const uint8_t white[3] = {255, 255, 255};
         const uint8_t *bg = opts ? opts->background : white;
+        out->pil = mode, out->pil_pixels = alpha;
         for (long i = 0; i < (long)w * h; i++) {
             const uint8_t *p = pix + nc * i;
             unsigned a = nc % 2 == 0 ? p[nc - 1] : 255; /* grey+alpha, RGBA */
-            for (int c = 0; c < 3; c++)
-                out->rgb[3 * i + c] = (uint8_t)((p[nc < 3 ? 0 : c] * a + bg[c] * (255 - a) + 127) / 255);
+            for (int c = 0; c < 3; c++) {
+                unsigned v = p[nc < 3 ? 0 : c];
+                /* PIL's convert('RGB') drops alpha (and ignores tRNS) */
+                out->rgb[3 * i + c] = pil ? (uint8_t)v : (uint8_t)((v * a + bg[c] * (255 - a) + 127) / 255);
+            }
+            if (alpha) alpha[i] = (uint8_t)a;
         }
+    } else {
+        vlp_image_free(out);
     }
     stbi_image_free(pix);
     return rc;
@@ -144,32 +206,120 @@ int vlp_image_load(vlp_image *out, const char *path, const vlp_image_opts *opts)
     return rc;
 }
 
+/* PIL's premultiplication ("RGBA" -> "RGBa"): c * a / 255 rounded. */
+static uint8_t muldiv255(unsigned c, unsigned a) {
+    unsigned t = c * a + 128;
+    return (uint8_t)(((t >> 8) + t) >> 8);
+}
+
+/* PIL's img.crop(box).resize((dw, dh), filter).convert('RGB'), of which
+ * only the window (ox, oy, ow, oh) is made, into dst (ow x oh). */
+static int pil_resize(vlp_image *dst, const vlp_image *src, int x, int y, int bw, int bh, int dw,
+                      int dh, int ox, int oy, int ow, int oh, int filter) {
+    VLP_ASSERT(x >= 0 && y >= 0 && bw > 0 && bh > 0 && x + bw <= src->w && y + bh <= src->h,
+               "box (%d, %d, %d, %d) outside a %dx%d image", x, y, bw, bh, src->w, src->h);
+    VLP_ASSERT(ox >= 0 && oy >= 0 && ow > 0 && oh > 0 && ox + ow <= dw && oy + oh <= dh,
+               "window (%d, %d, %d, %d) outside %dx%d", ox, oy, ow, oh, dw, dh);
+    int rc = image_alloc(dst, ow, oh);
+    if (rc != VLP_OK) return rc;
+    long W = src->w, origin = (long)y * W + x, n = (long)ow * oh;
+    if (bw == dw && bh == dh) { /* PIL copies: the stored RGB, whatever the mode */
+        for (int j = 0; j < oh; j++)
+            memcpy(dst->rgb + (long)j * ow * 3, src->rgb + (origin + (long)(oy + j) * W + ox) * 3, (size_t)ow * 3);
+        return VLP_OK;
+    }
+    int mode = src->pil_pixels || src->pil == VLP_PIL_P ? src->pil : VLP_PIL_RGB;
+    if (mode == VLP_PIL_RGB)
+        rc = vlp_resample_u8(dst->rgb, src->rgb + origin * 3, bw, bh, W * 3, 3, dw, dh, ox, oy, ow, oh, filter);
+    else if (mode == VLP_PIL_P)
+        rc = vlp_resample_nearest(dst->rgb, src->rgb + origin * 3, bw, bh, W * 3, 3, dw, dh, ox, oy, ow, oh);
+    if (mode == VLP_PIL_RGB || mode == VLP_PIL_P) {
+        if (rc != VLP_OK) vlp_image_free(dst);
+        return rc;
+    }
+    /* The other modes resize 4 bytes or an int32 per pixel, then convert. */
+    uint8_t *in = NULL;
+    void *res = malloc((size_t)n * 4);
+    if (!res) goto nomem;
+    if (mode == VLP_PIL_RGBA) { /* PIL resizes "RGBA" as premultiplied "RGBa" */
+        const uint8_t *alpha = src->pil_pixels;
+        if (!(in = malloc((size_t)bw * bh * 4))) goto nomem;
+        for (int j = 0; j < bh; j++)
+            for (int i = 0; i < bw; i++) {
+                long s = origin + (long)j * W + i;
+                uint8_t *q = in + ((long)j * bw + i) * 4;
+                for (int c = 0; c < 3; c++) q[c] = muldiv255(src->rgb[3 * s + c], alpha[s]);
+                q[3] = alpha[s];
+            }
+        rc = vlp_resample_u8(res, in, bw, bh, (long)bw * 4, 4, dw, dh, ox, oy, ow, oh, filter);
+        const uint8_t *r = res;
+        for (long i = 0; rc == VLP_OK && i < n; i++) { /* back to "RGBA": 255 c / a, truncated */
+            unsigned a = r[4 * i + 3];
+            for (int c = 0; c < 3; c++) {
+                unsigned v = r[4 * i + c];
+                dst->rgb[3 * i + c] = (uint8_t)(a == 0 || a == 255 ? v : 255 * v / a > 255 ? 255 : 255 * v / a);
+            }
+        }
+    } else if (mode == VLP_PIL_CMYK) {
+        const uint8_t *cmyk = src->pil_pixels;
+        rc = vlp_resample_u8(res, cmyk + origin * 4, bw, bh, W * 4, 4, dw, dh, ox, oy, ow, oh, filter);
+        if (rc == VLP_OK) vlp_image_cmyk_to_rgb(dst->rgb, res, n);
+    } else { /* VLP_PIL_I */
+        const int32_t *grey = src->pil_pixels;
+        rc = vlp_resample_i32(res, grey + origin, bw, bh, W, dw, dh, ox, oy, ow, oh, filter);
+        const int32_t *r = res;
+        for (long i = 0; rc == VLP_OK && i < n; i++) /* PIL's "I" -> "RGB" clips */
+            dst->rgb[3 * i] = dst->rgb[3 * i + 1] = dst->rgb[3 * i + 2] =
+                (uint8_t)(r[i] < 0 ? 0 : r[i] > 255 ? 255 : r[i]);
+    }
+    free(in), free(res);
+    if (rc != VLP_OK) vlp_image_free(dst);
+    return rc;
+nomem:
+    free(in), free(res);
+    vlp_image_free(dst);
+    return vlp_error_set(VLP_ENOMEM, "out of memory for a resize of %dx%d to %dx%d", bw, bh, dw, dh);
+}
+
+int vlp_image_resize_crop(vlp_image *dst, const vlp_image *src, int x, int y, int w, int h, int dw,
+                          int dh, int interpolation) {
+    return pil_resize(dst, src, x, y, w, h, dw, dh, 0, 0, dw, dh, interpolation);
+}
+
 int vlp_image_resize_box(vlp_image *dst, const vlp_image *src, int x, int y, int w, int h, int dw,
                          int dh) {
-    VLP_ASSERT(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= src->w && y + h <= src->h,
-               "box (%d, %d, %d, %d) outside a %dx%d image", x, y, w, h, src->w, src->h);
-    int rc = image_alloc(dst, dw, dh);
-    if (rc != VLP_OK) return rc;
-    const uint8_t *origin = src->rgb + ((long)y * src->w + x) * 3;
-    /* Linear colour space: no sRGB conversion, as PIL and torchvision. */
-    if (!stbir_resize_uint8_generic(origin, w, h, src->w * 3, dst->rgb, dw, dh, dw * 3, 3,
-                                    STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP,
-                                    STBIR_FILTER_CATMULLROM, STBIR_COLORSPACE_LINEAR, NULL)) {
-        vlp_image_free(dst);
-        return vlp_error_set(VLP_ENOMEM, "cannot resize %dx%d to %dx%d", w, h, dw, dh);
+    return pil_resize(dst, src, x, y, w, h, dw, dh, 0, 0, dw, dh, VLP_INTERP_BICUBIC);
+}
+
+/* torchvision's CenterCrop offset int(round(d / 2.0)): Python rounds a
+ * half to even, so 0.5 -> 0, 1.5 -> 2, 2.5 -> 2. */
+static int centre_offset(long d) { return (int)(d / 2 + (d % 2 && (d / 2) % 2)); }
+
+int vlp_image_eval_transform(vlp_image *dst, const vlp_image *src, int S, int interpolation,
+                             int resize_mode) {
+    memset(dst, 0, sizeof *dst);
+    long W = src->w, H = src->h, nw = S, nh = S;
+    if (resize_mode == VLP_RESIZE_SHORTEST) {
+        long shorter = W <= H ? W : H, longer = W <= H ? H : W;
+        /* Python's int(S * long / short): an exact product, a correctly
+         * rounded division, truncation; the same in double. */
+        double l = (double)((long long)S * longer) / (double)shorter;
+        if (l > INT32_MAX)
+            return vlp_error_set(VLP_EINVAL, "a %ldx%ld image resized to %d on its short side is too long", W, H, S);
+        long nl = (long)l;
+        if (W <= H) nh = nl;
+        else nw = nl;
     }
-    return VLP_OK;
+    return pil_resize(dst, src, 0, 0, src->w, src->h, (int)nw, (int)nh, centre_offset(nw - S),
+                      centre_offset(nh - S), S, S, interpolation);
 }
 
 int vlp_image_center(vlp_image *dst, const vlp_image *src, int S) {
-    /* Resizing the short side to S then cropping S x S is the same as
-     * resizing the centred square box of side min(w, h) to S x S. */
-    int side = src->w < src->h ? src->w : src->h;
-    return vlp_image_resize_box(dst, src, (src->w - side) / 2, (src->h - side) / 2, side, side, S, S);
+    return vlp_image_eval_transform(dst, src, S, VLP_INTERP_BICUBIC, VLP_RESIZE_SHORTEST);
 }
 
-int vlp_image_random_crop(vlp_image *dst, const vlp_image *src, int S, float smin, float smax,
-                          float flip, vlp_rng *rng) {
+int vlp_image_random_resized_crop(vlp_image *dst, const vlp_image *src, int S, float smin,
+                                  float smax, float flip, int interpolation, vlp_rng *rng) {
     double area = (double)src->w * src->h;
     int x = 0, y = 0, w = src->w, h = src->h;
     bool found = false;
@@ -194,7 +344,8 @@ int vlp_image_random_crop(vlp_image *dst, const vlp_image *src, int S, float smi
         if (h > src->h) h = src->h;
         x = (src->w - w) / 2, y = (src->h - h) / 2;
     }
-    int rc = vlp_image_resize_box(dst, src, x, y, w, h, S, S);
+    /* torchvision's resized_crop: crop, then resize the crop as an image */
+    int rc = vlp_image_resize_crop(dst, src, x, y, w, h, S, S, interpolation);
     if (rc == VLP_OK && flip > 0.0f && vlp_rng_uniform(rng) < flip)
         for (int r = 0; r < S; r++)
             for (int c = 0; c < S / 2; c++)
@@ -205,6 +356,11 @@ int vlp_image_random_crop(vlp_image *dst, const vlp_image *src, int S, float smi
                     *a = *b, *b = t;
                 }
     return rc;
+}
+
+int vlp_image_random_crop(vlp_image *dst, const vlp_image *src, int S, float smin, float smax,
+                          float flip, vlp_rng *rng) {
+    return vlp_image_random_resized_crop(dst, src, S, smin, smax, flip, VLP_INTERP_BICUBIC, rng);
 }
 
 /* ITU-R 601 luma, torchvision's rgb_to_grayscale. */

@@ -118,7 +118,8 @@ static int load_one(vlp_loader *l, long index, long epoch, float *dst) {
         /* Augmentation draws depend on (seed, epoch, sample) only. */
         vlp_rng per_epoch = vlp_rng_split(&l->data, (uint64_t)epoch);
         vlp_rng rng = vlp_rng_split(&per_epoch, (uint64_t)index);
-        rc = vlp_image_random_crop(&out, &img, S, l->o.crop_min, l->o.crop_max, l->o.flip, &rng);
+        rc = vlp_image_random_resized_crop(&out, &img, S, l->o.crop_min, l->o.crop_max, l->o.flip,
+                                           l->o.interpolation, &rng);
         float j = l->o.color_jitter;
         if (rc == VLP_OK) vlp_image_color_jitter(&out, j, j, j, l->o.grayscale, &rng);
         /* each draws nothing when off, so older runs keep their draws */
@@ -126,10 +127,10 @@ static int load_one(vlp_loader *l, long index, long epoch, float *dst) {
             rc = vlp_image_blur(&out, 0.1f + 1.9f * (float)vlp_rng_uniform(&rng));
         if (rc == VLP_OK && l->o.posterize > 0.0f && vlp_rng_uniform(&rng) < l->o.posterize)
             vlp_image_posterize(&out, 3);
-    } else if (img.w == S && img.h == S) {
-        out = img, img.rgb = NULL;
+    } else if (img.w == S && img.h == S) { /* torchvision returns it as it is: no copy */
+        out.w = out.h = S, out.rgb = img.rgb, img.rgb = NULL;
     } else {
-        rc = vlp_image_center(&out, &img, S);
+        rc = vlp_image_eval_transform(&out, &img, S, l->o.interpolation, l->o.resize_mode);
     }
     vlp_image_free(&img);
     if (rc != VLP_OK) return vlp_image_free(&out), rc;

@@ -255,13 +255,16 @@ int vlp_segment_image(const vlp_model *m, const vlp_image *img, const float *cla
     int S = m->image_size, H = img->h, W = img->w, D = m->embed_dim;
     long n = (long)H * W;
     vlp_image small;
-    int rc = vlp_image_resize_box(&small, img, 0, 0, W, H, S, S);
+    /* The whole image squashed to S x S (every pixel gets a label), with
+     * the model's interpolation, mean and std. */
+    vlp_loader_opts po = vlp_model_eval_loader(m, 1, 1);
+    int rc = vlp_image_resize_crop(&small, img, 0, 0, W, H, S, S, po.interpolation);
     if (rc) return rc;
     vlp_tape t;
     vlp_tape_init(&t);
     vlp_tape_no_grad_begin(&t);
     vlp_tensor *x = vlp_tape_tensor(&t, 4, (int[]){1, 3, S, S});
-    vlp_image_normalize(x->data, small.rgb, S, VLP_CLIP_MEAN, VLP_CLIP_STD);
+    vlp_image_normalize(x->data, small.rgb, S, po.mean, po.std);
     vlp_image_free(&small);
     if (m->kind == VLP_MODEL_CLIP) {
         vlp_tensor *patches = vlp_segment_clip_patches(&m->clip, &t, x);
@@ -347,6 +350,7 @@ int vlp_segment_overlay(vlp_image *out, const vlp_image *img, const uint8_t *con
         for (long p = 0; p < (long)img->w * img->h && !(outline && outline[i]); p++)
             if (labels[i][p] && !shown[labels[i][p]]) shown[labels[i][p]] = true, n_shown++;
     int cols = n_panels, legend_rows = (n_shown + 2 * cols - 1) / (2 * cols);
+    memset(out, 0, sizeof *out); /* a plain RGB image: no PIL mode pixels to free */
     out->w = n_panels * (W + pad) + pad;
     out->h = pad + line + H + pad + legend_rows * line + pad;
     out->rgb = malloc((size_t)out->w * out->h * 3);
