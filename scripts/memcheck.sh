@@ -11,7 +11,7 @@ memcheck=(valgrind -q --suppressions=scripts/valgrind.supp --error-exitcode=3 --
           --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible)
 export OMP_WAIT_POLICY=PASSIVE
 status=0
-for t in test_engine test_kernels test_optim test_gradcheck test_tokenizer test_config test_eval; do
+for t in test_engine test_kernels test_optim test_gradcheck test_tokenizer test_config test_eval test_image test_pretrained; do
   echo "memcheck: $t"
   CK_FORK=no "${memcheck[@]}" "build/tests/$t" >/dev/null || status=1
 done

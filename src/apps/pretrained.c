@@ -466,6 +466,9 @@ static int config_from_shapes(vlp_config *c, const source *s, bool quick, FILE *
     c->model.text_heads = c->model.text_width / 64;
     c->model.text_layers = count_blocks(s, "transformer.resblocks.");
     c->data.vocab_size = (int)tok->shape[0];
+    if (c->data.vocab_size < VLP_TOKENIZER_VOCAB_SIZE(0))
+        return vlp_error_set(VLP_ESHAPE, "%s: token_embedding.weight has %d rows; a byte-level BPE vocabulary has at "
+                             "least %d", s->what, c->data.vocab_size, VLP_TOKENIZER_VOCAB_SIZE(0));
     if (grid * grid + 1 != pos->shape[0] || c->model.vision_heads < 1 || c->model.text_heads < 1 ||
         c->model.vision_width % 64 || c->model.text_width % 64)
         return vlp_error_set(VLP_ESHAPE, "%s: the shapes do not follow OpenAI's CLIP (a square grid, 64-wide heads): "
