@@ -224,7 +224,8 @@ int main(int argc, char **argv) {
     FILE *index = fopen(path, "w");
     if (!index) die("cannot write index.tsv in the output folder");
     fprintf(index, "output\tinput\n");
-    vlp_image_opts io = vlp_image_opts_default();
+    vlp_image_opts io = vlp_image_opts_default(), mask_io = io;
+    io.alpha = gv.cfg.preprocess.alpha; /* the model's [preprocess]; masks are label maps */
     long done = 0, skipped = 0;
     for (long i = 0; i < n; i++) {
         vlp_image img, mimg = {0};
@@ -237,7 +238,7 @@ int main(int argc, char **argv) {
         uint8_t *pred = malloc(np), *oracle = malloc(np), *dense = malloc(np), *groups = malloc(np), *gt = NULL;
         int *group = malloc(sizeof(int) * np);
         if (have_masks) {
-            if (vlp_dataset_image(&masks, i, &mimg, &io)) die(vlp_error_message());
+            if (vlp_dataset_image(&masks, i, &mimg, &mask_io)) die(vlp_error_message());
             if (mimg.w != img.w || mimg.h != img.h) die("a mask is not the size of its image");
             gt = malloc(np);
             for (long p = 0; p < np; p++) {
