@@ -531,69 +531,94 @@ static int open_hf_shards(source *s, const char *dir, const char *index) {
     return rc;
 }
 
-int vlp_pretrained_import(const char *src, const char *out, const vlp_import_opts *o) {
-    char path[VLP_PATH_MAX * 2], where[VLP_PATH_MAX * 2], merges_path[VLP_PATH_MAX * 2] = "";
+/* The configuration (c, over its defaults) and the tensors (s) of src in
+ * its format; merges: the folder's merges.txt, or "" when it has none. */
+static int open_source(const char *src, const vlp_import_opts *o, vlp_config *c, source *s,
+                       vlp_pretrained_format *format, char *merges, size_t merges_size, const char **kind) {
+    char path[VLP_PATH_MAX * 2];
     struct stat st;
     if (stat(src, &st) != 0) return vlp_error_set(VLP_ENOTFOUND, "%s: %s", src, strerror(errno));
+    merges[0] = '\0';
+    *format = VLP_PRETRAINED_OPEN_CLIP;
+    if (!S_ISDIR(st.st_mode)) { /* a bare .safetensors with OpenCLIP's names */
+        *kind = "safetensors file";
+        int rc = source_add(s, src);
+        if (rc || !o->arch) return rc ? rc : config_from_shapes(c, s, o->quick_gelu, o->log);
+        /* a preset applies through the config parser, as [model] preset does */
+        char text[128];
+        snprintf(text, sizeof text, "[model]\npreset = %s\n", o->arch);
+        vlp_config parsed;
+        if ((rc = vlp_config_parse_text(&parsed, text, "--arch"))) return rc;
+        c->model = parsed.model, c->data.vocab_size = parsed.data.vocab_size;
+        return VLP_OK;
+    }
+    snprintf(merges, merges_size, "%s/merges.txt", src);
+    if (!is_file(merges)) merges[0] = '\0';
+    char config_path[VLP_PATH_MAX * 2], pre_path[VLP_PATH_MAX * 2], index[VLP_PATH_MAX * 2];
+    snprintf(config_path, sizeof config_path, "%s/open_clip_config.json", src);
+    if (is_file(config_path)) {
+        *kind = "OpenCLIP folder";
+        cJSON *config = read_json(config_path);
+        if (!config) return VLP_EFORMAT;
+        int rc = config_open_clip(c, config, config_path);
+        cJSON_Delete(config);
+        snprintf(path, sizeof path, "%s/open_clip_model.safetensors", src);
+        return rc ? rc : source_add(s, path);
+    }
+    snprintf(config_path, sizeof config_path, "%s/config.json", src);
+    if (!is_file(config_path))
+        return vlp_error_set(VLP_ENOTFOUND, "%s: neither an OpenCLIP folder (open_clip_config.json) nor a Hugging "
+                             "Face CLIP folder (config.json)", src);
+    *kind = "Hugging Face folder", *format = VLP_PRETRAINED_HF;
+    cJSON *config = read_json(config_path), *pre = NULL;
+    snprintf(pre_path, sizeof pre_path, "%s/preprocessor_config.json", src);
+    int rc = !config || (is_file(pre_path) && !(pre = read_json(pre_path))) ? VLP_EFORMAT : VLP_OK;
+    if (!rc) rc = config_hf(c, config, pre, config_path, pre_path);
+    cJSON_Delete(config), cJSON_Delete(pre);
+    snprintf(path, sizeof path, "%s/model.safetensors", src);
+    snprintf(index, sizeof index, "%s/model.safetensors.index.json", src);
+    if (!rc) rc = is_file(path) || !is_file(index) ? source_add(s, path) : open_hf_shards(s, src, index);
+    return rc;
+}
+
+/* config.ini, tokenizer.bpe and model.h5 into out (model.h5 last, written
+ * whole or not at all, so a folder with one is complete). */
+static int write_run_folder(const char *out, const vlp_config *c, const vlp_tokenizer *tok, const vlp_params *p) {
+    char path[VLP_PATH_MAX * 2];
+    int rc = mkdirs(out);
+    snprintf(path, sizeof path, "%s/tokenizer.bpe", out);
+    if (!rc) rc = vlp_tokenizer_save(tok, path);
+    if (rc) return rc;
+    snprintf(path, sizeof path, "%s/config.ini", out);
+    char *text = vlp_config_to_text(c);
+    FILE *f = fopen(path, "w");
+    bool ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0) ok = false;
+    free(text);
+    if (!ok) return vlp_error_set(VLP_EIO, "cannot write %s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/model.h5", out);
+    return vlp_weights_save(p, path);
+}
+
+int vlp_pretrained_import(const char *src, const char *out, const vlp_import_opts *o) {
+    char path[VLP_PATH_MAX * 2], merges[VLP_PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/model.h5", out);
+    if (is_file(path))
+        return vlp_error_set(VLP_EINVAL, "%s already holds a model.h5: remove it or import into another folder", out);
     vlp_config c;
     vlp_config_defaults(&c);
     c.preprocess.alpha = VLP_ALPHA_PIL; /* what every pretrained CLIP saw */
     source s = {.what = src};
-    cJSON *config = NULL, *pre = NULL;
     vlp_pretrained_format format = VLP_PRETRAINED_OPEN_CLIP;
-    const char *kind;
-    int rc = VLP_OK;
-    if (S_ISDIR(st.st_mode)) {
-        snprintf(path, sizeof path, "%s/open_clip_config.json", src);
-        if (is_file(path)) {
-            kind = "OpenCLIP folder";
-            snprintf(where, sizeof where, "%s", path);
-            if (!(config = read_json(path))) return VLP_EFORMAT;
-            rc = config_open_clip(&c, config, where);
-            snprintf(path, sizeof path, "%s/open_clip_model.safetensors", src);
-            if (!rc) rc = source_add(&s, path);
-        } else {
-            snprintf(path, sizeof path, "%s/config.json", src);
-            if (!is_file(path))
-                return vlp_error_set(VLP_ENOTFOUND, "%s: neither an OpenCLIP folder (open_clip_config.json) nor a Hugging "
-                                     "Face CLIP folder (config.json)", src);
-            kind = "Hugging Face folder", format = VLP_PRETRAINED_HF;
-            snprintf(where, sizeof where, "%s", path);
-            if (!(config = read_json(path))) return VLP_EFORMAT;
-            char pre_path[VLP_PATH_MAX * 2];
-            snprintf(pre_path, sizeof pre_path, "%s/preprocessor_config.json", src);
-            if (is_file(pre_path) && !(pre = read_json(pre_path))) rc = VLP_EFORMAT;
-            if (!rc) rc = config_hf(&c, config, pre, where, pre_path);
-            snprintf(path, sizeof path, "%s/model.safetensors", src);
-            char index[VLP_PATH_MAX * 2];
-            snprintf(index, sizeof index, "%s/model.safetensors.index.json", src);
-            if (!rc) rc = is_file(path) || !is_file(index) ? source_add(&s, path) : open_hf_shards(&s, src, index);
-        }
-        snprintf(merges_path, sizeof merges_path, "%s/merges.txt", src);
-        if (!is_file(merges_path)) merges_path[0] = '\0';
-    } else {
-        kind = "safetensors file";
-        rc = source_add(&s, src);
-        if (!rc && o->arch) {
-            snprintf(c.model.preset, sizeof c.model.preset, "%s", o->arch);
-            /* a preset applies through the config parser, as [model] preset does */
-            char text[128];
-            snprintf(text, sizeof text, "[model]\npreset = %s\n", o->arch);
-            vlp_config parsed;
-            rc = vlp_config_parse_text(&parsed, text, "--arch");
-            if (!rc) c.model = parsed.model, c.data.vocab_size = parsed.data.vocab_size;
-        } else if (!rc) {
-            rc = config_from_shapes(&c, &s, o->quick_gelu, o->log);
-        }
-    }
-    cJSON_Delete(config), cJSON_Delete(pre);
-    if (rc) return source_free(&s), rc;
-
-    /* the tokenizer: as many merges as the vocabulary holds */
-    const char *vocab = o->vocab ? o->vocab : merges_path[0] ? merges_path : NULL;
+    const char *kind = "";
     vlp_tokenizer *tok = NULL;
     vlp_model m = {0};
     bool model_made = false;
+    int rc = open_source(src, o, &c, &s, &format, merges, sizeof merges, &kind);
+    if (rc) goto done;
+
+    /* the tokenizer: as many merges as the vocabulary holds */
+    const char *vocab = o->vocab ? o->vocab : merges[0] ? merges : NULL;
     int need = c.data.vocab_size - VLP_TOKENIZER_VOCAB_SIZE(0);
     if (!vocab) {
         rc = vlp_error_set(VLP_ENOTFOUND, "%s: no merges.txt here: give CLIP's vocabulary with --vocab "
@@ -623,30 +648,10 @@ int vlp_pretrained_import(const char *src, const char *out, const vlp_import_opt
                 goto done;
             }
     }
-
-    if ((rc = mkdirs(out))) goto done;
-    snprintf(path, sizeof path, "%s/model.h5", out);
-    if (is_file(path)) {
-        rc = vlp_error_set(VLP_EINVAL, "%s already holds a model.h5: remove it or import into another folder", out);
-        goto done;
-    }
-    snprintf(path, sizeof path, "%s/tokenizer.bpe", out);
-    if ((rc = vlp_tokenizer_save(tok, path))) goto done;
-    snprintf(path, sizeof path, "%s/config.ini", out);
-    text = vlp_config_to_text(&c);
-    FILE *f = fopen(path, "w");
-    bool ok = f && fputs(text, f) >= 0;
-    if (f && fclose(f) != 0) ok = false;
-    free(text);
-    if (!ok) {
-        rc = vlp_error_set(VLP_EIO, "cannot write %s: %s", path, strerror(errno));
-        goto done;
-    }
-    snprintf(path, sizeof path, "%s/model.h5", out);
-    if ((rc = vlp_weights_save(m.params, path))) goto done;
+    if ((rc = write_run_folder(out, &c, tok, m.params))) goto done;
     if (o->log)
         fprintf(o->log, "vlpimport: %s %s: CLIP %s, %zu parameters, vocabulary %d (%s), image %d (%s, %s), into %s\n",
-                kind, src, m.cfg.model.activation ? "QuickGELU" : "GELU", m.params->n, vlp_tokenizer_vocab_size(tok),
+                kind, src, c.model.activation ? "QuickGELU" : "GELU", m.params->n, vlp_tokenizer_vocab_size(tok),
                 vocab, m.image_size, c.preprocess.interpolation ? "bilinear" : "bicubic",
                 c.preprocess.resize_mode ? "squash" : "shortest side", out);
 done:
