@@ -221,10 +221,7 @@ int main(void) {
     int fd = mkstemp(path);
     if (fd < 0) return 1;
     close(fd);
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = vlp_test_run(config_suite());
     unlink(path);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return status;
 }

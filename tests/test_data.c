@@ -633,12 +633,9 @@ static Suite *data_suite(void) {
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/vlp-test-data-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
-    SRunner *sr = srunner_create(data_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = vlp_test_run(data_suite());
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return status;
 }

@@ -598,9 +598,6 @@ int main(void) {
             return 77;
         }
     }
-    SRunner *sr = srunner_create(segment_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    int status = vlp_test_run(segment_suite());
+    return status;
 }

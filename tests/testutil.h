@@ -10,14 +10,25 @@
 
 #include "autograd/gradcheck.h"
 
-#define VLP_TEST_MAIN(make_suite)                              \
-    int main(void) {                                           \
-        SRunner *sr = srunner_create(make_suite());            \
-        srunner_run_all(sr, CK_NORMAL);                        \
-        int failed = srunner_ntests_failed(sr);                \
-        srunner_free(sr);                                      \
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;           \
+/* Runs the suite; the exit status fails when a test failed, and when no
+ * test ran at all (a CK_RUN_CASE that names no case of the suite: ctest's
+ * case list and the suite's disagree), so a typo cannot pass. */
+static inline int vlp_test_run(Suite *suite) {
+    SRunner *sr = srunner_create(suite);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr), ran = srunner_ntests_run(sr);
+    srunner_free(sr);
+    if (ran == 0) {
+        const char *only = getenv("CK_RUN_CASE");
+        fprintf(stderr, "no test ran%s%s%s\n", only ? ": CK_RUN_CASE=" : "", only ? only : "",
+                only ? " names no case of this suite" : "");
+        return EXIT_FAILURE;
     }
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+#define VLP_TEST_MAIN(make_suite)                              \
+    int main(void) { return vlp_test_run(make_suite()); }
 
 /* Adds a test case named `name` holding the single test test_<name>. */
 #define VLP_ADD_CASE(suite, name)                              \
