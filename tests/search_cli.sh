@@ -3,7 +3,8 @@
 # fixture's tiny CLIP (40 steps): the index holds every stamp and no
 # temporary file is left; a stamp queried by its own image comes back first
 # with cosine 1, also with a BLIP and a GroupViT (3 steps each); a text query returns k results, best first, and an HTML
-# gallery with their images; a second vlpembed replaces the index whole.
+# gallery with their images; a second vlpembed replaces the index whole;
+# unreadable images are left out of the index and of vlpeval, and counted.
 #   search_cli.sh BUILD_DIR
 set -euo pipefail
 build=$1
@@ -58,4 +59,31 @@ PY
 "$build/vlpembed" "$dir/run" "$dir/stamps.h5" -o "$dir/index.h5" > /dev/null
 test ! -e "$dir/index.h5.tmp"
 [ "$(rows "$dir/index.h5" features)" -eq "$n" ] || { echo "index: $(rows "$dir/index.h5" features) rows, $n in the shard"; exit 1; }
+
+# Unreadable images are in no index and no metric: 5 pairs, 3 of them
+# images that cannot be read (missing, not an image, empty).
+mkdir -p "$dir/bad"
+good=$(find "$stamps" -name '*.png' | sort | sed -n 1,2p)
+printf 'not a png' > "$dir/bad/text.png"
+: > "$dir/bad/empty.png"
+{
+  printf 'filepath\ttitle\n'
+  i=0
+  for f in $good; do i=$((i + 1)); printf '%s\tgood stamp %d\n' "$f" "$i"; done
+  printf '%s\tmissing\n%s\tnot an image\n%s\tempty\n' "$dir/bad/none.png" "$dir/bad/text.png" "$dir/bad/empty.png"
+} > "$dir/bad/pairs.tsv"
+"$build/vlpembed" "$dir/run" "$dir/bad/pairs.tsv" -o "$dir/bad/index.h5" > "$dir/bad/embed.log" 2>&1
+grep -q 'vlpembed: 2 images of .* embedded into .*, 3 unreadable skipped' "$dir/bad/embed.log" ||
+  { cat "$dir/bad/embed.log"; exit 1; }
+[ "$(rows "$dir/bad/index.h5" features)" -eq 2 ] || { echo "the index holds unreadable images"; exit 1; }
+/usr/bin/python3 -c 'import h5py, sys; p = [x.decode() for x in h5py.File(sys.argv[1])["paths"][:]]
+assert len(p) == 2 and all("/stamps/" in x for x in p), p' "$dir/bad/index.h5"
+[ "$(h5dump -d unreadable "$dir/bad/index.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')" = 3 ] ||
+  { echo "the index does not count the unreadable images"; exit 1; }
+"$build/vlpeval" "$dir/run" "$dir/bad/pairs.tsv" --retrieval --json "$dir/bad/eval.json" > "$dir/bad/eval.log" 2>&1
+grep -q '^3 of 5 images unreadable: left out of every number below' "$dir/bad/eval.log" &&
+  grep -q '^retrieval over 2 pairs' "$dir/bad/eval.log" || { cat "$dir/bad/eval.log"; exit 1; }
+/usr/bin/python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); assert (j["samples"], j["unreadable"]) == (2, 3), j' \
+  "$dir/bad/eval.json"
+echo "unreadable images: 3 of 5 left out of the index and of retrieval"
 echo "search_cli: ok"

@@ -92,17 +92,25 @@ int main(int argc, char **argv) {
         float *timg = malloc(sizeof(float) * train.n * D), *ttxt = malloc(sizeof(float) * train.n * D);
         long *best = malloc(sizeof(long) * (n + 1));
         if (!img || !txt || !timg || !ttxt || !best) return fprintf(stderr, "vlpcaption: out of memory\n"), 1;
-        rc = vlp_eval_embed(&m, tok, &g.view, &one, batch, workers, img, txt);
-        if (!rc) rc = vlp_eval_embed(&m, tok, &train, &one, batch, workers, timg, ttxt);
+        bool *read = malloc(sizeof(bool) * (size_t)(n + 1)), *tread = malloc(sizeof(bool) * (size_t)(train.n + 1));
+        if (!read || !tread) return fprintf(stderr, "vlpcaption: out of memory\n"), 1;
+        rc = vlp_eval_embed(&m, tok, &g.view, &one, batch, workers, img, txt, read);
+        if (!rc) rc = vlp_eval_embed(&m, tok, &train, &one, batch, workers, timg, ttxt, tread);
         if (!rc) {
-            vlp_eval_nearest(img, n, timg, train.n, D, best);
+            /* only training images that were read can lend their caption; an
+             * image to caption that was not read gets none (and no score) */
+            vlp_dataset seen;
+            vlp_eval_keep_read(&seen, &train, tread, timg, ttxt, D);
+            if (seen.n) vlp_eval_nearest(img, n, timg, seen.n, D, best);
             for (long i = 0; i < n; i++) {
-                captions[i] = strdup(train.samples[best[i]].caption);
+                if (!read[i] || seen.n == 0) continue;
+                captions[i] = strdup(seen.samples[best[i]].caption);
                 scores[i] = 0;
                 for (int c = 0; c < D; c++) scores[i] += img[i * D + c] * timg[best[i] * D + c];
             }
+            vlp_eval_view_free(&seen);
         }
-        free(img), free(txt), free(timg), free(ttxt), free(best);
+        free(img), free(txt), free(timg), free(ttxt), free(best), free(read), free(tread);
         vlp_dataset_free(&train);
     } else {
         rc = vlp_caption_dataset(&m, tok, &g.view, prompt, &o, (uint64_t)seed, batch, workers,

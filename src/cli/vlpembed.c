@@ -4,6 +4,7 @@
  *   vlpembed MODEL --texts FILE -o TEXTS.h5 [--batch N]
  * MODEL is a checkpoint or a run folder (an imported one too). Query an
  * image index with vlpsearch. Argument parsing only. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +47,18 @@ static int embed_images(const vlp_model *m, const vlp_tokenizer *tok, const char
     if (rc) return rc;
     int D = m->embed_dim;
     float *img = malloc(sizeof(float) * ds.n * D), *txt = malloc(sizeof(float) * ds.n * D);
-    rc = img && txt ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory for %ld images", ds.n);
-    if (!rc) rc = vlp_eval_embed(m, tok, &ds, &alone, batch, workers, img, txt);
-    if (!rc) rc = vlp_index_save(out, img, ds.n, D, &ds);
-    if (!rc) printf("vlpembed: %ld images of %s embedded into %s (%d-d)\n", ds.n, data, out, D);
-    free(img), free(txt);
+    bool *read = malloc(sizeof(bool) * (size_t)ds.n);
+    rc = img && txt && read ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory for %ld images", ds.n);
+    if (!rc) rc = vlp_eval_embed(m, tok, &ds, &alone, batch, workers, img, txt, read);
+    if (!rc) {
+        vlp_dataset view; /* the images that were read: no row for the others */
+        long unreadable = vlp_eval_keep_read(&view, &ds, read, img, txt, D);
+        rc = vlp_index_save(out, img, view.n, D, &view, unreadable);
+        if (!rc) printf("vlpembed: %ld images of %s embedded into %s (%d-d), %ld unreadable skipped\n", view.n, data,
+                        out, D, unreadable);
+        vlp_eval_view_free(&view);
+    }
+    free(img), free(txt), free(read);
     vlp_dataset_free(&ds);
     return rc;
 }

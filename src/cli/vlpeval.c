@@ -69,12 +69,21 @@ int main(int argc, char **argv) {
     int D = m.embed_dim;
     float *img = malloc(sizeof(float) * ds.n * D), *txt = malloc(sizeof(float) * ds.n * D);
     if (!img || !txt) fail(&d, "out of memory for the features");
-    if (vlp_eval_embed(&m, tok, &ds, &d, batch, workers, img, txt)) fail(&d, vlp_error_message());
+    bool *read = malloc(sizeof(bool) * (size_t)ds.n);
+    if (!read) fail(&d, "out of memory for the features");
+    if (vlp_eval_embed(&m, tok, &ds, &d, batch, workers, img, txt, read)) fail(&d, vlp_error_message());
+    /* from here on only the samples whose image was read: no metric counts the others */
+    vlp_dataset all = ds;
+    long unreadable = vlp_eval_keep_read(&ds, &all, read, img, txt, D);
+    free(read);
+    if (d.rank == 0 && unreadable)
+        printf("%ld of %ld images unreadable: left out of every number below\n", unreadable, all.n);
 
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "model", model_path);
     cJSON_AddStringToObject(out, "data", data_path);
     cJSON_AddNumberToObject(out, "samples", (double)ds.n);
+    cJSON_AddNumberToObject(out, "unreadable", (double)unreadable);
     if (classes_path) {
         int n_classes, n_templates;
         char **classes = vlp_read_lines(classes_path, &n_classes);
@@ -184,7 +193,8 @@ int main(int argc, char **argv) {
     }
     cJSON_Delete(out);
     free(img), free(txt);
-    vlp_dataset_free(&ds);
+    vlp_eval_view_free(&ds);
+    vlp_dataset_free(&all);
     vlp_tokenizer_free(tok);
     vlp_model_free(&m);
     vlp_dist_finalize(&d);

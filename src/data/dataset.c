@@ -67,7 +67,7 @@ static void add_sample(vlp_dataset *ds, long *cap, char *path, char *caption, in
         ds->samples = realloc(ds->samples, (size_t)*cap * sizeof *ds->samples);
         VLP_ASSERT(ds->samples, "out of memory listing %ld samples", *cap);
     }
-    ds->samples[ds->n++] = (vlp_sample){path, caption, class_id, concept_id};
+    ds->samples[ds->n++] = (vlp_sample){path, caption, class_id, concept_id, -1};
 }
 
 void vlp_dataset_free(vlp_dataset *ds) {
@@ -430,7 +430,7 @@ int vlp_dataset_open_shard(vlp_dataset *ds, const char *path) {
     ds->samples = calloc((size_t)n + 1, sizeof *ds->samples);
     VLP_ASSERT(ds->samples, "out of memory");
     for (long i = 0; i < n; i++)
-        ds->samples[i] = (vlp_sample){NULL, dupstr(texts[i]), class_id[i], concept_id[i]};
+        ds->samples[i] = (vlp_sample){NULL, dupstr(texts[i]), class_id[i], concept_id[i], i};
     ds->n = n;
     ds->shard = calloc(1, sizeof *ds->shard);
     VLP_ASSERT(ds->shard, "out of memory");
@@ -492,7 +492,7 @@ static int shard_image(const vlp_dataset *ds, long i, vlp_image *out) {
 
 int vlp_dataset_image(const vlp_dataset *ds, long i, vlp_image *out, const vlp_image_opts *opts) {
     VLP_ASSERT(i >= 0 && i < ds->n, "sample %ld of %ld", i, ds->n);
-    if (ds->shard) return shard_image(ds, i, out);
+    if (ds->shard) return shard_image(ds, ds->samples[i].row, out);
     return vlp_image_load(out, ds->samples[i].path, opts);
 }
 

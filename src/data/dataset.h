@@ -21,6 +21,7 @@ typedef struct vlp_sample {
     char *path;    /* image file; NULL for shard samples */
     char *caption; /* UTF-8 */
     int class_id, concept_id; /* -1 when unknown */
+    long row;                 /* shard samples: the image's row in the shard (a view keeps it) */
 } vlp_sample;
 
 typedef struct vlp_shard vlp_shard;

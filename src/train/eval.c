@@ -10,7 +10,8 @@
 #include "train/checkpoint.h"
 
 int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
-                   const vlp_dist *d, int batch, int workers, float *img, float *txt) {
+                   const vlp_dist *d, int batch, int workers, float *img, float *txt, bool *read) {
+    memset(read, 0, sizeof(bool) * (size_t)ds->n);
     int S = m->image_size, ctx = m->context_length, D = m->embed_dim;
     vlp_loader_opts o = vlp_model_eval_loader(m, batch, workers);
     o.rank = d->rank, o.world = d->world;
@@ -19,6 +20,9 @@ int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_datas
     if (rc) return rc;
     memset(img, 0, sizeof(float) * ds->n * D);
     memset(txt, 0, sizeof(float) * ds->n * D);
+    /* 1 where a rank embedded the image: the loader passes over one it cannot read */
+    float *done = calloc((size_t)ds->n + 1, sizeof *done);
+    if (!done) rc = vlp_error_set(VLP_ENOMEM, "out of memory for %ld samples", ds->n);
     int *ids = malloc(sizeof(int) * batch * ctx);
     vlp_tape t;
     vlp_tape_init(&t);
@@ -35,6 +39,7 @@ int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_datas
         vlp_tensor *fi = vlp_model_encode_image(m, &t, x);
         vlp_tensor *ft = vlp_model_encode_text(m, &t, ids, b->n);
         for (int j = 0; j < b->n; j++) {
+            done[b->index[j]] = 1.0f;
             memcpy(img + b->index[j] * D, fi->data + (long)j * D, sizeof(float) * D);
             memcpy(txt + b->index[j] * D, ft->data + (long)j * D, sizeof(float) * D);
         }
@@ -44,11 +49,38 @@ int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_datas
     if (!rc) {
         vlp_dist_allreduce_sum(d, img, (size_t)ds->n * D);
         vlp_dist_allreduce_sum(d, txt, (size_t)ds->n * D);
+        vlp_dist_allreduce_sum(d, done, (size_t)ds->n);
+        for (long i = 0; i < ds->n; i++) read[i] = done[i] > 0.0f;
     }
+    free(done);
     vlp_tape_free(&t);
     free(ids);
     vlp_loader_close(l);
     return rc;
+}
+
+long vlp_eval_keep_read(vlp_dataset *view, const vlp_dataset *ds, const bool *read, float *img, float *txt,
+                        int D) {
+    *view = *ds;
+    view->samples = malloc(sizeof *view->samples * ((size_t)ds->n + 1));
+    VLP_ASSERT(view->samples, "out of memory for %ld samples", ds->n);
+    long n = 0;
+    for (long i = 0; i < ds->n; i++) {
+        if (!read[i]) continue;
+        view->samples[n] = ds->samples[i];
+        if (n != i) {
+            memmove(img + n * D, img + i * D, sizeof(float) * D);
+            memmove(txt + n * D, txt + i * D, sizeof(float) * D);
+        }
+        n++;
+    }
+    view->n = n;
+    return ds->n - n;
+}
+
+void vlp_eval_view_free(vlp_dataset *view) {
+    free(view->samples);
+    memset(view, 0, sizeof *view);
 }
 
 int vlp_eval_embed_texts(const vlp_model *m, const vlp_tokenizer *tok, const char *const *texts, long n,

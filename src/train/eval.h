@@ -12,9 +12,20 @@
 #include "train/dist.h"
 #include "train/model.h"
 
-/* img, txt: (ds->n, embed_dim) L2-normalised features, in dataset order. */
+/* img, txt: (ds->n, embed_dim) L2-normalised features, in dataset order;
+ * read (ds->n): whether each image was read (the same on every rank). The
+ * rows of an image that could not be read are zero and belong in no
+ * metric or index: vlp_eval_keep_read drops them. */
 int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
-                   const vlp_dist *d, int batch, int workers, float *img, float *txt);
+                   const vlp_dist *d, int batch, int workers, float *img, float *txt, bool *read);
+
+/* Keeps the samples whose image was read: img and txt (ds->n, D) compacted
+ * in place to their rows, *view the dataset of those samples in order (it
+ * shares ds's strings and shard; free it with vlp_eval_view_free). Returns
+ * how many samples were dropped. */
+long vlp_eval_keep_read(vlp_dataset *view, const vlp_dataset *ds, const bool *read, float *img, float *txt,
+                        int D);
+void vlp_eval_view_free(vlp_dataset *view);
 
 /* The features of n texts (L2-normalised, (n, embed_dim) into out), in
  * batches of batch. */

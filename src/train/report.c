@@ -140,7 +140,13 @@ static int image_grid(FILE *f, const char *run_dir, const vlp_config *cfg, const
     float *img = malloc(sizeof(float) * ds.n * D), *txt = malloc(sizeof(float) * ds.n * D);
     float *sim = malloc(sizeof(float) * ds.n);
     vlp_dist alone = {.rank = 0, .world = 1};
-    rc = vlp_eval_embed(&m, tok, &ds, &alone, 256, 2, img, txt);
+    bool *read = malloc(sizeof(bool) * ((size_t)ds.n + 1));
+    VLP_ASSERT(read, "out of memory for %ld samples", ds.n);
+    rc = vlp_eval_embed(&m, tok, &ds, &alone, 256, 2, img, txt, read);
+    /* the page shows and ranks only what was read */
+    vlp_dataset all = ds;
+    vlp_eval_keep_read(&ds, &all, read, img, txt, D);
+    free(read);
     /* Distinct captions only: a class-name caption repeated 1000 times is one candidate. */
     long *first = malloc(sizeof(long) * ds.n), n_unique = 0;
     for (long i = 0; i < ds.n && !rc; i++) {
@@ -179,7 +185,8 @@ static int image_grid(FILE *f, const char *run_dir, const vlp_config *cfg, const
     }
     fputs("</div>\n", f);
     free(img), free(txt), free(sim), free(first);
-    vlp_dataset_free(&ds);
+    vlp_eval_view_free(&ds);
+    vlp_dataset_free(&all);
     vlp_tokenizer_free(tok);
     vlp_model_free(&m);
     return rc;

@@ -29,7 +29,7 @@ static int write_strings(hid_t f, const char *name, const char **v, hsize_t n) {
 
 /* The index file: features, then each row's caption and path, and what they came from. */
 static int index_write(const char *path, const float *features, long n, int dim, const char *const *caps,
-                       const char *const *paths, const char *source) {
+                       const char *const *paths, const char *source, long unreadable) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     size_t bytes = (size_t)n * dim * sizeof(float) + 4096;
     for (long i = 0; i < n; i++) bytes += strlen(caps[i]) + strlen(paths[i]) + 32;
@@ -41,6 +41,12 @@ static int index_write(const char *path, const float *features, long n, int dim,
     int rc = d >= 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, features) >= 0 ? VLP_OK : VLP_EIO;
     if (d >= 0) H5Dclose(d);
     H5Sclose(s);
+    /* images of the source that could not be read, and so are not rows */
+    hid_t scalar = H5Screate(H5S_SCALAR);
+    hid_t u = rc ? -1 : H5Dcreate2(f, "unreadable", H5T_STD_I64LE, scalar, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (!rc && (u < 0 || H5Dwrite(u, H5T_NATIVE_LONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, &unreadable) < 0)) rc = VLP_EIO;
+    if (u >= 0) H5Dclose(u);
+    H5Sclose(scalar);
     const char *src[1] = {source};
     if (!rc) rc = write_strings(f, "captions", (const char **)caps, (hsize_t)n) ||
                   write_strings(f, "paths", (const char **)paths, (hsize_t)n) || write_strings(f, "source", src, 1)
@@ -52,7 +58,8 @@ static int index_write(const char *path, const float *features, long n, int dim,
     return vlp_h5_write_image(f, path); /* path.tmp, then renamed; closes f */
 }
 
-int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds) {
+int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds,
+                   long unreadable) {
     const char **caps = malloc(sizeof(char *) * n), **paths = malloc(sizeof(char *) * n);
     if (!caps || !paths) {
         free(caps), free(paths);
@@ -62,7 +69,7 @@ int vlp_index_save(const char *path, const float *features, long n, int dim, con
         caps[i] = ds->samples[i].caption;
         paths[i] = ds->samples[i].path ? ds->samples[i].path : "";
     }
-    int rc = index_write(path, features, n, dim, caps, paths, ds->source);
+    int rc = index_write(path, features, n, dim, caps, paths, ds->source, unreadable);
     free(caps), free(paths);
     return rc;
 }
@@ -72,7 +79,7 @@ int vlp_index_save_texts(const char *path, const float *features, long n, int di
     const char **paths = malloc(sizeof(char *) * (n ? n : 1));
     if (!paths) return vlp_error_set(VLP_ENOMEM, "%s: out of memory for %ld rows", path, n);
     for (long i = 0; i < n; i++) paths[i] = "";
-    int rc = index_write(path, features, n, dim, texts, paths, source);
+    int rc = index_write(path, features, n, dim, texts, paths, source, 0);
     free(paths);
     return rc;
 }

@@ -16,10 +16,13 @@ typedef struct vlp_index {
     char *source;             /* the dataset embedded */
 } vlp_index;
 
-/* The features (n, dim) and ds's captions and paths, built in memory and
- * written as checkpoints are (vlp_h5_write_image: path.tmp, fsync, rename):
- * a crash or a full disk leaves an earlier index at path whole. */
-int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds);
+/* The features (n, dim) and ds's captions and paths (ds holds the n images
+ * that were read: vlp_eval_keep_read), and how many of the source's images
+ * could not be read (/unreadable), built in memory and written as
+ * checkpoints are (vlp_h5_write_image: path.tmp, fsync, rename): a crash or
+ * a full disk leaves an earlier index at path whole. */
+int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds,
+                   long unreadable);
 /* The same layout for texts (one row per text, paths empty): the features
  * vlpembed --texts writes. */
 int vlp_index_save_texts(const char *path, const float *features, long n, int dim, const char *const *texts,

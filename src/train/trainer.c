@@ -596,21 +596,25 @@ int vlp_trainer_checkpoint(vlp_trainer *t) {
 int vlp_trainer_evaluate(vlp_trainer *t) {
     const vlp_config *c = &t->cfg;
     if (!t->val.n || (!t->n_classnames && !c->eval.retrieval)) return VLP_OK;
-    long n = t->val.n;
     int D = c->model.embed_dim;
-    float *img = malloc(sizeof(float) * n * D), *txt = malloc(sizeof(float) * n * D);
-    VLP_ASSERT(img && txt, "out of memory for %ld validation features", n);
-    int rc = vlp_eval_embed(&t->model, t->tok, &t->val, t->dist, c->eval.batch_size, c->data.workers, img, txt);
+    float *img = malloc(sizeof(float) * t->val.n * D), *txt = malloc(sizeof(float) * t->val.n * D);
+    bool *read = malloc(sizeof(bool) * (size_t)t->val.n);
+    VLP_ASSERT(img && txt && read, "out of memory for %ld validation features", t->val.n);
+    int rc = vlp_eval_embed(&t->model, t->tok, &t->val, t->dist, c->eval.batch_size, c->data.workers, img, txt, read);
+    /* only the samples whose image was read count */
+    vlp_dataset val;
+    long unreadable = vlp_eval_keep_read(&val, &t->val, read, img, txt, D), n = val.n;
+    free(read);
     char line[512] = "";
     FILE *m = t->dist->rank == 0 ? t->metrics : NULL;
-    if (m) fprintf(m, "{\"step\": %ld, \"eval\": {\"samples\": %ld", t->step, n);
+    if (m) fprintf(m, "{\"step\": %ld, \"eval\": {\"samples\": %ld, \"unreadable\": %ld", t->step, n, unreadable);
     if (!rc && t->n_classnames) {
         static const char *fallback[] = {"a photo of a {}."};
         const char *const *tmpl = t->templates ? (const char *const *)t->templates : fallback;
         int n_tmpl = t->templates ? t->n_templates : 1;
         float *cls = malloc(sizeof(float) * t->n_classnames * D);
         int *labels = malloc(sizeof(int) * n);
-        for (long i = 0; i < n; i++) labels[i] = t->val.samples[i].class_id;
+        for (long i = 0; i < n; i++) labels[i] = val.samples[i].class_id;
         rc = vlp_eval_class_embeddings(&t->model, t->tok, (const char *const *)t->classnames,
                                        t->n_classnames, tmpl, n_tmpl, cls);
         if (!rc) {
@@ -626,7 +630,7 @@ int vlp_trainer_evaluate(vlp_trainer *t) {
         int *groups = NULL;
         if (c->eval.retrieval == VLP_RETRIEVAL_CONCEPT) {
             groups = malloc(sizeof(int) * n);
-            for (long i = 0; i < n; i++) groups[i] = t->val.samples[i].concept_id;
+            for (long i = 0; i < n; i++) groups[i] = val.samples[i].concept_id;
         }
         vlp_retrieval_result r;
         vlp_eval_retrieval(img, txt, groups, n, D, &r);
@@ -639,7 +643,10 @@ int vlp_trainer_evaluate(vlp_trainer *t) {
         free(groups);
     }
     if (m) fprintf(m, "}}\n"), fflush(m);
-    if (!rc && t->dist->rank == 0) printf("eval at step %ld on %s: %s\n", t->step, c->data.val, line);
+    if (!rc && t->dist->rank == 0)
+        printf("eval at step %ld on %s: %s%s\n", t->step, c->data.val, line,
+               unreadable ? " (unreadable images left out)" : "");
+    vlp_eval_view_free(&val);
     free(img), free(txt);
     return rc;
 }
