@@ -712,39 +712,40 @@ static cJSON *open_clip_config(const vlp_config *c, int vocab) {
     return root;
 }
 
+/* The keys both towers' configs share. */
+static cJSON *hf_tower(cJSON *root, const char *name, const char *type, const vlp_config *c, int width, int heads,
+                       int layers) {
+    cJSON *t = cJSON_AddObjectToObject(root, name);
+    cJSON_AddStringToObject(t, "model_type", type);
+    cJSON_AddNumberToObject(t, "hidden_size", width);
+    cJSON_AddNumberToObject(t, "intermediate_size", (int)lroundf(c->model.mlp_ratio * width));
+    cJSON_AddNumberToObject(t, "num_attention_heads", heads);
+    cJSON_AddNumberToObject(t, "num_hidden_layers", layers);
+    cJSON_AddStringToObject(t, "hidden_act", c->model.activation ? "quick_gelu" : "gelu");
+    cJSON_AddNumberToObject(t, "layer_norm_eps", 1e-5);
+    cJSON_AddNumberToObject(t, "projection_dim", c->model.embed_dim);
+    return t;
+}
+
 static cJSON *hf_config(const vlp_config *c, int vocab, double logit_scale) {
-    const char *act = c->model.activation ? "quick_gelu" : "gelu";
     cJSON *root = cJSON_CreateObject(), *arch = cJSON_AddArrayToObject(root, "architectures");
     cJSON_AddItemToArray(arch, cJSON_CreateString("CLIPModel"));
     cJSON_AddStringToObject(root, "model_type", "clip");
     cJSON_AddNumberToObject(root, "projection_dim", c->model.embed_dim);
     cJSON_AddNumberToObject(root, "logit_scale_init_value", logit_scale);
     cJSON_AddStringToObject(root, "torch_dtype", "float32");
-    cJSON *tc = cJSON_AddObjectToObject(root, "text_config"), *vc = cJSON_AddObjectToObject(root, "vision_config");
-    cJSON_AddStringToObject(tc, "model_type", "clip_text_model");
-    cJSON_AddNumberToObject(tc, "hidden_size", c->model.text_width);
-    cJSON_AddNumberToObject(tc, "intermediate_size", (int)lroundf(c->model.mlp_ratio * c->model.text_width));
-    cJSON_AddNumberToObject(tc, "num_attention_heads", c->model.text_heads);
-    cJSON_AddNumberToObject(tc, "num_hidden_layers", c->model.text_layers);
+    cJSON *tc = hf_tower(root, "text_config", "clip_text_model", c, c->model.text_width, c->model.text_heads,
+                         c->model.text_layers);
     cJSON_AddNumberToObject(tc, "max_position_embeddings", c->model.context_length);
     cJSON_AddNumberToObject(tc, "vocab_size", vocab);
-    cJSON_AddStringToObject(tc, "hidden_act", act);
-    cJSON_AddNumberToObject(tc, "layer_norm_eps", 1e-5);
-    cJSON_AddNumberToObject(tc, "projection_dim", c->model.embed_dim);
     cJSON_AddNumberToObject(tc, "bos_token_id", vocab - 2);
     cJSON_AddNumberToObject(tc, "eos_token_id", vocab - 1);
     cJSON_AddNumberToObject(tc, "pad_token_id", vocab - 1);
-    cJSON_AddStringToObject(vc, "model_type", "clip_vision_model");
-    cJSON_AddNumberToObject(vc, "hidden_size", c->model.vision_width);
-    cJSON_AddNumberToObject(vc, "intermediate_size", (int)lroundf(c->model.mlp_ratio * c->model.vision_width));
-    cJSON_AddNumberToObject(vc, "num_attention_heads", c->model.vision_heads);
-    cJSON_AddNumberToObject(vc, "num_hidden_layers", c->model.vision_layers);
+    cJSON *vc = hf_tower(root, "vision_config", "clip_vision_model", c, c->model.vision_width, c->model.vision_heads,
+                         c->model.vision_layers);
     cJSON_AddNumberToObject(vc, "image_size", c->model.image_size);
     cJSON_AddNumberToObject(vc, "patch_size", c->model.patch_size);
     cJSON_AddNumberToObject(vc, "num_channels", 3);
-    cJSON_AddStringToObject(vc, "hidden_act", act);
-    cJSON_AddNumberToObject(vc, "layer_norm_eps", 1e-5);
-    cJSON_AddNumberToObject(vc, "projection_dim", c->model.embed_dim);
     return root;
 }
 
