@@ -269,13 +269,21 @@ int vlp_tokenizer_load(vlp_tokenizer **out, const char *path, int max_merges) {
     *out = NULL;
     char *text = NULL;
     size_t n = 0;
-    vlp_tokenizer *tok = NULL;
     int rc = read_all(path, &text, &n);
     if (rc) return rc;
-    if ((rc = vlp_tokenizer_new(&tok))) goto fail;
+    rc = vlp_tokenizer_parse(out, text, n, path, max_merges);
+    free(text);
+    return rc;
+}
+
+int vlp_tokenizer_parse(vlp_tokenizer **out, const char *text, size_t n, const char *path, int max_merges) {
+    *out = NULL;
+    vlp_tokenizer *tok = NULL;
+    int rc = vlp_tokenizer_new(&tok);
+    if (rc) goto fail;
     long line = 0;
     for (size_t pos = 0; pos < n;) {
-        char *s = text + pos, *nl = memchr(s, '\n', n - pos);
+        const char *s = text + pos, *nl = memchr(s, '\n', n - pos);
         size_t len = nl ? (size_t)(nl - s) : n - pos;
         pos += len + (nl != NULL);
         line++;
@@ -298,7 +306,7 @@ int vlp_tokenizer_load(vlp_tokenizer **out, const char *path, int max_merges) {
             continue;
         }
         if (max_merges >= 0 && tok->n_merges >= max_merges) break;
-        char *space = memchr(s, ' ', len);
+        const char *space = memchr(s, ' ', len);
         if (!space || space == s || space == s + len - 1 || memchr(space + 1, ' ', (size_t)(s + len - space - 1))) {
             rc = vlp_error_set(VLP_EFORMAT, "%s: expected two symbols separated by one space, got '%.*s'", where,
                                (int)(len < 200 ? len : 200), s);
@@ -312,29 +320,45 @@ int vlp_tokenizer_load(vlp_tokenizer **out, const char *path, int max_merges) {
         goto fail;
     }
     if ((rc = vlp_tokenizer_finish(tok))) goto fail;
-    free(text);
     *out = tok;
     return VLP_OK;
 fail:
-    free(text);
     vlp_tokenizer_free(tok);
     return rc;
 }
 
-int vlp_tokenizer_save(const vlp_tokenizer *tok, const char *path) {
-    size_t len = strlen(path);
-    bool gz = len >= 3 && !strcmp(path + len - 3, ".gz");
-    errno = 0;
-    gzFile f = gzopen(path, gz ? "wb9" : "wbT"); /* T: write without compression */
-    if (!f) return vlp_error_set(VLP_EIO, "%s: cannot open for writing: %s", path, errno ? strerror(errno) : "out of memory");
-    bool ok = gzputs(f, "#version: 0.2\n") >= 0;
+char *vlp_tokenizer_merges_text(const vlp_tokenizer *tok) {
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f) return NULL;
+    bool ok = fputs("#version: 0.2\n", f) >= 0;
     for (int r = 0; r < tok->n_merges && ok; r++) {
         size_t na, nb;
         const char *a = vlp_strtab_str(&tok->strs, tok->merge_a[r], &na);
         const char *b = vlp_strtab_str(&tok->strs, tok->merge_b[r], &nb);
-        ok = gzwrite(f, a, (unsigned)na) == (int)na && gzputc(f, ' ') == ' ' && gzwrite(f, b, (unsigned)nb) == (int)nb &&
-             gzputc(f, '\n') == '\n';
+        ok = fwrite(a, 1, na, f) == na && fputc(' ', f) == ' ' && fwrite(b, 1, nb, f) == nb && fputc('\n', f) == '\n';
     }
+    if (fclose(f) != 0 || !ok) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+int vlp_tokenizer_save(const vlp_tokenizer *tok, const char *path) {
+    char *text = vlp_tokenizer_merges_text(tok);
+    if (!text) return vlp_error_set(VLP_ENOMEM, "%s: out of memory for the merges", path);
+    size_t len = strlen(path), n = strlen(text);
+    bool gz = len >= 3 && !strcmp(path + len - 3, ".gz");
+    errno = 0;
+    gzFile f = gzopen(path, gz ? "wb9" : "wbT"); /* T: write without compression */
+    if (!f) {
+        free(text);
+        return vlp_error_set(VLP_EIO, "%s: cannot open for writing: %s", path, errno ? strerror(errno) : "out of memory");
+    }
+    bool ok = n == 0 || gzwrite(f, text, (unsigned)n) == (int)n;
+    free(text);
     char why[256] = "";
     if (!ok) {
         int err = Z_OK;

@@ -34,9 +34,17 @@ typedef struct vlp_tokenizer vlp_tokenizer;
  * tokenize as CLIP does with its own file). Errors name the file and line. */
 int vlp_tokenizer_load(vlp_tokenizer **out, const char *path, int max_merges);
 
+/* The same from a merges file's text in memory (n bytes; a checkpoint's
+ * copy); name stands for the file in messages ("run/tokenizer.bpe"). */
+int vlp_tokenizer_parse(vlp_tokenizer **out, const char *text, size_t n, const char *name, int max_merges);
+
 /* Writes the merges file ("#version: 0.2" header), gzip-compressed when path
  * ends in ".gz". The same merges always give the same bytes. */
 int vlp_tokenizer_save(const vlp_tokenizer *tok, const char *path);
+
+/* The merges file's text as save writes it (malloc'd), or NULL when out of
+ * memory: what checkpoints store and ranks compare. */
+char *vlp_tokenizer_merges_text(const vlp_tokenizer *tok);
 
 /* Learns merges from texts (cleaned and pre-split as encode does): repeatedly
  * merges the most frequent adjacent pair of symbols, counted over all words

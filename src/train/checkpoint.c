@@ -292,19 +292,6 @@ int vlp_checkpoint_latest(const char *dir, char *path, size_t size) {
     return rc;
 }
 
-int vlp_tokenizer_from_text(vlp_tokenizer **tok, const char *text) {
-    char path[] = "/tmp/vlp-merges-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) return vlp_error_set(VLP_EIO, "cannot create a temporary file: %s", strerror(errno));
-    size_t n = strlen(text);
-    int rc = write(fd, text, n) == (ssize_t)n ? VLP_OK : VLP_EIO;
-    close(fd);
-    if (rc == VLP_OK) rc = vlp_tokenizer_load(tok, path, -1);
-    else vlp_error_set(rc, "cannot write a temporary file");
-    unlink(path);
-    return rc;
-}
-
 char *vlp_read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -338,7 +325,11 @@ int vlp_model_load(const char *path, vlp_model *m, vlp_tokenizer **tok) {
     }
     vlp_config cfg;
     if (!rc) rc = vlp_config_parse_text(&cfg, meta.config, folder ? file : path);
-    if (!rc) rc = vlp_tokenizer_from_text(tok, meta.tokenizer);
+    if (!rc) {
+        char name[VLP_PATH_MAX + 32];
+        snprintf(name, sizeof name, "%s: its tokenizer", path);
+        rc = vlp_tokenizer_parse(tok, meta.tokenizer, strlen(meta.tokenizer), folder ? merges : name, -1);
+    }
     if (!rc) {
         cfg.blip.momentum = false; /* inference needs no momentum encoders */
         rc = vlp_model_init(m, &cfg, vlp_tokenizer_vocab_size(*tok), 0);

@@ -60,8 +60,6 @@ int vlp_checkpoint_load_state(const char *path, vlp_params *state, int *ints, in
 /* A whole file as a NUL-terminated string (malloc'd), or NULL. */
 char *vlp_read_text(const char *path);
 
-/* A tokenizer from merges-file text (a checkpoint's copy). */
-int vlp_tokenizer_from_text(vlp_tokenizer **tok, const char *text);
 
 /* A trained model of any [model] kind for inference, from a checkpoint
  * file or a run folder (its config.ini, tokenizer.bpe and model.h5). */

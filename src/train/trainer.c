@@ -38,17 +38,6 @@ static int with_key(int rc, const vlp_config *c, const char *config_path, const 
     return vlp_error_set(rc, "%s: %s", where, msg);
 }
 
-/* The tokenizer's merges as text, through a private temporary file. */
-static char *merges_text(const vlp_tokenizer *tok) {
-    char path[] = "/tmp/vlp-merges-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) return NULL;
-    close(fd);
-    char *text = vlp_tokenizer_save(tok, path) == VLP_OK ? vlp_read_text(path) : NULL;
-    unlink(path);
-    return text;
-}
-
 /* The weights file and tokenizer text of [train] init: a run folder (its
  * model.h5 and tokenizer.bpe), a checkpoint, or a plain model file (no
  * tokenizer: [data] tokenizer must name the one it was trained with). */
@@ -103,9 +92,11 @@ static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed, c
     const vlp_config *c = &t->cfg;
     int rc;
     if (resumed) {
-        rc = vlp_tokenizer_from_text(&t->tok, resumed->tokenizer);
+        char name[VLP_PATH_MAX + 32];
+        snprintf(name, sizeof name, "%s: its tokenizer", t->last_checkpoint);
+        rc = vlp_tokenizer_parse(&t->tok, resumed->tokenizer, strlen(resumed->tokenizer), name, -1);
     } else if (init_merges && !c->data.tokenizer[0]) {
-        rc = vlp_tokenizer_from_text(&t->tok, init_merges);
+        rc = vlp_tokenizer_parse(&t->tok, init_merges, strlen(init_merges), c->train.init, -1);
     } else if (c->data.tokenizer[0]) {
         rc = vlp_tokenizer_load(&t->tok, c->data.tokenizer, -1);
         if (rc) return with_key(rc, c, config_path, "data", "tokenizer");
@@ -118,7 +109,7 @@ static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed, c
         free(texts);
     }
     if (rc) return rc;
-    t->merges = merges_text(t->tok);
+    t->merges = vlp_tokenizer_merges_text(t->tok);
     if (!t->merges) return vlp_error_set(VLP_EIO, "cannot serialise the tokenizer");
     rc = vlp_dist_check_same(t->dist, t->merges, strlen(t->merges), "tokenizer");
     t->error_on_all_ranks = rc != VLP_OK;
