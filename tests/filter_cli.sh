@@ -83,9 +83,9 @@ PY
 expect() { # expect CODE MESSAGE CMD...
   local code=$1 msg=$2; shift 2
   set +e; "$@" > /dev/null 2> "$dir/err"; local rc=$?; set -e
-  [ "$rc" = "$code" ] && grep -q "$msg" "$dir/err" || { echo "expected $code '$msg' from: $*"; cat "$dir/err"; exit 1; }
+  [ "$rc" = "$code" ] && grep -q -- "$msg" "$dir/err" || { echo "expected $code '$msg' from: $*"; cat "$dir/err"; exit 1; }
 }
-expect 2 "not a probability" "$f" "$dir/run" "$dir/pairs" --report "$dir/x.tsv" --threshold 1.5
+expect 2 "--threshold: '1.5' is not a number in \[0, 1\]" "$f" "$dir/run" "$dir/pairs" --report "$dir/x.tsv" --threshold 1.5
 expect 2 "nothing to write" "$f" "$dir/run" "$dir/pairs"
 expect 2 "is a shard" "$f" "$dir/run" "$dir/pairs.h5" -o "$dir/x.tsv"
 expect 2 "greedy, beam or nucleus" "$f" "$dir/run" "$dir/pairs" --report "$dir/x.tsv" --method sampling

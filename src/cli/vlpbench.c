@@ -14,6 +14,7 @@
 #include "autograd/error.h"
 #include "autograd/kernels.h"
 #include "train/bench.h"
+#include "args.h"
 
 static void usage(FILE *f) {
     fputs("usage: vlpbench --config A|B [--steps N] [--warmup W] [--json OUT] [--sgemm-reps R]\n"
@@ -103,11 +104,19 @@ static int parse(options *o, int argc, char **argv) {
         bool has = i + 1 < argc;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
         if (!strcmp(a, "--config") && has) o->config = argv[++i];
-        else if (!strcmp(a, "--steps") && has) o->steps = atoi(argv[++i]);
-        else if (!strcmp(a, "--warmup") && has) o->warmup = atoi(argv[++i]);
+        else if (!strcmp(a, "--steps") && has) {
+            if (!vlp_arg_int("vlpbench", a, argv[++i], 1, 1000000, &o->steps)) return usage(stderr), 2;
+        }
+        else if (!strcmp(a, "--warmup") && has) {
+            if (!vlp_arg_int("vlpbench", a, argv[++i], 0, 1000000, &o->warmup)) return usage(stderr), 2;
+        }
         else if (!strcmp(a, "--json") && has) o->json = argv[++i];
-        else if (!strcmp(a, "--sgemm-reps") && has) o->reps = atoi(argv[++i]);
-        else if (!strcmp(a, "--comm-reps") && has) o->comm_reps = atoi(argv[++i]);
+        else if (!strcmp(a, "--sgemm-reps") && has) {
+            if (!vlp_arg_int("vlpbench", a, argv[++i], 0, 1000000, &o->reps)) return usage(stderr), 2;
+        }
+        else if (!strcmp(a, "--comm-reps") && has) {
+            if (!vlp_arg_int("vlpbench", a, argv[++i], 0, 1000000, &o->comm_reps)) return usage(stderr), 2;
+        }
         else if (!strcmp(a, "--no-overlap")) o->no_overlap = true;
         else return fprintf(stderr, "vlpbench: unexpected argument '%s'\n", a), usage(stderr), 2;
     }

@@ -18,6 +18,7 @@
 #include "train/checkpoint.h"
 #include "train/eval.h"
 #include "train/eval_blip.h"
+#include "args.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -58,9 +59,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--prompt") && has) prompt = argv[++i];
         else if (!strcmp(a, "--score")) score = true;
         else if (!strcmp(a, "--nearest") && has) nearest = argv[++i];
-        else if (!strcmp(a, "--seed") && has) seed = atol(argv[++i]);
-        else if (!strcmp(a, "--batch") && has) batch = atoi(argv[++i]);
-        else if (!strcmp(a, "--workers") && has) workers = atoi(argv[++i]);
+        else if (!strcmp(a, "--seed") && has) {
+            if (!vlp_arg_long("vlpcaption", a, argv[++i], 0, 1000000000000000, &seed)) return usage(stderr), 2;
+        }
+        else if (!strcmp(a, "--batch") && has) {
+            if (!vlp_arg_int("vlpcaption", a, argv[++i], 1, 65536, &batch)) return usage(stderr), 2;
+        }
+        else if (!strcmp(a, "--workers") && has) {
+            if (!vlp_arg_int("vlpcaption", a, argv[++i], 1, 64, &workers)) return usage(stderr), 2;
+        }
         else if (a[0] != '-' && !model_path) model_path = a;
         else if (a[0] != '-' && !data_path) data_path = a;
         else return fprintf(stderr, "vlpcaption: unexpected argument '%s'\n", a), usage(stderr), 2;

@@ -14,6 +14,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/scenes.h"
+#include "args.h"
 
 static void usage(FILE *f) {
     fputs("usage: vlpdata info DATASET [manifest options]\n"
@@ -99,10 +100,8 @@ static int scenes(int argc, char **argv) {
         else if (!strcmp(a, "--backgrounds")) backgrounds = v;
         else if (!num) return fprintf(stderr, "vlpdata: unknown option %s\n", a), usage(stderr), 2;
         if (!num) continue;
-        char *end;
-        *num = strtol(v, &end, 10);
-        if (*end || *num < 0 || *num > 1L << 30 || (num == &threshold && (*num < 1 || *num > 255)))
-            return fprintf(stderr, "vlpdata: bad value '%s' for %s\n", v, a), 2;
+        bool alpha = num == &threshold;
+        if (!vlp_arg_long("vlpdata", a, v, alpha ? 1 : 0, alpha ? 255 : 1L << 30, num)) return usage(stderr), 2;
     }
     o.seed = (uint64_t)seed, o.size = (int)size, o.max_objects = (int)max_objects;
     o.count[VLP_SCENE_TRAIN] = train, o.count[VLP_SCENE_VAL] = val, o.count[VLP_SCENE_UNSEEN] = unseen;
@@ -147,13 +146,7 @@ int main(int argc, char **argv) {
         }
         i++;
         if (num) {
-            char *end;
-            long x = strtol(v, &end, 10);
-            if (*end || x < 1 || x > 1 << 20) {
-                fprintf(stderr, "vlpdata: bad value '%s' for %s\n", v, a);
-                return 2;
-            }
-            *num = (int)x;
+            if (!vlp_arg_int("vlpdata", a, v, 1, 1 << 20, num)) return usage(stderr), 2;
         } else if (!strcmp(a, "-o")) {
             output = v;
         } else if (!strcmp(a, "--separator") && strlen(v) == 1) {

@@ -8,6 +8,7 @@
 #include "autograd/error.h"
 #include "train/demo.h"
 #include "train/progress.h"
+#include "args.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: vlpdemo [--steps N] [--lr LR] [--seed S] [--png PATH]\n"
@@ -16,32 +17,29 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    long steps = 2000;
+    long steps = 2000, seed = 2026;
     float lr = 1e-2f;
-    unsigned long long seed = 2026;
     const char *png = "spirals.png";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
+        bool ok = true;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--steps") && v) {
-            steps = strtol(v, &end, 10);
+            ok = vlp_arg_long("vlpdemo", a, v, 1, 100000000, &steps);
         } else if (!strcmp(a, "--lr") && v) {
-            lr = strtof(v, &end);
+            ok = vlp_arg_float("vlpdemo", a, v, 1e-9, 10, &lr);
         } else if (!strcmp(a, "--seed") && v) {
-            seed = strtoull(v, &end, 10);
+            ok = vlp_arg_long("vlpdemo", a, v, 0, 1000000000000000, &seed);
         } else if (!strcmp(a, "--png") && v) {
             png = v;
-            end = "";
         } else {
             fprintf(stderr, "vlpdemo: unknown argument '%s'\n", a);
-            usage(stderr);
-            return 2;
+            ok = false;
         }
-        if (!end || *end || steps < 1 || !(lr > 0.0f)) {
-            fprintf(stderr, "vlpdemo: bad value '%s' for %s\n", v, a);
+        if (!ok) {
+            usage(stderr);
             return 2;
         }
         i++;

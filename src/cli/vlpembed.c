@@ -13,6 +13,7 @@
 #include "train/checkpoint.h"
 #include "train/eval.h"
 #include "train/search.h"
+#include "args.h"
 
 static int usage(void) {
     fputs("usage: vlpembed MODEL DATA -o INDEX.h5 [--batch N] [--workers N]\n"
@@ -67,15 +68,17 @@ int main(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL, *texts = NULL, *out = NULL;
     int batch = 256, workers = 2;
     for (int i = 1; i < argc; i++) {
-        char *end = NULL;
-        if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--texts") && i + 1 < argc) texts = argv[++i];
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = (int)strtol(argv[++i], &end, 10);
-        else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = (int)strtol(argv[++i], &end, 10);
-        else if (argv[i][0] != '-' && !model_path) model_path = argv[i];
-        else if (argv[i][0] != '-' && !data_path) data_path = argv[i];
+        const char *a = argv[i];
+        bool has = i + 1 < argc;
+        if (!strcmp(a, "-o") && has) out = argv[++i];
+        else if (!strcmp(a, "--texts") && has) texts = argv[++i];
+        else if (!strcmp(a, "--batch") && has) {
+            if (!vlp_arg_int("vlpembed", a, argv[++i], 1, 65536, &batch)) return usage();
+        } else if (!strcmp(a, "--workers") && has) {
+            if (!vlp_arg_int("vlpembed", a, argv[++i], 1, 64, &workers)) return usage();
+        } else if (a[0] != '-' && !model_path) model_path = a;
+        else if (a[0] != '-' && !data_path) data_path = a;
         else return usage();
-        if (end && (*end || batch < 1 || batch > 65536 || workers < 1 || workers > 64)) return usage();
     }
     if (!model_path || !out || !data_path == !texts) return usage();
     vlp_model m;

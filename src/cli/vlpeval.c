@@ -16,6 +16,7 @@
 #include "train/checkpoint.h"
 #include "train/eval.h"
 #include "train/eval_blip.h"
+#include "args.h"
 
 static void usage(FILE *f) {
     fputs("usage: vlpeval MODEL DATA [--zeroshot CLASSNAMES [TEMPLATES]] [--retrieval [--match concept]]\n"
@@ -46,10 +47,16 @@ int main(int argc, char **argv) {
             if (i + 1 < argc && argv[i + 1][0] != '-') templates_path = argv[++i];
         } else if (!strcmp(a, "--retrieval")) retrieval = true;
         else if (!strcmp(a, "--match") && has) match = argv[++i];
-        else if (!strcmp(a, "--rerank") && has) rerank = atoi(argv[++i]);
+        else if (!strcmp(a, "--rerank") && has) {
+            if (!vlp_arg_int("vlpeval", a, argv[++i], 0, 1000000, &rerank)) return usage(stderr), 2;
+        }
         else if (!strcmp(a, "--json") && has) json_path = argv[++i];
-        else if (!strcmp(a, "--batch") && has) batch = atoi(argv[++i]);
-        else if (!strcmp(a, "--workers") && has) workers = atoi(argv[++i]);
+        else if (!strcmp(a, "--batch") && has) {
+            if (!vlp_arg_int("vlpeval", a, argv[++i], 1, 65536, &batch)) return usage(stderr), 2;
+        }
+        else if (!strcmp(a, "--workers") && has) {
+            if (!vlp_arg_int("vlpeval", a, argv[++i], 1, 64, &workers)) return usage(stderr), 2;
+        }
         else if (a[0] != '-' && !model_path) model_path = a;
         else if (a[0] != '-' && !data_path) data_path = a;
         else return fprintf(stderr, "vlpeval: unexpected argument '%s'\n", a), usage(stderr), 2;

@@ -14,6 +14,7 @@
 #include "train/caption.h"
 #include "train/capfilt.h"
 #include "train/checkpoint.h"
+#include "args.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -78,7 +79,6 @@ int main(int argc, char **argv) {
     for (int i = 1; i < n_args; i++) {
         const char *a = args[i];
         bool has = i + 1 < n_args;
-        char *end = NULL;
         if (used[i]) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
         if (!strcmp(a, "-o") && has) out_path = args[++i];
@@ -86,12 +86,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--prompt") && has) prompt = args[++i];
         else if (!strcmp(a, "--no-synthetic")) synthetic = false;
         else if (!strcmp(a, "--threshold") && has) {
-            threshold = strtod(args[++i], &end);
-            if (*end || end == args[i] || !(threshold >= 0 && threshold <= 1))
-                return fprintf(stderr, "vlpfilter: --threshold %s: not a probability in [0, 1]\n", args[i]), 2;
-        } else if (!strcmp(a, "--seed") && has) seed = atol(args[++i]);
-        else if (!strcmp(a, "--batch") && has) batch = atoi(args[++i]);
-        else if (!strcmp(a, "--workers") && has) workers = atoi(args[++i]);
+            if (!vlp_arg_double("vlpfilter", a, args[++i], 0, 1, &threshold)) return usage(stderr), 2;
+        } else if (!strcmp(a, "--seed") && has) {
+            if (!vlp_arg_long("vlpfilter", a, args[++i], 0, 1000000000000000, &seed)) return usage(stderr), 2;
+        }
+        else if (!strcmp(a, "--batch") && has) {
+            if (!vlp_arg_int("vlpfilter", a, args[++i], 1, 65536, &batch)) return usage(stderr), 2;
+        }
+        else if (!strcmp(a, "--workers") && has) {
+            if (!vlp_arg_int("vlpfilter", a, args[++i], 1, 64, &workers)) return usage(stderr), 2;
+        }
         else if (a[0] != '-' && !model_path) model_path = a;
         else if (a[0] != '-' && !data_path) data_path = a;
         else return fprintf(stderr, "vlpfilter: unexpected argument '%s'\n", a), usage(stderr), 2;

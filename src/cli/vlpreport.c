@@ -8,14 +8,20 @@
 
 #include "autograd/error.h"
 #include "train/report.h"
+#include "args.h"
 
 int main(int argc, char **argv) {
     const char *run = NULL, *out = NULL;
     vlp_report_opts o = {.images = 24, .captions = 3};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--images") && i + 1 < argc) o.images = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--captions") && i + 1 < argc) o.captions = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--images") && i + 1 < argc) {
+            if (!vlp_arg_int("vlpreport", argv[i], argv[i + 1], 0, 100000, &o.images)) run = NULL, i = argc;
+            i++;
+        } else if (!strcmp(argv[i], "--captions") && i + 1 < argc) {
+            if (!vlp_arg_int("vlpreport", argv[i], argv[i + 1], 1, 100, &o.captions)) run = NULL, i = argc;
+            i++;
+        }
         else if (argv[i][0] != '-' && !run) run = argv[i];
         else run = NULL, i = argc;
     }

@@ -12,6 +12,7 @@
 #include "train/checkpoint.h"
 #include "train/model.h"
 #include "train/search.h"
+#include "args.h"
 
 static double now(void) {
     struct timespec ts;
@@ -26,7 +27,10 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--text") && i + 1 < argc) text = argv[++i];
         else if (!strcmp(argv[i], "--image") && i + 1 < argc) image = argv[++i];
         else if (!strcmp(argv[i], "--html") && i + 1 < argc) html = argv[++i];
-        else if (!strcmp(argv[i], "-k") && i + 1 < argc) k = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-k") && i + 1 < argc) {
+            if (!vlp_arg_int("vlpsearch", argv[i], argv[i + 1], 1, 1000000, &k)) model_path = NULL, i = argc;
+            i++;
+        }
         else if (argv[i][0] != '-' && !model_path) model_path = argv[i];
         else if (argv[i][0] != '-' && !index_path) index_path = argv[i];
         else model_path = NULL, i = argc;

@@ -32,6 +32,7 @@
 #include "train/config.h"
 #include "train/eval.h"
 #include "train/segment.h"
+#include "args.h"
 
 static void usage(FILE *f) {
     fputs("usage: vlpsegment MODEL IMAGES --classes FILE [--templates FILE] [--topk N] [--threshold T]\n"
@@ -145,19 +146,29 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
         if (!strcmp(a, "--classes") && has) classes_path = argv[++i];
         else if (!strcmp(a, "--templates") && has) templates_path = argv[++i];
-        else if (!strcmp(a, "--threshold") && has) threshold = strtof(argv[++i], NULL);
-        else if (!strcmp(a, "--topk") && has) topk = atol(argv[++i]);
+        else if (!strcmp(a, "--threshold") && has) {
+            if (!vlp_arg_float("vlpsegment", a, argv[++i], -1, 1, &threshold)) return usage(stderr), 2;
+        }
+        else if (!strcmp(a, "--topk") && has) {
+            if (!vlp_arg_long("vlpsegment", a, argv[++i], 0, 1000000, &topk)) return usage(stderr), 2;
+        }
         else if (!strcmp(a, "--naming") && has) {
             const char *v = argv[++i];
             if (strcmp(v, "groups") && strcmp(v, "masked")) die("--naming is groups or masked");
             masked = !strcmp(v, "masked");
         }
-        else if (!strcmp(a, "--dense-threshold") && has) dense_threshold = strtof(argv[++i], NULL);
+        else if (!strcmp(a, "--dense-threshold") && has) {
+            if (!vlp_arg_float("vlpsegment", a, argv[++i], -1, 1, &dense_threshold)) return usage(stderr), 2;
+        }
         else if (!strcmp(a, "--out") && has) out_dir = argv[++i];
         else if (!strcmp(a, "--json") && has) json_path = argv[++i];
         else if (!strcmp(a, "--clip") && has) clip_path = argv[++i];
-        else if (!strcmp(a, "--limit") && has) limit = atol(argv[++i]);
-        else if (!strcmp(a, "--overlays") && has) n_overlays = atol(argv[++i]);
+        else if (!strcmp(a, "--limit") && has) {
+            if (!vlp_arg_long("vlpsegment", a, argv[++i], 0, 1000000000000, &limit)) return usage(stderr), 2;
+        }
+        else if (!strcmp(a, "--overlays") && has) {
+            if (!vlp_arg_long("vlpsegment", a, argv[++i], 0, 1000000000000, &n_overlays)) return usage(stderr), 2;
+        }
         else if (!strcmp(a, "--tokenizer") && has) tokenizer_path = argv[++i];
         else if (a[0] != '-' && !model_path) model_path = a;
         else if (a[0] != '-' && !images_path) images_path = a;

@@ -11,6 +11,7 @@
 
 #include "autograd/error.h"
 #include "data/tokenizer.h"
+#include "args.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -188,15 +189,7 @@ done:
 }
 
 static int parse_int(const char *opt, const char *v, int min, int *out) {
-    char *end;
-    errno = 0;
-    long x = v ? strtol(v, &end, 10) : 0;
-    if (!v || end == v || *end || errno || x < min || x > INT_MAX) {
-        fprintf(stderr, "vlptok: bad value '%s' for %s (an integer >= %d)\n", v ? v : "", opt, min);
-        return 2;
-    }
-    *out = (int)x;
-    return 0;
+    return vlp_arg_int("vlptok", opt, v, min, INT_MAX, out) ? 0 : 2;
 }
 
 int main(int argc, char **argv) {

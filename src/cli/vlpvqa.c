@@ -11,6 +11,7 @@
 #include "data/image.h"
 #include "train/caption.h"
 #include "train/checkpoint.h"
+#include "args.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -40,7 +41,9 @@ int main(int argc, char **argv) {
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
         if (!strcmp(a, "--template") && has) template = argv[++i];
-        else if (!strcmp(a, "--seed") && has) seed = atol(argv[++i]);
+        else if (!strcmp(a, "--seed") && has) {
+            if (!vlp_arg_long("vlpvqa", a, argv[++i], 0, 1000000000000000, &seed)) return usage(stderr), 2;
+        }
         else if (a[0] != '-' && !model_path) model_path = a;
         else if (a[0] != '-' && !image_path) image_path = a;
         else if (a[0] != '-') questions[n_questions++] = a;
