@@ -43,7 +43,7 @@ CONFIGS = {
                       text_layers=1, text_heads=5, mlp_ratio=2.0, act="quick_gelu", batch=5),
 }
 
-# Issue 7's benchmark configs, as src/train/bench.c defines them for vlpbench.
+# Issue 7's benchmark configs, as src/apps/bench.c defines them for vlpbench.
 BENCH_CONFIGS = {
     "A": dict(embed_dim=128, image_size=32, patch_size=4, vision_width=128, vision_layers=4,
               vision_heads=4, vocab_size=1024, context_length=32, text_width=128, text_layers=4,
@@ -267,7 +267,7 @@ def cmd_check(args):
 
 def forward_flops(c, b, n):
     """Matmul FLOPs of one forward pass, counted as vlp_bench_forward_flops
-    counts them (src/train/bench.c): linears, attention's QK^T and PV over
+    counts them (src/apps/bench.c): linears, attention's QK^T and PV over
     the full T x T, patch embedding, projections, the two B x N logits."""
     def blocks(t, w, layers):
         mlp = int(c["mlp_ratio"] * w)

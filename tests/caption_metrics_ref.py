@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Corpus BLEU-1..4 and CIDEr-D written from their definitions, as
 coco-caption (pycocoevalcap) computes them, in the Python standard library:
-the reference for src/train/caption_metrics.c.
+the reference for src/eval/caption_metrics.c.
 
   caption_metrics_ref.py -o FILE.json   a corpus of a few dozen captions
                                         (seeded), its BLEU-1..4, CIDEr-D and

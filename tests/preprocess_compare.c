@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/image.h"
 
 static int parse_interp(const char *s) { return strcmp(s, "bilinear") ? VLP_INTERP_BICUBIC : VLP_INTERP_BILINEAR; }

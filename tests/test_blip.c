@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/gradcheck.h"
 #include "golden_blip.h"
 #include "models/blip.h"

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "golden_blip.h"
 #include "models/blip_decode.h"
 #include "testutil.h"

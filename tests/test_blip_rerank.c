@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "golden_blip.h"
 #include "models/blip_rerank.h"
 #include "testutil.h"

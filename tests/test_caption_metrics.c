@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "testutil.h"
-#include "train/caption_metrics.h"
+#include "eval/caption_metrics.h"
 
 static char *read_text(const char *path) {
     FILE *f = fopen(path, "rb");

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/gradcheck.h"
 #include "golden.h"
 #include "models/clip.h"

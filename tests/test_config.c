@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "testutil.h"
 #include "train/config.h"
 

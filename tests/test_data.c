@@ -11,7 +11,7 @@
 #include <stb_image_write.h>
 #include <zlib.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "testutil.h"

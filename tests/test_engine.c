@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/ops.h"
 #include "testutil.h"
-#include "train/demo.h"
+#include "apps/demo.h"
 
 START_TEST(test_errors) {
     ck_assert_str_eq(vlp_strerror(VLP_ENOMEM), "out of memory");

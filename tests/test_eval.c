@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "train/config.h"
 #include "testutil.h"
-#include "train/eval.h"
+#include "eval/eval.h"
 #include "train/labels.h"
 
 /* Unit vectors in 2-D at the given angles (degrees), D = 2. */

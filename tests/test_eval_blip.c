@@ -1,4 +1,4 @@
-/* The pieces of train/eval_blip.h that need no model, on hand-built inputs
+/* The pieces of eval/eval_blip.h that need no model, on hand-built inputs
  * whose answers are known: recall from re-ranked top-k lists (by index and
  * by group, with ITC's ranks past k) and the nearest-neighbour lookup. The
  * re-ranking on a trained BLIP is tests/blip_results_cli.sh's. */
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "testutil.h"
-#include "train/eval_blip.h"
+#include "eval/eval_blip.h"
 
 START_TEST(test_rerank_recall_pairs) {
     /* 4 queries, top 2 each; query q matches candidate q */

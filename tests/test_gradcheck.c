@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "testutil.h"

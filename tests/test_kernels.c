@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "autograd/kernels.h"
-#include "autograd/rng.h"
+#include "base/rng.h"
 #include "testutil.h"
 
 static float *randn(long n, uint64_t seed) {

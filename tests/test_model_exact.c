@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "train/model.h"
 
 enum { B = 3, S = 8, CTX = 10, VOCAB = 40, SOT = 38, EOT = 39, K = 2, PROMPT = 3 };

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "testutil.h"
-#include "train/demo.h"
+#include "apps/demo.h"
 
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);

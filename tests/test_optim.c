@@ -1,7 +1,7 @@
 /* AdamW, clipping and the schedule against values worked out by hand. */
 #include <math.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/optim.h"
 #include "testutil.h"
 

@@ -12,8 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "apps/pretrained.h"
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/safetensors.h"
 #include "data/tokenizer.h"
 #include "testutil.h"

@@ -12,11 +12,12 @@
 #include <unistd.h>
 #include <stb_image_write.h>
 
-#include "autograd/error.h"
+#include "base/file.h"
+#include "base/error.h"
 #include "data/scenes.h"
 #include "testutil.h"
 #include "train/checkpoint.h"
-#include "train/segment.h"
+#include "eval/segment.h"
 
 /* ---- mIoU ------------------------------------------------------------------------ */
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "train/trainer.h"
 
 enum { B = 3, S = 8, CTX = 8, D = 8 };

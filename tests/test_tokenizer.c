@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/html_entities.h"
 #include "data/tokenizer.h"
 #include "testutil.h"

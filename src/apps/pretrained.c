@@ -11,7 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "autograd/error.h"
+#include "base/file.h"
+#include "base/error.h"
 #include "data/safetensors.h"
 #include "data/tokenizer.h"
 #include "train/checkpoint.h"

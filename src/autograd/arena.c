@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 /* Under AddressSanitizer a released allocation is poisoned until it is
  * handed out again, so an op that reads a gradient or scratch after the

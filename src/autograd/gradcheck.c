@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
-#include "autograd/rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 
 /* sum(r * fn()) in double, without recording. */
 static double probe(vlp_tape *tape, vlp_gradcheck_fn fn, void *ctx, const float *r) {

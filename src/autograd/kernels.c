@@ -14,7 +14,7 @@
 #include <omp.h>
 #endif
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 /* ---- threads ------------------------------------------------------------ */
 

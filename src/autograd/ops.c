@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/kernels.h"
 
 /* The gradient buffer of an input, or NULL when it needs none. */

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "autograd/rng.h"
+#include "base/rng.h"
 #include "autograd/tape.h"
 
 /* a (..., M, K) @ b (..., K, N) -> (..., M, N); ta/tb use a or b transposed

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 void vlp_params_init(vlp_params *p) { memset(p, 0, sizeof *p); }
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 void vlp_tape_init(vlp_tape *tape) {
     memset(tape, 0, sizeof *tape);

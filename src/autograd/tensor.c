@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 long vlp_shape_numel(int ndim, const int *shape) {
     long n = 1;

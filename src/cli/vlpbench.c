@@ -3,7 +3,7 @@
  * shapes, and prints JSON (scripts/bench.sh runs it against PyTorch).
  *   vlpbench --config A|B [--steps N] [--warmup W] [--json OUT] [--sgemm-reps R]
  * Under mpirun each of W ranks takes batch/W pairs of the same global batch.
- * Argument parsing and printing; the measuring is in src/train/bench.c. */
+ * Argument parsing and printing; the measuring is in src/apps/bench.c. */
 #include <cjson/cJSON.h>
 #include <cblas.h>
 #include <stdio.h>
@@ -11,9 +11,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/kernels.h"
-#include "train/bench.h"
+#include "apps/bench.h"
 #include "args.h"
 
 static void usage(FILE *f) {

@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
-#include "train/caption.h"
-#include "train/caption_metrics.h"
+#include "base/error.h"
+#include "apps/caption.h"
+#include "eval/caption_metrics.h"
 #include "train/checkpoint.h"
-#include "train/eval.h"
-#include "train/eval_blip.h"
+#include "eval/eval.h"
+#include "eval/eval_blip.h"
 #include "args.h"
 
 static void usage(FILE *f) {

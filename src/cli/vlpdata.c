@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/scenes.h"

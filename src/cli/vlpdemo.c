@@ -1,12 +1,12 @@
 /* vlpdemo: the engine end to end, until vlptrain exists. Trains the spirals
  * MLP with a progress line and writes a picture of what it learned.
- * Argument parsing only; the work is in train/demo.c. */
+ * Argument parsing only; the work is in apps/demo.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
-#include "train/demo.h"
+#include "base/error.h"
+#include "apps/demo.h"
 #include "train/progress.h"
 #include "args.h"
 

@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/file.h"
+#include "base/error.h"
 #include "train/checkpoint.h"
-#include "train/eval.h"
-#include "train/search.h"
+#include "eval/eval.h"
+#include "apps/search.h"
 #include "args.h"
 
 static int usage(void) {

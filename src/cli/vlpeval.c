@@ -12,10 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/file.h"
+#include "base/error.h"
 #include "train/checkpoint.h"
-#include "train/eval.h"
-#include "train/eval_blip.h"
+#include "eval/eval.h"
+#include "eval/eval_blip.h"
 #include "args.h"
 
 static void usage(FILE *f) {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "apps/pretrained.h"
-#include "autograd/error.h"
+#include "base/error.h"
 
 static int usage(void) {
     fputs("usage: vlpexport RUN -o DIR --format open_clip|hf\n"

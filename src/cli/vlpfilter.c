@@ -3,16 +3,16 @@
  *             [--no-synthetic] [--prompt TEXT] [decoding options] [--seed N] [--batch N] [--workers N]
  * MODEL is a BLIP checkpoint or run folder; DATA a manifest or folder (a
  * shard only with --report alone: a manifest must name image files).
- * Argument parsing and writing only; the work is train/capfilt.c. */
+ * Argument parsing and writing only; the work is apps/capfilt.c. */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
-#include "train/caption.h"
-#include "train/capfilt.h"
+#include "base/error.h"
+#include "apps/caption.h"
+#include "apps/capfilt.h"
 #include "train/checkpoint.h"
 #include "args.h"
 

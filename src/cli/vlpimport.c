@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "apps/pretrained.h"
-#include "autograd/error.h"
+#include "base/error.h"
 
 static int usage(void) {
     fputs("usage: vlpimport SRC -o RUN_DIR [--vocab FILE] [--arch NAME] [--gelu]\n"

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
-#include "train/report.h"
+#include "base/error.h"
+#include "apps/report.h"
 #include "args.h"
 
 int main(int argc, char **argv) {

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "train/checkpoint.h"
 #include "train/model.h"
-#include "train/search.h"
+#include "apps/search.h"
 #include "args.h"
 
 static double now(void) {

@@ -14,7 +14,7 @@
  * could reach. Writes DIR/labels/NNNNNN.png (8-bit label maps, 0 background,
  * k + 1 class k), DIR/overlays/NNNNNN.png for the first N images,
  * DIR/index.tsv (which input each number is) and DIR/miou.json.
- * Argument parsing and printing only; the work is in train/segment.c. */
+ * Argument parsing and printing only; the work is in eval/segment.c (pictures: apps/overlay.c). */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -26,12 +26,14 @@
 #include <sys/stat.h>
 #include <stb_image_write.h>
 
-#include "autograd/error.h"
+#include "base/file.h"
+#include "base/error.h"
 #include "data/dataset.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
-#include "train/eval.h"
-#include "train/segment.h"
+#include "eval/eval.h"
+#include "apps/overlay.h"
+#include "eval/segment.h"
 #include "args.h"
 
 static void usage(FILE *f) {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/tokenizer.h"
 #include "args.h"
 

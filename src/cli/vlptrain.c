@@ -10,10 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/kernels.h"
 #include "train/config.h"
 #include "train/dist.h"
+#include "eval/eval.h"
 #include "train/trainer.h"
 
 static void usage(FILE *f) {
@@ -101,6 +102,7 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     t.stop = &stop_requested;
+    t.evaluate = vlp_eval_during_training;
     if (rc == VLP_OK) rc = vlp_trainer_run(&t);
     if (rc != VLP_OK && t.error_on_all_ranks) { /* every rank stopped here: end together */
         if (dist.rank == 0) fprintf(stderr, "vlptrain: %s\n", vlp_error_message());

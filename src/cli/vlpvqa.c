@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/image.h"
-#include "train/caption.h"
+#include "apps/caption.h"
 #include "train/checkpoint.h"
 #include "args.h"
 

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 #define SHARD_VERSION 1
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <stb_image.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 const float VLP_CLIP_MEAN[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 const float VLP_CLIP_STD[3] = {0.26862954f, 0.26130258f, 0.27577711f};

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "autograd/rng.h"
+#include "base/rng.h"
 
 typedef struct vlp_image {
     int w, h;

@@ -9,7 +9,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/image.h"
 
 typedef struct decoder {

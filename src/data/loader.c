@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 void vlp_epoch_order(long *order, long n, uint64_t seed, long epoch, bool shuffle) {
     for (long i = 0; i < n; i++) order[i] = i;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/image.h"
 
 /* PIL keeps 8-bit coefficients in 32 - 8 - 2 fractional bits: a sum of

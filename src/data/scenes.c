@@ -11,8 +11,8 @@
 #include <stb_image_resize.h>
 #include <stb_image_write.h>
 
-#include "autograd/error.h"
-#include "autograd/rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 
 const char *const VLP_SCENE_SPLIT_NAMES[VLP_SCENE_SPLITS] = {"train", "val", "unseen"};
 

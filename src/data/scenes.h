@@ -3,7 +3,7 @@
  * on a real photograph or a plain colour, with a per-pixel class mask and a
  * caption naming the objects ("a heron and an apple"). Deterministic from a
  * seed: scene i of a split depends on the seed, the split and i alone.
- * Not segmentation or its evaluation: see train/segment.h. */
+ * Not segmentation or its evaluation: see eval/segment.h. */
 #ifndef VLP_SCENES_H
 #define VLP_SCENES_H
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 /* FNV-1a, then a final mix so that the low bits used as the slot index depend
  * on every byte (plain FNV's low bits are weak for short keys). */

@@ -11,7 +11,7 @@
 #include <utf8proc.h>
 #include <zlib.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/strtab.h"
 #include "data/tokenizer_impl.h"
 

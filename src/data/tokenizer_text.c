@@ -6,7 +6,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/html_entities.h"
 #include "data/tokenizer_impl.h"
 

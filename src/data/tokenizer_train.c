@@ -5,7 +5,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/strtab.h"
 #include "data/tokenizer_impl.h"
 

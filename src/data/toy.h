@@ -3,7 +3,7 @@
 #ifndef VLP_TOY_H
 #define VLP_TOY_H
 
-#include "autograd/rng.h"
+#include "base/rng.h"
 
 /* Fills x (classes * per_class, 2) with points in [-1, 1]^2 and y with class
  * ids, grouped by class. noise is the std of Gaussian jitter. */

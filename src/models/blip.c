@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "models/clip.h"
 
 #define LM_LABEL_SMOOTHING 0.1f /* BLIP's BertLMHeadModel */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 /* The k best of row (C, stride apart) into top and itc, best first (ties:
  * the lower index). */

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 int vlp_clip_init(vlp_clip *m, const vlp_clip_config *cfg, uint64_t seed) {
     memset(m, 0, sizeof *m);

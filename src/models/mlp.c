@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 void vlp_mlp_register(vlp_mlp *m, vlp_params *p, const char *prefix, int n_layers,
                       const int *dims, vlp_activation act) {

@@ -6,7 +6,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/params.h"
-#include "autograd/rng.h"
+#include "base/rng.h"
 
 #define VLP_MLP_MAX_LAYERS 8
 

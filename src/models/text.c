@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 void vlp_text_register(vlp_text *tx, vlp_params *p, const char *prefix, const vlp_text_config *cfg) {
     memset(tx, 0, sizeof *tx);

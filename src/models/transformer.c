@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 static vlp_tensor *add_param(vlp_params *p, const char *prefix, const char *suffix, int ndim,
                              const int *shape) {

@@ -9,7 +9,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/params.h"
-#include "autograd/rng.h"
+#include "base/rng.h"
 
 typedef struct vlp_ln {
     vlp_tensor *weight, *bias; /* (C) */

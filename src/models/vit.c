@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 void vlp_vit_register(vlp_vit *vit, vlp_params *p, const char *prefix, const vlp_vit_config *cfg) {
     VLP_ASSERT(cfg->patch_size > 0 && cfg->image_size % cfg->patch_size == 0,

@@ -10,7 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "autograd/error.h"
+#include "base/file.h"
+#include "base/error.h"
 #include "train/config.h"
 #include "train/weights.h"
 
@@ -290,19 +291,6 @@ int vlp_checkpoint_latest(const char *dir, char *path, size_t size) {
     free(names);
     if (rc) vlp_error_set(rc, "%s: no readable checkpoint to resume from", dir);
     return rc;
-}
-
-char *vlp_read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    int ch;
-    while ((ch = fgetc(f)) != EOF) fputc(ch, mem);
-    fclose(mem);
-    fclose(f);
-    return buf;
 }
 
 int vlp_model_load(const char *path, vlp_model *m, vlp_tokenizer **tok) {

@@ -57,9 +57,6 @@ int vlp_checkpoint_load(const char *path, vlp_params *p, bool with_optim);
  * of state, by name and shape, and n ints. */
 int vlp_checkpoint_load_state(const char *path, vlp_params *state, int *ints, int n);
 
-/* A whole file as a NUL-terminated string (malloc'd), or NULL. */
-char *vlp_read_text(const char *path);
-
 
 /* A trained model of any [model] kind for inference, from a checkpoint
  * file or a run folder (its config.ini, tokenizer.bpe and model.h5). */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 int vlp_dist_init(vlp_dist *d, int *argc, char ***argv) {
     *d = (vlp_dist){.rank = 0, .world = 1, .mpi = false};

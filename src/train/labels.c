@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/file.h"
+#include "base/error.h"
 #include "train/config.h"
-#include "train/eval.h"
 
 #define LABELS_MAX 64
 #define LABEL_CHARS 64

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 const char *vlp_model_kind_name(int kind) {
     static const char *names[] = {"clip", "blip", "groupvit"};

@@ -10,7 +10,7 @@
 
 #include <stdbool.h>
 
-#include "autograd/rng.h"
+#include "base/rng.h"
 #include "data/loader.h"
 #include "models/blip.h"
 #include "models/clip.h"

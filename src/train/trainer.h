@@ -16,11 +16,17 @@
 #include "data/tokenizer.h"
 #include "train/config.h"
 #include "train/dist.h"
-#include "train/eval.h"
 #include "train/labels.h"
 #include "train/model.h"
 
-typedef struct vlp_trainer {
+typedef struct vlp_trainer vlp_trainer;
+
+/* What evaluates a run on [data] val (eval/: vlp_eval_during_training),
+ * set by the caller after vlp_trainer_open; NULL: no evaluation. The
+ * trainer only says when. */
+typedef int (*vlp_trainer_eval_fn)(vlp_trainer *t);
+
+struct vlp_trainer {
     vlp_config cfg;
     const vlp_dist *dist;
     vlp_model model;
@@ -68,7 +74,8 @@ typedef struct vlp_trainer {
      * before the caption; GroupViT's prompts (NULL: none) and their maker */
     int *lm_ids, prompt_length, *prompt_ids;
     vlp_labeler labeler;
-} vlp_trainer;
+    vlp_trainer_eval_fn evaluate;
+};
 
 /* Sets everything up from cfg (paths relative to config_path's folder):
  * data, tokenizer (loaded, or learned from the captions), model (OpenCLIP
@@ -93,10 +100,6 @@ int vlp_trainer_step(vlp_trainer *t, float *loss);
  * VLP_ENONFINITE; no checkpoint is written while such a streak lasts, so
  * the newest one predates it. */
 int vlp_trainer_run(vlp_trainer *t);
-
-/* Evaluates on [data] val as [eval] asks (zero-shot, retrieval); rank 0
- * prints it and logs it to metrics.jsonl. All ranks call. */
-int vlp_trainer_evaluate(vlp_trainer *t);
 
 /* Writes a checkpoint now (rank 0 writes; all ranks call and all get its
  * status, so a full disk stops every rank at the same step). */

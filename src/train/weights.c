@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 /* HDF5 prints its own error stack by default; vlp reports errors itself. */
 static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

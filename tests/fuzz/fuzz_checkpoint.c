@@ -26,7 +26,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "fuzz_util.h"
 #include "tiny_clip.h"
 #include "train/checkpoint.h"

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "fuzz_util.h"
 #include "train/config.h"
 

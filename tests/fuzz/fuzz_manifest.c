@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/dataset.h"
 #include "fuzz_util.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/tokenizer.h"
 #include "fuzz_util.h"
 

@@ -16,7 +16,7 @@
 #include <zlib.h>
 #include <stb_image_write.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "tiny_clip.h"
 #include "train/checkpoint.h"
 #include "train/weights.h"

@@ -1,12 +1,12 @@
 /* BLIP captioning and VQA from images to text (see caption.h). */
-#include "train/caption.h"
+#include "apps/caption.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/loader.h"
 #include "data/strtab.h"
 

@@ -1,13 +1,13 @@
 /* BLEU and CIDEr-D as coco-caption computes them (see caption_metrics.h).
  * N-grams are 4 word ids (-1 past the n-gram's end), counted by sorting. */
-#include "train/caption_metrics.h"
+#include "eval/caption_metrics.h"
 
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/strtab.h"
 
 #define MAX_N 4

@@ -1,11 +1,11 @@
 /* Spirals demo (see demo.h). */
-#include "train/demo.h"
+#include "apps/demo.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <stb_image_write.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/toy.h"
 
 int vlp_demo_init(vlp_demo *d, int classes, int per_class, uint64_t seed) {

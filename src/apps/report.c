@@ -1,5 +1,5 @@
 /* The run report (see report.h). */
-#include "train/report.h"
+#include "apps/report.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -7,11 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/file.h"
+#include "base/error.h"
 #include "autograd/kernels.h"
 #include "train/checkpoint.h"
-#include "train/eval.h"
-#include "train/html.h"
+#include "eval/eval.h"
+#include "apps/html.h"
 
 /* One curve: (step, value) points of one metric. */
 typedef struct series {

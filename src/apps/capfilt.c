@@ -1,13 +1,13 @@
 /* BLIP's captioner and filter over a dataset (see capfilt.h). */
-#include "train/capfilt.h"
+#include "apps/capfilt.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "data/loader.h"
-#include "train/caption.h"
+#include "apps/caption.h"
 #include "train/progress.h"
 
 int vlp_capfilt_match(const vlp_model *m, const vlp_tokenizer *tok, vlp_tensor *image_embeds,

@@ -1,5 +1,5 @@
 /* Error table, thread-local messages and the fatal-error path. */
-#include "autograd/error.h"
+#include "base/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

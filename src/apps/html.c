@@ -1,11 +1,11 @@
 /* HTML helpers (see html.h). PNGs come from stb_image_write. */
-#include "train/html.h"
+#include "apps/html.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <stb_image_write.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 
 void vlp_html_text(FILE *f, const char *text) {
     for (const char *p = text; *p; p++) {

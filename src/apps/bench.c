@@ -1,5 +1,5 @@
 /* Benchmark pieces for vlpbench (see bench.h). */
-#include "train/bench.h"
+#include "apps/bench.h"
 
 #include <cblas.h>
 #include <mpi.h>
@@ -8,9 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/kernels.h"
-#include "autograd/rng.h"
+#include "base/rng.h"
 #include "train/trainer.h"
 
 /* Issue 7's configs. B's vocabulary is not given there: A's 1024 (the

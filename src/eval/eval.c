@@ -1,10 +1,10 @@
 /* Zero-shot classification and retrieval (see eval.h). */
-#include "train/eval.h"
+#include "eval/eval.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/kernels.h"
 #include "data/loader.h"
 #include "train/checkpoint.h"
@@ -249,22 +249,60 @@ void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, l
     r->chance_r10 = chance_recall(groups, n, 10);
 }
 
-char **vlp_read_lines(const char *path, int *n) {
-    char *text = vlp_read_text(path);
-    *n = 0;
-    if (!text) return NULL;
-    char **lines = calloc(strlen(text) + 2, sizeof *lines);
-    VLP_ASSERT(lines, "out of memory");
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        size_t len = strlen(line);
-        while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = '\0';
-        if (len) lines[(*n)++] = strdup(line);
+int vlp_eval_during_training(vlp_trainer *t) {
+    const vlp_config *c = &t->cfg;
+    if (!t->val.n || (!t->n_classnames && !c->eval.retrieval)) return VLP_OK;
+    int D = c->model.embed_dim;
+    float *img = malloc(sizeof(float) * t->val.n * D), *txt = malloc(sizeof(float) * t->val.n * D);
+    bool *read = malloc(sizeof(bool) * (size_t)t->val.n);
+    VLP_ASSERT(img && txt && read, "out of memory for %ld validation features", t->val.n);
+    int rc = vlp_eval_embed(&t->model, t->tok, &t->val, t->dist, c->eval.batch_size, c->data.workers, img, txt, read);
+    /* only the samples whose image was read count */
+    vlp_dataset val;
+    long unreadable = vlp_eval_keep_read(&val, &t->val, read, img, txt, D), n = val.n;
+    free(read);
+    char line[512] = "";
+    FILE *m = t->dist->rank == 0 ? t->metrics : NULL;
+    if (m) fprintf(m, "{\"step\": %ld, \"eval\": {\"samples\": %ld, \"unreadable\": %ld", t->step, n, unreadable);
+    if (!rc && t->n_classnames) {
+        static const char *fallback[] = {"a photo of a {}."};
+        const char *const *tmpl = t->templates ? (const char *const *)t->templates : fallback;
+        int n_tmpl = t->templates ? t->n_templates : 1;
+        float *cls = malloc(sizeof(float) * t->n_classnames * D);
+        int *labels = malloc(sizeof(int) * n);
+        for (long i = 0; i < n; i++) labels[i] = val.samples[i].class_id;
+        rc = vlp_eval_class_embeddings(&t->model, t->tok, (const char *const *)t->classnames,
+                                       t->n_classnames, tmpl, n_tmpl, cls);
+        if (!rc) {
+            vlp_zeroshot_result r;
+            vlp_eval_zeroshot(img, labels, n, cls, t->n_classnames, D, &r);
+            snprintf(line, sizeof line, "zero-shot top-1 %.2f%% top-5 %.2f%%", 100 * r.top1, 100 * r.top5);
+            if (m) fprintf(m, ", \"zeroshot_top1\": %.6f, \"zeroshot_top5\": %.6f", r.top1, r.top5);
+            vlp_zeroshot_result_free(&r);
+        }
+        free(cls), free(labels);
     }
-    free(text);
-    return lines;
-}
-
-void vlp_free_lines(char **lines, int n) {
-    for (int i = 0; i < n; i++) free(lines[i]);
-    free(lines);
+    if (!rc && c->eval.retrieval) {
+        int *groups = NULL;
+        if (c->eval.retrieval == VLP_RETRIEVAL_CONCEPT) {
+            groups = malloc(sizeof(int) * n);
+            for (long i = 0; i < n; i++) groups[i] = val.samples[i].concept_id;
+        }
+        vlp_retrieval_result r;
+        vlp_eval_retrieval(img, txt, groups, n, D, &r);
+        size_t len = strlen(line);
+        snprintf(line + len, sizeof line - len, "%sretrieval R@1 i2t %.2f%% t2i %.2f%%, R@5 i2t %.2f%% t2i %.2f%%",
+                 len ? "; " : "", 100 * r.i2t_r1, 100 * r.t2i_r1, 100 * r.i2t_r5, 100 * r.t2i_r5);
+        if (m) fprintf(m, ", \"i2t_r1\": %.6f, \"i2t_r5\": %.6f, \"i2t_r10\": %.6f, \"t2i_r1\": %.6f, "
+                       "\"t2i_r5\": %.6f, \"t2i_r10\": %.6f", r.i2t_r1, r.i2t_r5, r.i2t_r10, r.t2i_r1,
+                       r.t2i_r5, r.t2i_r10);
+        free(groups);
+    }
+    if (m) fprintf(m, "}}\n"), fflush(m);
+    if (!rc && t->dist->rank == 0)
+        printf("eval at step %ld on %s: %s%s\n", t->step, c->data.val, line,
+               unreadable ? " (unreadable images left out)" : "");
+    vlp_eval_view_free(&val);
+    free(img), free(txt);
+    return rc;
 }

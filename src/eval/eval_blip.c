@@ -1,10 +1,10 @@
 /* ITM re-ranked retrieval and nearest neighbours (see eval_blip.h). */
-#include "train/eval_blip.h"
+#include "eval/eval_blip.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/kernels.h"
 #include "data/loader.h"
 #include "models/blip_rerank.h"

@@ -1,5 +1,5 @@
 /* xoshiro256** (Blackman & Vigna, 2018) with splitmix64 seeding. */
-#include "autograd/rng.h"
+#include "base/rng.h"
 
 #include <math.h>
 

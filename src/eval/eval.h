@@ -11,6 +11,7 @@
 #include "data/tokenizer.h"
 #include "train/dist.h"
 #include "train/model.h"
+#include "train/trainer.h"
 
 /* img, txt: (ds->n, embed_dim) L2-normalised features, in dataset order;
  * read (ds->n): whether each image was read (the same on every rank). The
@@ -66,9 +67,9 @@ typedef struct vlp_retrieval_result {
 void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, long n, int D,
                         vlp_retrieval_result *r);
 
-/* Non-empty lines of a text file (class names, templates), trailing
- * whitespace removed; NULL when unreadable. */
-char **vlp_read_lines(const char *path, int *n);
-void vlp_free_lines(char **lines, int n);
+/* A run's evaluation on [data] val as [eval] asks (zero-shot, retrieval),
+ * what vlptrain sets as the trainer's evaluate hook; rank 0 prints it and
+ * logs it to metrics.jsonl. All ranks call. */
+int vlp_eval_during_training(vlp_trainer *t);
 
 #endif

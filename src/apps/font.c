@@ -1,6 +1,6 @@
 /* The 5x7 bitmap font (see font.h), drawn by hand in the classic
  * dot-matrix style. */
-#include "train/font.h"
+#include "apps/font.h"
 
 static const uint8_t DIGITS[10][VLP_FONT_H] = {
     {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}, {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E},

@@ -1,14 +1,14 @@
 /* Embedding index and gallery (see search.h). */
-#include "train/search.h"
+#include "apps/search.h"
 
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/error.h"
+#include "base/error.h"
 #include "autograd/kernels.h"
-#include "train/html.h"
+#include "apps/html.h"
 #include "train/weights.h"
 
 static hid_t string_type(void) {

@@ -1,0 +1,41 @@
+/* Whole files as text (see file.h). */
+#include "base/file.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+
+char *vlp_read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    int ch;
+    while ((ch = fgetc(f)) != EOF) fputc(ch, mem);
+    fclose(mem);
+    fclose(f);
+    return buf;
+}
+
+char **vlp_read_lines(const char *path, int *n) {
+    char *text = vlp_read_text(path);
+    *n = 0;
+    if (!text) return NULL;
+    char **lines = calloc(strlen(text) + 2, sizeof *lines);
+    VLP_ASSERT(lines, "out of memory for the lines of %s", path);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        size_t len = strlen(line);
+        while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = '\0';
+        if (len) lines[(*n)++] = strdup(line);
+    }
+    free(text);
+    return lines;
+}
+
+void vlp_free_lines(char **lines, int n) {
+    for (int i = 0; i < n; i++) free(lines[i]);
+    free(lines);
+}
