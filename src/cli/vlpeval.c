@@ -24,7 +24,7 @@ static void usage(FILE *f) {
           "               [--rerank K] [--json OUT] [--batch N] [--workers N]\n"
           "MODEL: a checkpoint (.h5) or a run folder; DATA: a manifest, folder or packed shard.\n"
           "CLASSNAMES and TEMPLATES: one per line; templates hold {} for the class name\n"
-          "(default: \"a photo of a {}.\"). --json - prints the JSON on stdout.\n"
+          "(default: \"" VLP_DEFAULT_TEMPLATE "\"). --json - prints the JSON on stdout.\n"
           "--rerank K: a BLIP's retrieval also with ITC's top K re-scored by ITC + ITM.\n",
           f);
 }
@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
         int n_classes, n_templates;
         char **classes = vlp_read_lines(classes_path, &n_classes);
         char **templates = templates_path ? vlp_read_lines(templates_path, &n_templates) : NULL;
-        static const char *fallback[] = {"a photo of a {}."};
+        static const char *fallback[] = {VLP_DEFAULT_TEMPLATE};
         if (!templates_path) n_templates = 1;
         if (!classes || n_classes == 0) fail(&d, "no class names (one per line) in the --zeroshot file");
         if (templates_path && (!templates || n_templates == 0)) fail(&d, "no templates in the templates file");

@@ -45,7 +45,7 @@ static void usage(FILE *f) {
           "MODEL: a GroupViT run folder or checkpoint. IMAGES: a manifest or folder; a manifest\n"
           "with a 'mask' column (vlpdata scenes) is evaluated: mIoU of the model, the oracle\n"
           "foreground, the oracle groups and, with --clip, dense CLIP. CLASSNAMES and TEMPLATES:\n"
-          "one per line, templates with {} (default \"a photo of a {}.\").\n"
+          "one per line, templates with {} (default \"" VLP_DEFAULT_TEMPLATE "\").\n"
           "Groups are named as GroupViT does: among the image's N best classes (--topk, default\n"
           "5), background where the class probability is under --threshold (default 0.95).\n"
           "--topk 0: the nearest of all classes, background under a cosine --threshold (default\n"
@@ -184,7 +184,7 @@ int main(int argc, char **argv) {
 
     int K, n_templates = 1;
     char **classes = vlp_read_lines(classes_path, &K), **templates = NULL;
-    static char fallback[] = "a photo of a {}.";
+    static char fallback[] = VLP_DEFAULT_TEMPLATE;
     char *fallback_list[] = {fallback};
     if (!classes || K == 0) die("no class names (one per line) in --classes");
     if (K > 254) die("more than 254 classes: label maps are 8-bit");

@@ -109,6 +109,8 @@ int vlp_eval_embed_texts(const vlp_model *m, const vlp_tokenizer *tok, const cha
 int vlp_eval_class_embeddings(const vlp_model *m, const vlp_tokenizer *tok,
                               const char *const *classes, int n_classes,
                               const char *const *templates, int n_templates, float *out) {
+    static const char *const fallback[] = {VLP_DEFAULT_TEMPLATE};
+    if (!templates || n_templates == 0) templates = fallback, n_templates = 1;
     int ctx = m->context_length, D = m->embed_dim;
     int *ids = malloc(sizeof(int) * n_templates * ctx);
     char prompt[1024];
@@ -265,9 +267,8 @@ int vlp_eval_during_training(vlp_trainer *t) {
     FILE *m = t->dist->rank == 0 ? t->metrics : NULL;
     if (m) fprintf(m, "{\"step\": %ld, \"eval\": {\"samples\": %ld, \"unreadable\": %ld", t->step, n, unreadable);
     if (!rc && t->n_classnames) {
-        static const char *fallback[] = {"a photo of a {}."};
-        const char *const *tmpl = t->templates ? (const char *const *)t->templates : fallback;
-        int n_tmpl = t->templates ? t->n_templates : 1;
+        const char *const *tmpl = (const char *const *)t->templates; /* NULL: the default */
+        int n_tmpl = t->templates ? t->n_templates : 0;
         float *cls = malloc(sizeof(float) * t->n_classnames * D);
         int *labels = malloc(sizeof(int) * n);
         for (long i = 0; i < n; i++) labels[i] = val.samples[i].class_id;

@@ -34,7 +34,8 @@ int vlp_eval_embed_texts(const vlp_model *m, const vlp_tokenizer *tok, const cha
                          int batch, float *out);
 
 /* Class embeddings (n_classes, D): for each class, every template with
- * "{}" replaced by the name, embedded, L2-normalised, averaged, normalised. */
+ * "{}" replaced by the name, embedded, L2-normalised, averaged, normalised.
+ * No templates (NULL or 0): VLP_DEFAULT_TEMPLATE alone. */
 int vlp_eval_class_embeddings(const vlp_model *m, const vlp_tokenizer *tok,
                               const char *const *classes, int n_classes,
                               const char *const *templates, int n_templates, float *out);

@@ -12,6 +12,9 @@
 #define VLP_PATH_MAX 1024
 #define VLP_CONFIG_KEYS_MAX 96
 #define VLP_ORIGIN_PRESET (-2)
+/* The prompt when no templates are given ([eval], [groupvit], vlpeval,
+ * vlpsegment): OpenAI's CLIP's simplest. */
+#define VLP_DEFAULT_TEMPLATE "a photo of a {}."
 
 typedef struct vlp_config {
     struct {

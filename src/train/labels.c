@@ -95,7 +95,7 @@ int vlp_labeler_prompts(const vlp_labeler *l, const char *caption, int K, char *
             continue;
         }
         const char *label = labels[k % n];
-        const char *tmpl = l->n_templates ? l->templates[k % l->n_templates] : "a photo of a {}.";
+        const char *tmpl = l->n_templates ? l->templates[k % l->n_templates] : VLP_DEFAULT_TEMPLATE;
         const char *hole = strstr(tmpl, "{}");
         if (hole) snprintf(dst, size, "%.*s%s%s", (int)(hole - tmpl), tmpl, label, hole + 2);
         else snprintf(dst, size, "%s %s", tmpl, label);
