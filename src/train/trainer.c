@@ -676,6 +676,10 @@ int vlp_trainer_run(vlp_trainer *t) {
     int pairs = c->train.batch_size * c->train.accum_freq * t->dist->world;
     vlp_progress progress;
     vlp_progress_init(&progress, stdout, t->total_steps, pairs, "samples", c->log.every);
+    /* Under mpirun a rank's stdout is Open MPI's pseudo-terminal whether or
+     * not mpirun's own output is one: plain lines, so a redirected log holds
+     * no escape codes. */
+    if (t->dist->mpi) progress.tty = false;
     progress.first = t->step; /* a resumed run counts on from its checkpoint's step */
     if (t->dist->rank == 0) {
         printf("vlptrain: %ld pairs from %s; %ld steps of %d pairs (%d ranks x %d x %d); "
