@@ -1,0 +1,275 @@
+/* Segmentation of an image set (see segmentation.h). */
+#include "apps/segmentation.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <stb_image_write.h>
+
+#include "apps/overlay.h"
+#include "base/error.h"
+#include "base/file.h"
+#include "data/dataset.h"
+#include "eval/eval.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+
+static int make_dir(const char *path) {
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
+    return VLP_OK;
+}
+
+/* A model of the wanted kind from a run folder or checkpoint, or from a
+ * config file, randomly initialised (seed 1). */
+static int open_model(const char *path, const char *tokenizer, int kind, vlp_model *m, vlp_tokenizer **tok) {
+    size_t len = strlen(path);
+    int rc;
+    *tok = NULL;
+    if (len > 4 && !strcmp(path + len - 4, ".ini")) {
+        vlp_config c;
+        rc = vlp_config_load(&c, path, NULL, 0);
+        if (!rc) rc = vlp_tokenizer_load(tok, tokenizer ? tokenizer : c.data.tokenizer, -1);
+        if (!rc && (rc = vlp_model_init(m, &c, vlp_tokenizer_vocab_size(*tok), 1))) vlp_tokenizer_free(*tok);
+    } else {
+        rc = vlp_model_load(path, m, tok);
+    }
+    if (rc) return rc;
+    if (m->kind != kind) {
+        rc = vlp_error_set(VLP_EINVAL, "%s is a %s model, not %s", path, vlp_model_kind_name(m->kind),
+                           vlp_model_kind_name(kind));
+        vlp_model_free(m), vlp_tokenizer_free(*tok), *tok = NULL;
+    }
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The image files (.png, .jpg, .jpeg) of a folder, sorted; NULL if none. */
+static char **list_images(const char *dir, long *n) {
+    DIR *d = opendir(dir);
+    *n = 0;
+    if (!d) return NULL;
+    char **files = NULL;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *dot = strrchr(e->d_name, '.');
+        if (e->d_name[0] == '.' || !dot || (strcasecmp(dot, ".png") && strcasecmp(dot, ".jpg") && strcasecmp(dot, ".jpeg")))
+            continue;
+        char **grown = realloc(files, sizeof *files * (size_t)(*n + 1));
+        VLP_ASSERT(grown, "out of memory for %ld file names", *n + 1);
+        files = grown;
+        VLP_ASSERT(asprintf(&files[*n], "%s/%s", dir, e->d_name) >= 0, "out of memory");
+        (*n)++;
+    }
+    closedir(d);
+    if (*n) qsort(files, (size_t)*n, sizeof *files, cmp_str);
+    else vlp_error_set(VLP_ENOTFOUND, "%s: no manifest, dataset or image files", dir);
+    return *n ? files : (free(files), NULL);
+}
+
+enum { N_METHODS = 4 };
+typedef struct method {
+    const char *name;
+    bool on;
+    vlp_miou miou;
+} method;
+
+static cJSON *method_json(method *me, char **classes, int K) {
+    double *iou = malloc(sizeof(double) * (K + 1)), acc;
+    VLP_ASSERT(iou, "out of memory for %d classes", K);
+    double mean = vlp_miou_compute(&me->miou, iou, &acc);
+    cJSON *o = cJSON_CreateObject(), *per = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "miou", mean);
+    cJSON_AddNumberToObject(o, "pixel_accuracy", acc);
+    for (int k = 0; k <= K; k++)
+        if (!isnan(iou[k])) cJSON_AddNumberToObject(per, k ? classes[k - 1] : "background", iou[k]);
+    cJSON_AddItemToObject(o, "per_class_iou", per);
+    free(iou);
+    return o;
+}
+
+/* The mask of image i (labels 0..K in its first channel) into gt. */
+static int read_mask(const vlp_dataset *masks, long i, const vlp_image *img, int K, uint8_t *gt) {
+    vlp_image mimg = {0};
+    vlp_image_opts io = vlp_image_opts_default(); /* label maps: no PIL modes */
+    int rc = vlp_dataset_image(masks, i, &mimg, &io);
+    if (rc) return rc;
+    if (mimg.w != img->w || mimg.h != img->h)
+        rc = vlp_error_set(VLP_EFORMAT, "%s: a mask of %dx%d for an image of %dx%d", masks->samples[i].path, mimg.w,
+                           mimg.h, img->w, img->h);
+    for (long p = 0; !rc && p < (long)img->w * img->h; p++) {
+        gt[p] = mimg.rgb[p * 3];
+        if (gt[p] > K)
+            rc = vlp_error_set(VLP_EFORMAT, "%s: label %d at pixel %ld, but the class list names %d classes",
+                               masks->samples[i].path, gt[p], p, K);
+    }
+    vlp_image_free(&mimg);
+    return rc;
+}
+
+int vlp_segmentation_run(const vlp_segmentation_opts *o, vlp_segmentation_result *r) {
+    memset(r, 0, sizeof *r);
+    int K = 0, n_templates = 0, rc = VLP_OK;
+    char **classes = vlp_read_lines(o->classes, &K), **templates = NULL, **files = NULL;
+    long n_files = 0;
+    vlp_dataset ds = {0}, masks = {0};
+    bool have_ds = false, have_masks = false, have_gv = false, have_clip = false;
+    vlp_model gv, clip;
+    vlp_tokenizer *gv_tok = NULL, *clip_tok = NULL;
+    float *gv_classes = NULL, *clip_classes = NULL;
+    method methods[N_METHODS] = {{.name = "groupvit", .on = true},
+                                 {.name = "oracle_foreground"},
+                                 {.name = "dense_clip", .on = o->clip != NULL},
+                                 {.name = "oracle_groups"}};
+    FILE *index = NULL;
+    char path[4096];
+    if (!classes || K == 0) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: no class names (one per line)", o->classes);
+        goto done;
+    }
+    if (K > 254) {
+        rc = vlp_error_set(VLP_EINVAL, "%s: more than 254 classes: label maps are 8-bit", o->classes);
+        goto done;
+    }
+    if (o->templates && (!(templates = vlp_read_lines(o->templates, &n_templates)) || !n_templates)) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: no templates", o->templates);
+        goto done;
+    }
+    r->n_classes = K, r->n_templates = n_templates ? n_templates : 1;
+    /* IMAGES: a dataset (with its mask column, rows aligned, when a manifest
+     * has one) or a plain folder of images */
+    if (vlp_dataset_open(&ds, o->images, NULL) == VLP_OK) {
+        have_ds = true;
+        vlp_manifest_opts mo = {.image_key = "mask"};
+        have_masks = vlp_dataset_open_manifest(&masks, o->images, &mo) == VLP_OK;
+        if (have_masks && masks.n != ds.n) {
+            rc = vlp_error_set(VLP_EFORMAT, "%s: the mask column and the images disagree in count", o->images);
+            goto done;
+        }
+    } else if (!(files = list_images(o->images, &n_files))) {
+        rc = VLP_ENOTFOUND;
+        goto done;
+    }
+    methods[1].on = methods[3].on = have_masks;
+    long total = files ? n_files : ds.n, n = o->limit >= 0 && o->limit < total ? o->limit : total;
+
+    if ((rc = open_model(o->model, o->tokenizer, VLP_MODEL_GROUPVIT, &gv, &gv_tok))) goto done;
+    have_gv = true;
+    if (o->clip && (rc = open_model(o->clip, o->tokenizer, VLP_MODEL_CLIP, &clip, &clip_tok))) goto done;
+    have_clip = o->clip != NULL;
+    gv_classes = malloc(sizeof(float) * K * gv.embed_dim);
+    VLP_ASSERT(gv_classes, "out of memory for %d class embeddings", K);
+    if ((rc = vlp_eval_class_embeddings(&gv, gv_tok, (const char *const *)classes, K, (const char *const *)templates,
+                                        n_templates, gv_classes)))
+        goto done;
+    if (have_clip) {
+        clip_classes = malloc(sizeof(float) * K * clip.embed_dim);
+        VLP_ASSERT(clip_classes, "out of memory for %d class embeddings", K);
+        if ((rc = vlp_eval_class_embeddings(&clip, clip_tok, (const char *const *)classes, K,
+                                            (const char *const *)templates, n_templates, clip_classes)))
+            goto done;
+    }
+    if ((rc = make_dir(o->out_dir))) goto done;
+    snprintf(path, sizeof path, "%s/labels", o->out_dir);
+    if ((rc = make_dir(path))) goto done;
+    snprintf(path, sizeof path, "%s/overlays", o->out_dir);
+    if ((rc = make_dir(path))) goto done;
+    for (int i = 0; i < N_METHODS; i++)
+        if ((rc = vlp_miou_init(&methods[i].miou, K + 1))) goto done;
+    snprintf(path, sizeof path, "%s/index.tsv", o->out_dir); /* which input each numbered output is */
+    if (!(index = fopen(path, "w"))) {
+        rc = vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    fprintf(index, "output\tinput\n");
+    vlp_image_opts io = vlp_image_opts_default();
+    io.alpha = gv.cfg.preprocess.alpha; /* the model's [preprocess] */
+    int G = gv.groupvit.cfg.output_groups[gv.groupvit.cfg.n_groupings - 1];
+    for (long i = 0; i < n && !rc; i++) {
+        vlp_image img;
+        if (files ? vlp_image_load(&img, files[i], &io) : vlp_dataset_image(&ds, i, &img, &io)) {
+            fprintf(stderr, "vlpsegment: skipped: %s\n", vlp_error_message());
+            r->skipped++;
+            continue;
+        }
+        long np = (long)img.w * img.h;
+        uint8_t *pred = malloc(np), *oracle = malloc(np), *dense = malloc(np), *groups = malloc(np);
+        uint8_t *gt = have_masks ? malloc(np) : NULL, *named = have_masks ? malloc(np) : NULL;
+        int *group = malloc(sizeof(int) * np);
+        VLP_ASSERT(pred && oracle && dense && groups && group && (!have_masks || (gt && named)),
+                   "out of memory for an image of %ld pixels", np);
+        if (have_masks) rc = read_mask(&masks, i, &img, K, gt);
+        if (!rc) rc = vlp_segment_image(&gv, &img, gv_classes, K, &o->rule, gt, pred, group, oracle);
+        if (!rc && have_clip) rc = vlp_segment_image(&clip, &img, clip_classes, K, &o->dense_rule, NULL, dense, NULL, NULL);
+        if (!rc && gt) {
+            vlp_segment_oracle_groups(group, G, gt, np, named);
+            const uint8_t *preds[N_METHODS] = {pred, oracle, dense, named};
+            for (int m = 0; m < N_METHODS && !rc; m++)
+                if (methods[m].on) rc = vlp_miou_add(&methods[m].miou, gt, preds[m], np);
+        }
+        if (!rc) {
+            fprintf(index, "%06ld\t%s\n", i, files ? files[i] : ds.samples[i].path ? ds.samples[i].path : "(packed)");
+            snprintf(path, sizeof path, "%s/labels/%06ld.png", o->out_dir, i);
+            if (!stbi_write_png(path, img.w, img.h, 1, pred, img.w)) rc = vlp_error_set(VLP_EIO, "cannot write %s", path);
+        }
+        if (!rc && i < o->n_overlays) { /* the final groups as outlines, then the labels */
+            for (long p = 0; p < np; p++) groups[p] = (uint8_t)group[p];
+            const uint8_t *panels[4] = {groups, pred};
+            const char *titles[4] = {"groups", "groupvit"};
+            bool outline[4] = {true};
+            int n_panels = 2;
+            if (have_clip) panels[n_panels] = dense, titles[n_panels++] = "dense clip";
+            if (gt) panels[n_panels] = gt, titles[n_panels++] = "truth";
+            vlp_image ov = {0};
+            rc = vlp_segment_overlay(&ov, &img, panels, outline, titles, n_panels, (const char *const *)classes, K,
+                                     img.w < 200 ? 2 : 1);
+            snprintf(path, sizeof path, "%s/overlays/%06ld.png", o->out_dir, i);
+            if (!rc && !stbi_write_png(path, ov.w, ov.h, 3, ov.rgb, ov.w * 3))
+                rc = vlp_error_set(VLP_EIO, "cannot write %s", path);
+            if (ov.rgb) vlp_image_free(&ov);
+        }
+        vlp_image_free(&img);
+        free(pred), free(oracle), free(dense), free(groups), free(group), free(gt), free(named);
+        if (!rc) r->done++;
+    }
+    if (index && fclose(index) != 0 && !rc) rc = vlp_error_set(VLP_EIO, "%s/index.tsv: cannot write", o->out_dir);
+    index = NULL;
+    if (!rc && have_masks) {
+        cJSON *out = r->scores = cJSON_CreateObject(), *ms = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "model", o->model);
+        cJSON_AddStringToObject(out, "images", o->images);
+        cJSON_AddNumberToObject(out, "n_images", (double)r->done);
+        cJSON_AddNumberToObject(out, "n_classes", K);
+        cJSON_AddNumberToObject(out, "n_templates", r->n_templates);
+        cJSON_AddNumberToObject(out, "topk", o->rule.topk);
+        cJSON_AddStringToObject(out, "labelling", o->rule.topk ? "groupvit: class probability among the image's topk classes"
+                                                               : "nearest class by cosine similarity");
+        cJSON_AddNumberToObject(out, "threshold", o->rule.threshold);
+        cJSON_AddStringToObject(out, "naming", o->rule.masked ? "masked: each group's pixels alone, re-encoded"
+                                                              : "groups: each final group token, projected");
+        if (have_clip) {
+            cJSON_AddStringToObject(out, "clip", o->clip);
+            cJSON_AddNumberToObject(out, "dense_threshold", o->dense_rule.threshold);
+        }
+        cJSON_AddStringToObject(out, "upsampling", "bilinear (align_corners=False) of the soft maps, then argmax");
+        for (int m = 0; m < N_METHODS; m++)
+            if (methods[m].on) cJSON_AddItemToObject(ms, methods[m].name, method_json(&methods[m], classes, K));
+        cJSON_AddItemToObject(out, "methods", ms);
+    }
+done:
+    if (index) fclose(index);
+    for (int m = 0; m < N_METHODS; m++) vlp_miou_free(&methods[m].miou);
+    free(gv_classes), free(clip_classes);
+    if (classes) vlp_free_lines(classes, K);
+    if (templates) vlp_free_lines(templates, n_templates);
+    if (have_gv) vlp_model_free(&gv), vlp_tokenizer_free(gv_tok);
+    if (have_clip) vlp_model_free(&clip), vlp_tokenizer_free(clip_tok);
+    if (files) vlp_free_lines(files, (int)n_files);
+    if (have_ds) vlp_dataset_free(&ds);
+    if (have_masks) vlp_dataset_free(&masks);
+    return rc;
+}
