@@ -1,6 +1,7 @@
 /* Zero-shot classification and retrieval (see eval.h). */
 #include "eval/eval.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,59 +252,155 @@ void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, l
     r->chance_r10 = chance_recall(groups, n, 10);
 }
 
+void vlp_eval_features_free(vlp_eval_features *f) {
+    free(f->img), free(f->txt), free(f->groups);
+    vlp_eval_view_free(&f->view);
+    memset(f, 0, sizeof *f);
+}
+
+/* Zero-shot into z: the prompt ensemble, then (q->each_template) each template alone. */
+static int zeroshot_json(const vlp_model *m, const vlp_tokenizer *tok, const vlp_eval_request *q, const float *img,
+                         const int *labels, long n, cJSON *z) {
+    static const char *const fallback[] = {VLP_DEFAULT_TEMPLATE};
+    const char *const *tmpl = q->templates && q->n_templates ? q->templates : fallback;
+    int D = m->embed_dim, K = q->n_classes, T = q->templates && q->n_templates ? q->n_templates : 1;
+    float *cls = malloc(sizeof(float) * (size_t)K * D);
+    if (!cls) return vlp_error_set(VLP_ENOMEM, "out of memory for %d class embeddings", K);
+    cJSON *single = q->each_template ? cJSON_AddArrayToObject(z, "single_template") : NULL;
+    int rc = VLP_OK;
+    for (int k = -1; k < (single ? T : 0) && !rc; k++) {
+        rc = vlp_eval_class_embeddings(m, tok, q->classes, K, k < 0 ? tmpl : tmpl + k, k < 0 ? T : 1, cls);
+        if (rc) break;
+        vlp_zeroshot_result r;
+        vlp_eval_zeroshot(img, labels, n, cls, K, D, &r);
+        if (k >= 0) {
+            cJSON *one = cJSON_CreateObject();
+            cJSON_AddStringToObject(one, "template", tmpl[k]);
+            cJSON_AddNumberToObject(one, "top1", r.top1);
+            cJSON_AddItemToArray(single, one);
+        } else {
+            cJSON_AddNumberToObject(z, "top1", r.top1);
+            cJSON_AddNumberToObject(z, "top5", r.top5);
+            cJSON_AddNumberToObject(z, "templates", T);
+            cJSON_AddNumberToObject(z, "classes", K);
+        }
+        if (k < 0 && q->details) {
+            cJSON *pc = cJSON_AddObjectToObject(z, "per_class"), *conf = cJSON_AddArrayToObject(z, "confusion");
+            for (int c = 0; c < K; c++) {
+                cJSON_AddNumberToObject(pc, q->classes[c], r.per_class[c]);
+                cJSON *row = cJSON_CreateArray();
+                for (int p = 0; p < K; p++) cJSON_AddItemToArray(row, cJSON_CreateNumber((double)r.confusion[(long)c * K + p]));
+                cJSON_AddItemToArray(conf, row);
+            }
+        }
+        vlp_zeroshot_result_free(&r);
+    }
+    free(cls);
+    return rc;
+}
+
+int vlp_eval_dataset(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds, const vlp_dist *d,
+                     const vlp_eval_request *q, cJSON **out, vlp_eval_features *keep) {
+    *out = NULL;
+    int D = m->embed_dim;
+    vlp_eval_features f = {0};
+    f.img = malloc(sizeof(float) * ((size_t)ds->n * D + 1)), f.txt = malloc(sizeof(float) * ((size_t)ds->n * D + 1));
+    bool *read = malloc(sizeof(bool) * ((size_t)ds->n + 1));
+    int *labels = NULL, rc = VLP_OK;
+    if (!f.img || !f.txt || !read) {
+        rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory for the features of %ld samples", ds->source, ds->n);
+        goto done;
+    }
+    if ((rc = vlp_eval_embed(m, tok, ds, d, q->batch, q->workers, f.img, f.txt, read))) goto done;
+    /* from here on only the samples whose image was read: no number counts the others */
+    f.unreadable = vlp_eval_keep_read(&f.view, ds, read, f.img, f.txt, D);
+    long n = f.view.n;
+    cJSON *o = *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "samples", (double)n);
+    cJSON_AddNumberToObject(o, "unreadable", (double)f.unreadable);
+    if (q->n_classes > 0) {
+        labels = malloc(sizeof(int) * ((size_t)n + 1));
+        VLP_ASSERT(labels, "out of memory for %ld labels", n);
+        for (long i = 0; i < n && !rc; i++) {
+            labels[i] = f.view.samples[i].class_id;
+            if (labels[i] < 0 || labels[i] >= q->n_classes)
+                rc = vlp_error_set(VLP_EFORMAT, "%s: sample %ld has class id %d, not one of the %d class names",
+                                   ds->source, i, labels[i], q->n_classes);
+        }
+        if (!rc) rc = zeroshot_json(m, tok, q, f.img, labels, n, cJSON_AddObjectToObject(o, "zeroshot"));
+    }
+    if (!rc && q->retrieval != VLP_RETRIEVAL_NONE) {
+        if (q->retrieval == VLP_RETRIEVAL_CONCEPT) {
+            f.groups = malloc(sizeof(int) * ((size_t)n + 1));
+            VLP_ASSERT(f.groups, "out of memory for %ld concept ids", n);
+            for (long i = 0; i < n && !rc; i++)
+                if ((f.groups[i] = f.view.samples[i].concept_id) < 0)
+                    rc = vlp_error_set(VLP_EFORMAT, "%s: sample %ld has no concept_id (retrieval by concept needs one)",
+                                       ds->source, i);
+        }
+        if (!rc) {
+            vlp_retrieval_result r;
+            vlp_eval_retrieval(f.img, f.txt, f.groups, n, D, &r);
+            cJSON *rt = cJSON_AddObjectToObject(o, "retrieval");
+            cJSON_AddStringToObject(rt, "match", q->retrieval == VLP_RETRIEVAL_CONCEPT ? "concept" : "pair");
+#define ADD(field) cJSON_AddNumberToObject(rt, #field, r.field)
+            ADD(chance_r1), ADD(chance_r5), ADD(chance_r10);
+            ADD(i2t_r1), ADD(i2t_r5), ADD(i2t_r10), ADD(i2t_mean_rank), ADD(i2t_median_rank);
+            ADD(t2i_r1), ADD(t2i_r5), ADD(t2i_r10), ADD(t2i_mean_rank), ADD(t2i_median_rank);
+#undef ADD
+        }
+    }
+done:
+    free(read), free(labels);
+    if (rc) cJSON_Delete(*out), *out = NULL;
+    if (!rc && keep) *keep = f;
+    else vlp_eval_features_free(&f);
+    return rc;
+}
+
+/* A number of obj's member object (NAN when absent). */
+static double member(const cJSON *obj, const char *object, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, object), key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
 int vlp_eval_during_training(vlp_trainer *t) {
     const vlp_config *c = &t->cfg;
     if (!t->val.n || (!t->n_classnames && !c->eval.retrieval)) return VLP_OK;
-    int D = c->model.embed_dim;
-    float *img = malloc(sizeof(float) * t->val.n * D), *txt = malloc(sizeof(float) * t->val.n * D);
-    bool *read = malloc(sizeof(bool) * (size_t)t->val.n);
-    VLP_ASSERT(img && txt && read, "out of memory for %ld validation features", t->val.n);
-    int rc = vlp_eval_embed(&t->model, t->tok, &t->val, t->dist, c->eval.batch_size, c->data.workers, img, txt, read);
-    /* only the samples whose image was read count */
-    vlp_dataset val;
-    long unreadable = vlp_eval_keep_read(&val, &t->val, read, img, txt, D), n = val.n;
-    free(read);
+    vlp_eval_request q = {.classes = (const char *const *)t->classnames, .n_classes = t->n_classnames,
+                          .templates = (const char *const *)t->templates, .n_templates = t->n_templates,
+                          .retrieval = c->eval.retrieval, .batch = c->eval.batch_size, .workers = c->data.workers};
+    cJSON *r;
+    int rc = vlp_eval_dataset(&t->model, t->tok, &t->val, t->dist, &q, &r, NULL);
+    if (rc || t->dist->rank != 0) return cJSON_Delete(r), rc;
+    /* metrics.jsonl: {"step", "eval": {...}} with flat keys, as vlpreport plots them */
     char line[512] = "";
-    FILE *m = t->dist->rank == 0 ? t->metrics : NULL;
-    if (m) fprintf(m, "{\"step\": %ld, \"eval\": {\"samples\": %ld, \"unreadable\": %ld", t->step, n, unreadable);
-    if (!rc && t->n_classnames) {
-        const char *const *tmpl = (const char *const *)t->templates; /* NULL: the default */
-        int n_tmpl = t->templates ? t->n_templates : 0;
-        float *cls = malloc(sizeof(float) * t->n_classnames * D);
-        int *labels = malloc(sizeof(int) * n);
-        for (long i = 0; i < n; i++) labels[i] = val.samples[i].class_id;
-        rc = vlp_eval_class_embeddings(&t->model, t->tok, (const char *const *)t->classnames,
-                                       t->n_classnames, tmpl, n_tmpl, cls);
-        if (!rc) {
-            vlp_zeroshot_result r;
-            vlp_eval_zeroshot(img, labels, n, cls, t->n_classnames, D, &r);
-            snprintf(line, sizeof line, "zero-shot top-1 %.2f%% top-5 %.2f%%", 100 * r.top1, 100 * r.top5);
-            if (m) fprintf(m, ", \"zeroshot_top1\": %.6f, \"zeroshot_top5\": %.6f", r.top1, r.top5);
-            vlp_zeroshot_result_free(&r);
-        }
-        free(cls), free(labels);
+    cJSON *log = cJSON_CreateObject();
+    cJSON_AddNumberToObject(log, "step", (double)t->step); /* first: resuming reads it so */
+    cJSON *e = cJSON_AddObjectToObject(log, "eval");
+    cJSON_AddNumberToObject(e, "samples", cJSON_GetObjectItem(r, "samples")->valuedouble);
+    cJSON_AddNumberToObject(e, "unreadable", cJSON_GetObjectItem(r, "unreadable")->valuedouble);
+    if (t->n_classnames) {
+        double top1 = member(r, "zeroshot", "top1"), top5 = member(r, "zeroshot", "top5");
+        cJSON_AddNumberToObject(e, "zeroshot_top1", top1);
+        cJSON_AddNumberToObject(e, "zeroshot_top5", top5);
+        snprintf(line, sizeof line, "zero-shot top-1 %.2f%% top-5 %.2f%%", 100 * top1, 100 * top5);
     }
-    if (!rc && c->eval.retrieval) {
-        int *groups = NULL;
-        if (c->eval.retrieval == VLP_RETRIEVAL_CONCEPT) {
-            groups = malloc(sizeof(int) * n);
-            for (long i = 0; i < n; i++) groups[i] = val.samples[i].concept_id;
-        }
-        vlp_retrieval_result r;
-        vlp_eval_retrieval(img, txt, groups, n, D, &r);
+    if (c->eval.retrieval) {
+        static const char *keys[] = {"i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10"};
+        for (int k = 0; k < 6; k++) cJSON_AddNumberToObject(e, keys[k], member(r, "retrieval", keys[k]));
         size_t len = strlen(line);
         snprintf(line + len, sizeof line - len, "%sretrieval R@1 i2t %.2f%% t2i %.2f%%, R@5 i2t %.2f%% t2i %.2f%%",
-                 len ? "; " : "", 100 * r.i2t_r1, 100 * r.t2i_r1, 100 * r.i2t_r5, 100 * r.t2i_r5);
-        if (m) fprintf(m, ", \"i2t_r1\": %.6f, \"i2t_r5\": %.6f, \"i2t_r10\": %.6f, \"t2i_r1\": %.6f, "
-                       "\"t2i_r5\": %.6f, \"t2i_r10\": %.6f", r.i2t_r1, r.i2t_r5, r.i2t_r10, r.t2i_r1,
-                       r.t2i_r5, r.t2i_r10);
-        free(groups);
+                 len ? "; " : "", 100 * member(r, "retrieval", "i2t_r1"), 100 * member(r, "retrieval", "t2i_r1"),
+                 100 * member(r, "retrieval", "i2t_r5"), 100 * member(r, "retrieval", "t2i_r5"));
     }
-    if (m) fprintf(m, "}}\n"), fflush(m);
-    if (!rc && t->dist->rank == 0)
-        printf("eval at step %ld on %s: %s%s\n", t->step, c->data.val, line,
-               unreadable ? " (unreadable images left out)" : "");
-    vlp_eval_view_free(&val);
-    free(img), free(txt);
-    return rc;
+    if (t->metrics) {
+        char *text = cJSON_PrintUnformatted(log);
+        if (text) fprintf(t->metrics, "%s\n", text), fflush(t->metrics);
+        free(text);
+    }
+    printf("eval at step %ld on %s: %s%s\n", t->step, c->data.val, line,
+           member(log, "eval", "unreadable") > 0 ? " (unreadable images left out)" : "");
+    cJSON_Delete(log), cJSON_Delete(r);
+    return VLP_OK;
 }

@@ -5,6 +5,8 @@
 #ifndef VLP_EVAL_H
 #define VLP_EVAL_H
 
+#include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "data/dataset.h"
@@ -67,6 +69,38 @@ typedef struct vlp_retrieval_result {
  * 1-based: the rank of the best-ranked match. */
 void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, long n, int D,
                         vlp_retrieval_result *r);
+
+/* What to evaluate a dataset on. */
+typedef struct vlp_eval_request {
+    const char *const *classes; /* zero-shot when n_classes > 0: samples' class ids index these */
+    int n_classes;
+    const char *const *templates; /* NULL or 0: VLP_DEFAULT_TEMPLATE */
+    int n_templates;
+    bool each_template; /* also each template alone ("single_template") */
+    bool details;       /* per-class accuracy and the confusion matrix */
+    int retrieval;      /* VLP_RETRIEVAL_NONE, _PAIR or _CONCEPT (train/config.h) */
+    int batch, workers;
+} vlp_eval_request;
+
+/* What the evaluation embedded, for more work on it (re-ranking): the
+ * features of view's samples (the images that were read), and their
+ * concept ids when retrieval matched by concept. */
+typedef struct vlp_eval_features {
+    float *img, *txt; /* (view.n, D) */
+    vlp_dataset view;
+    int *groups;
+    long unreadable;
+} vlp_eval_features;
+void vlp_eval_features_free(vlp_eval_features *f);
+
+/* The one evaluation: embeds ds's readable images and its captions, then
+ * zero-shot and retrieval as q asks. *out (the same on every rank; the
+ * caller's to cJSON_Delete): {"samples", "unreadable", "zeroshot": {"top1",
+ * "top5", "templates", "classes", ["per_class", "confusion"],
+ * ["single_template"]}, "retrieval": {"match", "chance_r1"..., "i2t_r1"...,
+ * "t2i_median_rank"}}. keep (may be NULL) gets the features. All ranks call. */
+int vlp_eval_dataset(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds, const vlp_dist *d,
+                     const vlp_eval_request *q, cJSON **out, vlp_eval_features *keep);
 
 /* A run's evaluation on [data] val as [eval] asks (zero-shot, retrieval),
  * what vlptrain sets as the trainer's evaluate hook; rank 0 prints it and
