@@ -9,6 +9,8 @@
 #include "base/error.h"
 #include "data/loader.h"
 #include "data/strtab.h"
+#include "eval/eval.h"
+#include "eval/eval_blip.h"
 
 /* s as one line of text, malloc'd: every byte that does not start a valid
  * UTF-8 character replaced by U+FFFD (a byte-level BPE can stop
@@ -215,4 +217,39 @@ int vlp_caption_decode_args(int argc, char **argv, vlp_blip_decode_options *o, b
     for (int i = 1; i + 1 < argc; i++)
         if (used[i] && !strcmp(argv[i], "--max-length")) *max_length_set = true;
     return VLP_OK;
+}
+
+int vlp_caption_nearest(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds, const char *train_path,
+                        int batch, int workers, char **captions, float *scores) {
+    vlp_dataset train;
+    int rc = vlp_dataset_open(&train, train_path, NULL);
+    if (rc) return rc;
+    vlp_dist one = {.rank = 0, .world = 1, .mpi = false};
+    long n = ds->n;
+    int D = m->embed_dim;
+    float *img = malloc(sizeof(float) * (size_t)(n * D + 1)), *txt = malloc(sizeof(float) * (size_t)(n * D + 1));
+    float *timg = malloc(sizeof(float) * (size_t)(train.n * D + 1)), *ttxt = malloc(sizeof(float) * (size_t)(train.n * D + 1));
+    long *best = malloc(sizeof(long) * (size_t)(n + 1));
+    bool *read = malloc(sizeof(bool) * (size_t)(n + 1)), *tread = malloc(sizeof(bool) * (size_t)(train.n + 1));
+    if (!img || !txt || !timg || !ttxt || !best || !read || !tread)
+        rc = vlp_error_set(VLP_ENOMEM, "out of memory for the features of %ld and %ld images", n, train.n);
+    if (!rc) rc = vlp_eval_embed(m, tok, ds, &one, batch, workers, img, txt, read);
+    if (!rc) rc = vlp_eval_embed(m, tok, &train, &one, batch, workers, timg, ttxt, tread);
+    if (!rc) {
+        /* only training images that were read can lend their caption; an
+         * image to caption that was not read gets none (and no score) */
+        vlp_dataset seen;
+        vlp_eval_keep_read(&seen, &train, tread, timg, ttxt, D);
+        if (seen.n) vlp_eval_nearest(img, n, timg, seen.n, D, best);
+        for (long i = 0; i < n; i++) {
+            if (!read[i] || seen.n == 0) continue;
+            captions[i] = strdup(seen.samples[best[i]].caption);
+            scores[i] = 0;
+            for (int c = 0; c < D; c++) scores[i] += img[i * D + c] * timg[best[i] * D + c];
+        }
+        vlp_eval_view_free(&seen);
+    }
+    free(img), free(txt), free(timg), free(ttxt), free(best), free(read), free(tread);
+    vlp_dataset_free(&train);
+    return rc;
 }

@@ -41,6 +41,13 @@ int vlp_caption_dataset(const vlp_model *m, const vlp_tokenizer *tok, const vlp_
                         const char *prompt, const vlp_blip_decode_options *o, uint64_t seed,
                         int batch, int workers, char **captions, float *scores);
 
+/* The nearest-neighbour baseline: for every sample of ds, the caption of
+ * the training image (of the dataset at train_path) nearest to it by the
+ * model's image features, and their cosine in scores; NULL for an image
+ * that could not be read. Unreadable training images lend nothing. */
+int vlp_caption_nearest(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds, const char *train_path,
+                        int batch, int workers, char **captions, float *scores);
+
 /* The decoding options from the command line, shared by vlpcaption and
  * vlpvqa: "--method greedy|beam|nucleus" (its vlp_blip_decode_defaults;
  * beam without it), then "--beams", "--max-length", "--min-length",

@@ -90,35 +90,7 @@ int main(int argc, char **argv) {
     float *scores = calloc((size_t)n + 1, sizeof *scores);
     int rc;
     if (nearest) { /* the captions of the nearest training images by ITC */
-        vlp_dataset train;
-        vlp_dist one = {.rank = 0, .world = 1, .mpi = false};
-        int D = m.embed_dim;
-        if (vlp_dataset_open(&train, nearest, NULL))
-            return fprintf(stderr, "vlpcaption: %s\n", vlp_error_message()), 1;
-        float *img = malloc(sizeof(float) * n * D), *txt = malloc(sizeof(float) * n * D);
-        float *timg = malloc(sizeof(float) * train.n * D), *ttxt = malloc(sizeof(float) * train.n * D);
-        long *best = malloc(sizeof(long) * (n + 1));
-        if (!img || !txt || !timg || !ttxt || !best) return fprintf(stderr, "vlpcaption: out of memory\n"), 1;
-        bool *read = malloc(sizeof(bool) * (size_t)(n + 1)), *tread = malloc(sizeof(bool) * (size_t)(train.n + 1));
-        if (!read || !tread) return fprintf(stderr, "vlpcaption: out of memory\n"), 1;
-        rc = vlp_eval_embed(&m, tok, &g.view, &one, batch, workers, img, txt, read);
-        if (!rc) rc = vlp_eval_embed(&m, tok, &train, &one, batch, workers, timg, ttxt, tread);
-        if (!rc) {
-            /* only training images that were read can lend their caption; an
-             * image to caption that was not read gets none (and no score) */
-            vlp_dataset seen;
-            vlp_eval_keep_read(&seen, &train, tread, timg, ttxt, D);
-            if (seen.n) vlp_eval_nearest(img, n, timg, seen.n, D, best);
-            for (long i = 0; i < n; i++) {
-                if (!read[i] || seen.n == 0) continue;
-                captions[i] = strdup(seen.samples[best[i]].caption);
-                scores[i] = 0;
-                for (int c = 0; c < D; c++) scores[i] += img[i * D + c] * timg[best[i] * D + c];
-            }
-            vlp_eval_view_free(&seen);
-        }
-        free(img), free(txt), free(timg), free(ttxt), free(best), free(read), free(tread);
-        vlp_dataset_free(&train);
+        rc = vlp_caption_nearest(&m, tok, &g.view, nearest, batch, workers, captions, scores);
     } else {
         rc = vlp_caption_dataset(&m, tok, &g.view, prompt, &o, (uint64_t)seed, batch, workers,
                                  captions, scores);
