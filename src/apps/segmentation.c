@@ -111,6 +111,50 @@ static int read_mask(const vlp_dataset *masks, long i, const vlp_image *img, int
     return rc;
 }
 
+/* The run's settings and each method's mIoU, for miou.json. */
+static cJSON *scores_json(const vlp_segmentation_opts *o, const vlp_segmentation_result *r, method *methods,
+                          char **classes, int K) {
+    cJSON *out = cJSON_CreateObject(), *ms = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "model", o->model);
+    cJSON_AddStringToObject(out, "images", o->images);
+    cJSON_AddNumberToObject(out, "n_images", (double)r->done);
+    cJSON_AddNumberToObject(out, "n_classes", K);
+    cJSON_AddNumberToObject(out, "n_templates", r->n_templates);
+    cJSON_AddNumberToObject(out, "topk", o->rule.topk);
+    cJSON_AddStringToObject(out, "labelling", o->rule.topk ? "groupvit: class probability among the image's topk classes"
+                                                           : "nearest class by cosine similarity");
+    cJSON_AddNumberToObject(out, "threshold", o->rule.threshold);
+    cJSON_AddStringToObject(out, "naming", o->rule.masked ? "masked: each group's pixels alone, re-encoded"
+                                                          : "groups: each final group token, projected");
+    if (o->clip) {
+        cJSON_AddStringToObject(out, "clip", o->clip);
+        cJSON_AddNumberToObject(out, "dense_threshold", o->dense_rule.threshold);
+    }
+    cJSON_AddStringToObject(out, "upsampling", "bilinear (align_corners=False) of the soft maps, then argmax");
+    for (int m = 0; m < N_METHODS; m++)
+        if (methods[m].on) cJSON_AddItemToObject(ms, methods[m].name, method_json(&methods[m], classes, K));
+    cJSON_AddItemToObject(out, "methods", ms);
+    return out;
+}
+
+/* One overlay: the final groups as outlines, then the labels (GroupViT's,
+ * dense CLIP's when given, the truth when given), under their titles. */
+static int write_overlay(const char *path, const vlp_image *img, const uint8_t *groups, const uint8_t *pred,
+                         const uint8_t *dense, const uint8_t *gt, char **classes, int K) {
+    const uint8_t *panels[4] = {groups, pred};
+    const char *titles[4] = {"groups", "groupvit"};
+    bool outline[4] = {true};
+    int n_panels = 2;
+    if (dense) panels[n_panels] = dense, titles[n_panels++] = "dense clip";
+    if (gt) panels[n_panels] = gt, titles[n_panels++] = "truth";
+    vlp_image ov = {0};
+    int rc = vlp_segment_overlay(&ov, img, panels, outline, titles, n_panels, (const char *const *)classes, K,
+                                 img->w < 200 ? 2 : 1);
+    if (!rc && !stbi_write_png(path, ov.w, ov.h, 3, ov.rgb, ov.w * 3)) rc = vlp_error_set(VLP_EIO, "cannot write %s", path);
+    if (ov.rgb) vlp_image_free(&ov);
+    return rc;
+}
+
 int vlp_segmentation_run(const vlp_segmentation_opts *o, vlp_segmentation_result *r) {
     memset(r, 0, sizeof *r);
     int K = 0, n_templates = 0, rc = VLP_OK;
@@ -216,21 +260,10 @@ int vlp_segmentation_run(const vlp_segmentation_opts *o, vlp_segmentation_result
             snprintf(path, sizeof path, "%s/labels/%06ld.png", o->out_dir, i);
             if (!stbi_write_png(path, img.w, img.h, 1, pred, img.w)) rc = vlp_error_set(VLP_EIO, "cannot write %s", path);
         }
-        if (!rc && i < o->n_overlays) { /* the final groups as outlines, then the labels */
+        if (!rc && i < o->n_overlays) {
             for (long p = 0; p < np; p++) groups[p] = (uint8_t)group[p];
-            const uint8_t *panels[4] = {groups, pred};
-            const char *titles[4] = {"groups", "groupvit"};
-            bool outline[4] = {true};
-            int n_panels = 2;
-            if (have_clip) panels[n_panels] = dense, titles[n_panels++] = "dense clip";
-            if (gt) panels[n_panels] = gt, titles[n_panels++] = "truth";
-            vlp_image ov = {0};
-            rc = vlp_segment_overlay(&ov, &img, panels, outline, titles, n_panels, (const char *const *)classes, K,
-                                     img.w < 200 ? 2 : 1);
             snprintf(path, sizeof path, "%s/overlays/%06ld.png", o->out_dir, i);
-            if (!rc && !stbi_write_png(path, ov.w, ov.h, 3, ov.rgb, ov.w * 3))
-                rc = vlp_error_set(VLP_EIO, "cannot write %s", path);
-            if (ov.rgb) vlp_image_free(&ov);
+            rc = write_overlay(path, &img, groups, pred, have_clip ? dense : NULL, gt, classes, K);
         }
         vlp_image_free(&img);
         free(pred), free(oracle), free(dense), free(groups), free(group), free(gt), free(named);
@@ -238,28 +271,7 @@ int vlp_segmentation_run(const vlp_segmentation_opts *o, vlp_segmentation_result
     }
     if (index && fclose(index) != 0 && !rc) rc = vlp_error_set(VLP_EIO, "%s/index.tsv: cannot write", o->out_dir);
     index = NULL;
-    if (!rc && have_masks) {
-        cJSON *out = r->scores = cJSON_CreateObject(), *ms = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "model", o->model);
-        cJSON_AddStringToObject(out, "images", o->images);
-        cJSON_AddNumberToObject(out, "n_images", (double)r->done);
-        cJSON_AddNumberToObject(out, "n_classes", K);
-        cJSON_AddNumberToObject(out, "n_templates", r->n_templates);
-        cJSON_AddNumberToObject(out, "topk", o->rule.topk);
-        cJSON_AddStringToObject(out, "labelling", o->rule.topk ? "groupvit: class probability among the image's topk classes"
-                                                               : "nearest class by cosine similarity");
-        cJSON_AddNumberToObject(out, "threshold", o->rule.threshold);
-        cJSON_AddStringToObject(out, "naming", o->rule.masked ? "masked: each group's pixels alone, re-encoded"
-                                                              : "groups: each final group token, projected");
-        if (have_clip) {
-            cJSON_AddStringToObject(out, "clip", o->clip);
-            cJSON_AddNumberToObject(out, "dense_threshold", o->dense_rule.threshold);
-        }
-        cJSON_AddStringToObject(out, "upsampling", "bilinear (align_corners=False) of the soft maps, then argmax");
-        for (int m = 0; m < N_METHODS; m++)
-            if (methods[m].on) cJSON_AddItemToObject(ms, methods[m].name, method_json(&methods[m], classes, K));
-        cJSON_AddItemToObject(out, "methods", ms);
-    }
+    if (!rc && have_masks) r->scores = scores_json(o, r, methods, classes, K);
 done:
     if (index) fclose(index);
     for (int m = 0; m < N_METHODS; m++) vlp_miou_free(&methods[m].miou);
