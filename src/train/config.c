@@ -27,7 +27,7 @@ typedef struct key {
 
 static const key KEYS[] = {
     {"model", "kind", KEY_CHOICE, F(model.kind), "clip", 0, 0, "clip|blip|groupvit", "what to train: CLIP, BLIP (contrastive + matching + captioning losses, [blip]) or GroupViT ([groupvit]); the other [model] keys size all three"},
-    {"model", "preset", KEY_STRING, F(model.preset), "", 0, 0, 0, "a named architecture as OpenCLIP names it (ViT-B-32, ViT-B-16, ViT-L-14, ViT-L-14-336, each also -quickgelu): its [model] sizes, [data] vocab_size and [preprocess] keys, under any key the file or --set gives; empty: none"},
+    {"model", "preset", KEY_STRING, F(model.preset), "", 0, 0, 0, "a named architecture as OpenCLIP names it (ViT-B-32, ViT-B-16, ViT-L-14, ViT-L-14-336, each also -quickgelu): its [model] sizes (QuickGELU for -quickgelu) and [data] vocab_size 49408, under any key the file or --set gives ([preprocess] keeps its defaults, which are OpenAI's); empty: none"},
     {"model", "embed_dim", KEY_INT, F(model.embed_dim), "128", 1, 8192, 0, "size of the joint embedding"},
     {"model", "image_size", KEY_INT, F(model.image_size), "32", 8, 1024, 0, "input images are image_size x image_size"},
     {"model", "patch_size", KEY_INT, F(model.patch_size), "4", 1, 64, 0, "ViT patch side; divides image_size"},
