@@ -491,19 +491,6 @@ static bool is_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static int mkdirs(const char *path) {
-    char buf[VLP_PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return vlp_error_set(VLP_EINVAL, "path too long: %s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return vlp_error_set(VLP_EIO, "%s: %s", buf, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return vlp_error_set(VLP_EIO, "%s: %s", buf, strerror(errno));
-    return VLP_OK;
-}
-
 /* The shards a model.safetensors.index.json names (its "weight_map"). */
 static int open_hf_shards(source *s, const char *dir, const char *index) {
     cJSON *j = read_json(index);
@@ -586,9 +573,9 @@ static int open_source(const char *src, const vlp_import_opts *o, vlp_config *c,
  * whole or not at all, so a folder with one is complete). */
 static int write_run_folder(const char *out, const vlp_config *c, const vlp_tokenizer *tok, const vlp_params *p) {
     char path[VLP_PATH_MAX * 2];
-    int rc = mkdirs(out);
+    if (vlp_make_dirs(out)) return vlp_error_set(VLP_EIO, "%s: cannot create the folder: %s", out, strerror(errno));
     snprintf(path, sizeof path, "%s/tokenizer.bpe", out);
-    if (!rc) rc = vlp_tokenizer_save(tok, path);
+    int rc = vlp_tokenizer_save(tok, path);
     if (rc) return rc;
     snprintf(path, sizeof path, "%s/config.ini", out);
     char *text = vlp_config_to_text(c);
@@ -883,7 +870,7 @@ int vlp_pretrained_export(const char *run, const char *out, vlp_pretrained_forma
         n += parts;
     }
     char path[VLP_PATH_MAX * 2];
-    if (!rc) rc = mkdirs(out);
+    if (!rc && vlp_make_dirs(out)) rc = vlp_error_set(VLP_EIO, "%s: cannot create the folder: %s", out, strerror(errno));
     snprintf(path, sizeof path, "%s/%s", out,
              format == VLP_PRETRAINED_HF ? "model.safetensors" : "open_clip_model.safetensors");
     if (!rc) rc = vlp_safetensors_write(path, e, n, NULL);

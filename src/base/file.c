@@ -1,9 +1,11 @@
 /* Whole files as text (see file.h). */
 #include "base/file.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/error.h"
 
@@ -38,4 +40,16 @@ char **vlp_read_lines(const char *path, int *n) {
 void vlp_free_lines(char **lines, int n) {
     for (int i = 0; i < n; i++) free(lines[i]);
     free(lines);
+}
+
+int vlp_make_dirs(const char *path) {
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) return errno = ENAMETOOLONG, -1;
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
+            *s = '/';
+        }
+    return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }

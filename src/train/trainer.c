@@ -197,19 +197,6 @@ static int setup_kind(vlp_trainer *t, const char *config_path) {
     return VLP_OK;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path) {
-    char p[VLP_PATH_MAX];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
-            *s = '/';
-        }
-    return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static int line_hash(const char *s, size_t n) {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 16777619u;
@@ -420,7 +407,7 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     if ((rc = setup_kind(t, config_path))) goto done;
 
     if (dist->rank == 0) {
-        if (make_dirs(t->run_dir) != 0) {
+        if (vlp_make_dirs(t->run_dir) != 0) {
             rc = vlp_error_set(VLP_EIO, "%s: cannot create the run folder: %s", t->run_dir, strerror(errno));
             goto done;
         }
