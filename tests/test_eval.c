@@ -83,6 +83,44 @@ START_TEST(test_retrieval_concepts) {
 }
 END_TEST
 
+/* Captions 1 and 2 say the same thing: their embeddings are equal, or
+ * differ by float rounding as they do when embedded in other batches.
+ * Either way each of images 1, 2 ranks the other's caption as a tie ahead
+ * of its own (rank 2), so R@1 does not depend on the batch. */
+START_TEST(test_retrieval_ties) {
+    double img_deg[] = {0, 88, 96};
+    for (int variant = 0; variant < 3; variant++) {
+        /* exact copy, then 1e-7 rad either way (well inside 1e-5) */
+        double eps = variant == 0 ? 0.0 : (variant == 1 ? 1e-7 : -1e-7) * 180.0 / M_PI;
+        double txt_deg[] = {0, 92, 92 + eps};
+        float img[6], txt[6];
+        at_angles(img, img_deg, 3);
+        at_angles(txt, txt_deg, 3);
+        vlp_retrieval_result r;
+        vlp_eval_retrieval(img, txt, NULL, 3, 2, &r);
+        ck_assert_double_eq_tol(r.i2t_r1, 1.0 / 3.0, 1e-12);
+        ck_assert_double_eq_tol(r.i2t_median_rank, 2.0, 1e-12);
+        /* text->image: images 1 and 2 lie 4 deg either side: a tie too */
+        ck_assert_double_eq_tol(r.t2i_r1, 1.0 / 3.0, 1e-12);
+    }
+    /* 0.5 deg apart (cosines differ by ~3e-4): no tie, each caption ranks
+     * by its own angle. */
+    double txt_deg[] = {0, 90, 93.5}, img2_deg[] = {0, 89, 94};
+    float img[6], txt[6];
+    at_angles(img, img2_deg, 3);
+    at_angles(txt, txt_deg, 3);
+    vlp_retrieval_result r;
+    vlp_eval_retrieval(img, txt, NULL, 3, 2, &r);
+    ck_assert_double_eq_tol(r.i2t_r1, 1.0, 1e-12);
+    ck_assert_double_eq_tol(r.t2i_r1, 1.0, 1e-12);
+    /* the rank itself, strided as a column of a matrix */
+    float col[] = {0.5f, 9, 0.9f, 9, 0.9f, 9, 0.2f, 9};
+    ck_assert_int_eq(vlp_retrieval_rank(col, 2, NULL, 2, 4), 2);           /* item 1 ties */
+    ck_assert_int_eq(vlp_retrieval_rank(col, 2, (int[]){0, 1, 1, 2}, 2, 4), 1); /* a match */
+    ck_assert_int_eq(vlp_retrieval_rank(col, 2, NULL, 0, 4), 3);
+}
+END_TEST
+
 /* The chance levels against counting every ranking of a small set. */
 START_TEST(test_chance_by_enumeration) {
     int groups[] = {0, 0, 0, 1, 2, 2}; /* n = 6 */
@@ -151,6 +189,7 @@ static Suite *eval_suite(void) {
     tcase_add_test(tc, test_zeroshot_counts);
     tcase_add_test(tc, test_retrieval_pairs);
     tcase_add_test(tc, test_retrieval_concepts);
+    tcase_add_test(tc, test_retrieval_ties);
     tcase_add_test(tc, test_chance_by_enumeration);
     tcase_add_test(tc, test_prompt_labels);
     suite_add_tcase(s, tc);

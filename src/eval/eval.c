@@ -184,18 +184,28 @@ static int cmp_int(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+bool vlp_retrieval_at_least(float a, float b) {
+    float m = fabsf(b) > 1.0f ? fabsf(b) : 1.0f;
+    return a >= b - VLP_RETRIEVAL_TIE * m;
+}
+
+long vlp_retrieval_rank(const float *sim, long stride, const int *groups, long q, long n) {
+    float best = -INFINITY;
+    for (long j = 0; j < n; j++)
+        if ((groups ? groups[j] == groups[q] : j == q) && sim[j * stride] > best) best = sim[j * stride];
+    long ahead = 0;
+    for (long j = 0; j < n; j++)
+        ahead += !(groups ? groups[j] == groups[q] : j == q) && vlp_retrieval_at_least(sim[j * stride], best);
+    return ahead + 1;
+}
+
 /* For each query row of q against all rows of k: the rank of its best match. */
 static void ranks(const float *q, const float *k, const int *groups, long n, int D, long *rank) {
     float *sim = malloc(sizeof(float) * n);
     VLP_ASSERT(sim, "out of memory");
     for (long i = 0; i < n; i++) {
         vlp_gemm(false, true, 1, (int)n, D, 1.0f, q + i * D, D, k, D, 0.0f, sim, (int)n);
-        float best = -2.0f; /* the best similarity of a match */
-        for (long j = 0; j < n; j++)
-            if ((groups ? groups[j] == groups[i] : j == i) && sim[j] > best) best = sim[j];
-        long above = 0;
-        for (long j = 0; j < n; j++) above += sim[j] > best;
-        rank[i] = above + 1;
+        rank[i] = vlp_retrieval_rank(sim, 1, groups, i, n);
     }
     free(sim);
 }

@@ -64,9 +64,23 @@ typedef struct vlp_retrieval_result {
     double chance_r1, chance_r5, chance_r10;
 } vlp_retrieval_result;
 
+/* Two scores closer than this (relative to the larger, at least 1) tie:
+ * the same caption or image embedded in another batch differs by float
+ * rounding only, and must not rank differently for it. */
+#define VLP_RETRIEVAL_TIE 1e-5f
+
+/* Whether score a ties with or beats score b, VLP_RETRIEVAL_TIE apart. */
+bool vlp_retrieval_at_least(float a, float b);
+
+/* The 1-based rank of query q's best match among the n scores
+ * sim[0], sim[stride], ...: one plus the wrong items that beat or tie it
+ * (a tie ranks the wrong item first, so no tie counts as a hit). Item j
+ * matches when groups[j] == groups[q], or j == q when groups is NULL. */
+long vlp_retrieval_rank(const float *sim, long stride, const int *groups, long q, long n);
+
 /* Image i's match is caption i, or with groups (n ids, may be NULL) any
- * caption of the same group (a concept written several ways). Ranks are
- * 1-based: the rank of the best-ranked match. */
+ * caption of the same group (a concept written several ways). Ranks as
+ * vlp_retrieval_rank gives them. */
 void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, long n, int D,
                         vlp_retrieval_result *r);
 

@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "autograd/kernels.h"
 #include "data/loader.h"
+#include "eval/eval.h"
 #include "models/blip_rerank.h"
 
 void vlp_eval_nearest(const float *q, long nq, const float *keys, long nk, int D, long *best) {
@@ -22,33 +23,32 @@ void vlp_eval_nearest(const float *q, long nq, const float *keys, long nk, int D
     free(sim);
 }
 
-void vlp_eval_rerank_recall(const int *top, int k, const long *itc_rank, const int *groups, long n,
-                            double *r1, double *r5, double *r10) {
+void vlp_eval_rerank_recall(const int *top, const float *score, int k, const long *itc_rank,
+                            const int *groups, long n, double *r1, double *r5, double *r10) {
     long hits[3] = {0};
     static const int at[3] = {1, 5, 10};
     for (long q = 0; q < n; q++) {
+        const int *t = top + q * k;
+        const float *s = score + q * k;
         int first = k; /* position of the first match in the re-ranked top k */
         for (int p = 0; p < k && first == k; p++)
-            if (groups ? groups[top[q * k + p]] == groups[q] : top[q * k + p] == q) first = p;
+            if (groups ? groups[t[p]] == groups[q] : t[p] == q) first = p;
+        /* A wrong candidate whose score ties the match's ranks ahead of it. */
+        int pos = first;
+        for (int p = first + 1; p < k; p++)
+            pos += !(groups ? groups[t[p]] == groups[q] : t[p] == q) && vlp_retrieval_at_least(s[p], s[first]);
         for (int a = 0; a < 3; a++)
-            hits[a] += first < k ? first < at[a] : at[a] > k && itc_rank[q] <= at[a];
+            hits[a] += first < k ? pos < at[a] : at[a] > k && itc_rank[q] <= at[a];
     }
     *r1 = (double)hits[0] / n, *r5 = (double)hits[1] / n, *r10 = (double)hits[2] / n;
 }
 
 /* The rank ITC gives each query's best match: rows of sims (n, n) when
- * image queries, else columns; ties count against the match, as eval.c. */
+ * image queries, else columns; ties count against the match. */
 static void itc_ranks(const float *sims, const int *groups, long n, bool image_queries, long *rank) {
-    for (long q = 0; q < n; q++) {
-        float best = -1e30f;
-        for (long j = 0; j < n; j++) {
-            float s = image_queries ? sims[q * n + j] : sims[j * n + q];
-            if ((groups ? groups[j] == groups[q] : j == q) && s > best) best = s;
-        }
-        long above = 0;
-        for (long j = 0; j < n; j++) above += (image_queries ? sims[q * n + j] : sims[j * n + q]) > best;
-        rank[q] = above + 1;
-    }
+    for (long q = 0; q < n; q++)
+        rank[q] = image_queries ? vlp_retrieval_rank(sims + q * n, 1, groups, q, n)
+                                : vlp_retrieval_rank(sims + q, n, groups, q, n);
 }
 
 int vlp_eval_rerank(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds,
@@ -119,8 +119,8 @@ int vlp_eval_rerank(const vlp_model *m, const vlp_tokenizer *tok, const vlp_data
                              batch, VLP_BLIP_RERANK_ITC_PLUS_ITM, top, score, NULL);
         if (rc) break;
         itc_ranks(sims, groups, n, image_queries, rank);
-        if (image_queries) vlp_eval_rerank_recall(top, k, rank, groups, n, &r->i2t_r1, &r->i2t_r5, &r->i2t_r10);
-        else vlp_eval_rerank_recall(top, k, rank, groups, n, &r->t2i_r1, &r->t2i_r5, &r->t2i_r10);
+        if (image_queries) vlp_eval_rerank_recall(top, score, k, rank, groups, n, &r->i2t_r1, &r->i2t_r5, &r->i2t_r10);
+        else vlp_eval_rerank_recall(top, score, k, rank, groups, n, &r->t2i_r1, &r->t2i_r5, &r->t2i_r10);
     }
 fail:
     if (l) vlp_loader_close(l);

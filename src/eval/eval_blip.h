@@ -26,10 +26,11 @@ int vlp_eval_rerank(const vlp_model *m, const vlp_tokenizer *tok, const vlp_data
                     vlp_rerank_result *r);
 
 /* Recall at 1, 5, 10 from re-ranked lists: top (n, k) each query's
- * candidates, itc_rank (n) the rank ITC gives the query's best match
- * (1-based); matches by groups (n, may be NULL) or index. r1 etc. fractions. */
-void vlp_eval_rerank_recall(const int *top, int k, const long *itc_rank, const int *groups, long n,
-                            double *r1, double *r5, double *r10);
+ * candidates in order, score (n, k) their scores, itc_rank (n) the rank ITC
+ * gives the query's best match (1-based); matches by groups (n, may be
+ * NULL) or index; ties as vlp_retrieval_rank. r1 etc. fractions. */
+void vlp_eval_rerank_recall(const int *top, const float *score, int k, const long *itc_rank,
+                            const int *groups, long n, double *r1, double *r5, double *r10);
 
 /* For each of nq query rows (D) the index of the most similar of nk key
  * rows by dot product (ties: the lower index), into best (nq). */
