@@ -2,12 +2,14 @@
  * gradients, the per-node hook in backward, dropped activations), parameter store, random numbers, and a
  * small MLP trained through the tape to near-zero loss. */
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "autograd/ops.h"
 #include "testutil.h"
 #include "apps/demo.h"
@@ -368,6 +370,28 @@ START_TEST(test_rng) {
 }
 END_TEST
 
+/* The checked allocators: zero sizes give pointers to free, copies copy. */
+START_TEST(test_mem) {
+    free(vlp_malloc(0));
+    free(vlp_calloc(0, 8));
+    char *s = vlp_strdup("vlp");
+    ck_assert_str_eq(s, "vlp");
+    s = vlp_realloc(s, 1 << 20);
+    ck_assert_str_eq(s, "vlp");
+    free(s);
+    float *a = vlp_aligned_alloc(64, 100);
+    ck_assert_uint_eq((uintptr_t)a % 64, 0);
+    free(a);
+}
+END_TEST
+
+/* n * size past SIZE_MAX aborts (SIGABRT) rather than returning a short block. */
+START_TEST(test_mem_overflow_aborts) {
+    void *p = vlp_calloc(SIZE_MAX / 4, 8);
+    free(p);
+}
+END_TEST
+
 START_TEST(test_mlp_learns_spirals) {
     vlp_demo d;
     ck_assert_int_eq(vlp_demo_init(&d, 3, 40, 2026), VLP_OK);
@@ -391,6 +415,10 @@ static Suite *engine_suite(void) {
     VLP_ADD_CASE(s, params_table);
     VLP_ADD_CASE(s, tape_no_grad_and_freezing);
     VLP_ADD_CASE(s, rng);
+    VLP_ADD_CASE(s, mem);
+    TCase *abort_case = tcase_create("mem_overflow_aborts");
+    tcase_add_test_raise_signal(abort_case, test_mem_overflow_aborts, SIGABRT);
+    suite_add_tcase(s, abort_case);
     VLP_ADD_CASE(s, mlp_learns_spirals);
     return s;
 }
