@@ -2,12 +2,14 @@
 #include "base/file.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 char *vlp_read_text(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -15,6 +17,7 @@ char *vlp_read_text(const char *path) {
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
+    if (!mem) vlp_fatal(__FILE__, __LINE__, "out of memory reading %s", path);
     int ch;
     while ((ch = fgetc(f)) != EOF) fputc(ch, mem);
     fclose(mem);
@@ -26,15 +29,22 @@ char **vlp_read_lines(const char *path, int *n) {
     char *text = vlp_read_text(path);
     *n = 0;
     if (!text) return NULL;
-    char **lines = calloc(strlen(text) + 2, sizeof *lines);
-    VLP_ASSERT(lines, "out of memory for the lines of %s", path);
+    char **lines = vlp_calloc(strlen(text) + 2, sizeof *lines);
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         size_t len = strlen(line);
         while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = '\0';
-        if (len) lines[(*n)++] = strdup(line);
+        if (len) lines[(*n)++] = vlp_strdup(line);
     }
     free(text);
     return lines;
+}
+
+int vlp_write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    bool ok = fputs(text, f) >= 0;
+    if (fclose(f) != 0) ok = false;
+    return ok ? 0 : -1;
 }
 
 void vlp_free_lines(char **lines, int n) {

@@ -11,6 +11,9 @@ char *vlp_read_text(const char *path);
 char **vlp_read_lines(const char *path, int *n);
 void vlp_free_lines(char **lines, int n);
 
+/* Writes text to path (replacing it): 0, or -1 with errno set. */
+int vlp_write_text(const char *path, const char *text);
+
 /* mkdir -p path (mode 0755): 0, or -1 with errno set (ENAMETOOLONG for a
  * path longer than 4095 bytes). */
 int vlp_make_dirs(const char *path);

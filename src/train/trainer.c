@@ -11,6 +11,7 @@
 
 #include "base/file.h"
 #include "base/error.h"
+#include "base/mem.h"
 #include "train/checkpoint.h"
 #include "train/progress.h"
 #include "train/weights.h"
@@ -103,8 +104,7 @@ static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed, c
         if (rc) return with_key(rc, c, config_path, "data", "tokenizer");
     } else {
         /* Learned from the training captions: the same on every rank. */
-        const char **texts = malloc((size_t)t->data.n * sizeof *texts);
-        VLP_ASSERT(texts, "out of memory");
+        const char **texts = vlp_malloc((size_t)t->data.n * sizeof *texts);
         for (long i = 0; i < t->data.n; i++) texts[i] = t->data.samples[i].caption;
         rc = vlp_tokenizer_train(&t->tok, texts, (int)t->data.n, c->data.vocab_size);
         free(texts);
@@ -134,8 +134,7 @@ static int load_init(vlp_trainer *t, const char *path) {
 static int load_resumed_state(vlp_trainer *t, const char *ckpt) {
     int rc = vlp_checkpoint_load(ckpt, t->model.params, true), n = vlp_model_state_ints(&t->model);
     if (rc || !n) return rc;
-    int *ints = malloc(sizeof(int) * (size_t)n);
-    VLP_ASSERT(ints, "out of memory");
+    int *ints = vlp_malloc(sizeof(int) * (size_t)n);
     rc = vlp_checkpoint_load_state(ckpt, vlp_model_state(&t->model), ints, n);
     if (!rc) vlp_model_state_set(&t->model, ints);
     free(ints);
@@ -175,13 +174,12 @@ static int setup_kind(vlp_trainer *t, const char *config_path) {
     }
     if (c->model.kind == VLP_MODEL_BLIP && c->blip.prompt[0] && c->blip.lm_weight != 0.0f) {
         int n;
-        t->lm_ids = malloc(sizeof(int) * (size_t)B * ctx);
-        VLP_ASSERT(t->lm_ids, "out of memory");
+        t->buf.lm_ids = vlp_malloc(sizeof(int) * (size_t)B * ctx);
         /* [SOT] and the prompt's tokens: what BLIP's prompt_length counts */
-        if ((rc = vlp_tokenizer_encode(t->tok, c->blip.prompt, t->lm_ids, ctx, &n)))
+        if ((rc = vlp_tokenizer_encode(t->tok, c->blip.prompt, t->buf.lm_ids, ctx, &n)))
             return with_key(rc, c, config_path, "blip", "prompt");
-        t->prompt_length = n - 1;
-        if (t->prompt_length + 2 > ctx) {
+        t->buf.prompt_length = n - 1;
+        if (t->buf.prompt_length + 2 > ctx) {
             rc = vlp_error_set(VLP_ECONFIG, "'%s' leaves no room for a caption in context_length %d", c->blip.prompt, ctx);
             return with_key(rc, c, config_path, "blip", "prompt");
         }
@@ -191,8 +189,7 @@ static int setup_kind(vlp_trainer *t, const char *config_path) {
         const char *nouns = c->groupvit.nouns;
         if (rc) return with_key(rc, c, config_path, "groupvit",
                                 nouns[0] && !strncmp(vlp_error_message(), nouns, strlen(nouns)) ? "nouns" : "templates");
-        t->prompt_ids = malloc(sizeof(int) * (size_t)B * c->groupvit.prompts * ctx);
-        VLP_ASSERT(t->prompt_ids, "out of memory");
+        t->buf.prompt_ids = vlp_malloc(sizeof(int) * (size_t)B * c->groupvit.prompts * ctx);
     }
     return VLP_OK;
 }
@@ -212,8 +209,7 @@ static int check_same_config(vlp_trainer *t) {
     int n = 0, world = t->dist->world;
     for (const char *p = text; *p; p++) n += *p == '\n';
     /* Only the same build prints the same lines: compare counts first. */
-    int *counts = malloc(sizeof(int) * (size_t)world);
-    VLP_ASSERT(counts, "out of memory");
+    int *counts = vlp_malloc(sizeof(int) * (size_t)world);
     if (rc) vlp_dist_allgather_ints(t->dist, &n, 1, counts);
     bool same_lines = true;
     for (int r = 0; rc && r < world; r++) same_lines &= counts[r] == n;
@@ -222,9 +218,8 @@ static int check_same_config(vlp_trainer *t) {
         free(text);
         return rc;
     }
-    int *mine = malloc(sizeof(int) * (size_t)n), *all = malloc(sizeof(int) * (size_t)n * world);
-    const char **line = malloc(sizeof *line * (size_t)n);
-    VLP_ASSERT(mine && all && line, "out of memory");
+    int *mine = vlp_malloc(sizeof(int) * (size_t)n), *all = vlp_malloc(sizeof(int) * (size_t)n * world);
+    const char **line = vlp_malloc(sizeof *line * (size_t)n);
     const char *p = text;
     for (int i = 0; i < n; i++) {
         size_t len = strcspn(p, "\n");
@@ -258,10 +253,9 @@ static int read_nan_steps(vlp_trainer *t) {
         long step = strtol(p, &end, 10);
         if (end == p || step < 1 || (*end && *end != ','))
             return vlp_error_set(VLP_EINVAL, "VLP_TEST_NAN_STEPS = '%s': expected step numbers like 5,6,7", env);
-        long *grown = realloc(t->nan_steps, sizeof *grown * (size_t)(t->n_nan_steps + 1));
-        VLP_ASSERT(grown, "out of memory");
-        t->nan_steps = grown;
-        t->nan_steps[t->n_nan_steps++] = step;
+        long *grown = vlp_realloc(t->guard.nan_steps, sizeof *grown * (size_t)(t->guard.n_nan_steps + 1));
+        t->guard.nan_steps = grown;
+        t->guard.nan_steps[t->guard.n_nan_steps++] = step;
         p = *end ? end + 1 : end;
     }
     return VLP_OK;
@@ -281,37 +275,13 @@ static void truncate_metrics(const char *path, long step) {
     free(text);
 }
 
-int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_path,
-                     const char *resume, const vlp_dist *dist) {
-    memset(t, 0, sizeof *t);
-    t->checkpoint_step = -1;
-    t->metrics_lost_from = -1;
-    t->cfg = *cfg;
-    t->dist = dist;
-    vlp_config *c = &t->cfg;
-    resolve(c->data.train, config_path);
-    resolve(c->data.val, config_path);
-    resolve(c->eval.classnames, config_path);
-    resolve(c->eval.templates, config_path);
-    resolve(c->data.tokenizer, config_path);
-    resolve(c->train.init, config_path);
-    resolve(c->groupvit.nouns, config_path);
-    resolve(c->groupvit.templates, config_path);
-    int rc = inherit_init(c, config_path); /* its errors name the key and the init model */
-    if (rc) return rc;
-    snprintf(t->run_dir, sizeof t->run_dir, "%s", c->log.dir);
-    snprintf(t->checkpoint_dir, sizeof t->checkpoint_dir, "%s/checkpoints", t->run_dir);
-    vlp_tape_init(&t->tape);
-
-    /* These checks are collective: every rank fails them together. */
-    rc = vlp_dist_check_same(dist, VLP_VERSION, strlen(VLP_VERSION), "vlp version");
-    if (!rc) rc = check_same_config(t);
-    t->error_on_all_ranks = rc != VLP_OK;
-    if (rc) return rc;
-    if ((rc = read_nan_steps(t))) return rc;
-
+/* [data] train and val, and what [eval] and [train] positives need of
+ * them: class ids, concept ids, the class names and templates. */
+static int open_data(vlp_trainer *t, const char *config_path) {
+    const vlp_config *c = &t->cfg;
     vlp_manifest_opts mo = {.separator = c->data.separator[0], .image_key = c->data.image_key,
                             .caption_key = c->data.caption_key};
+    int rc;
     if ((rc = vlp_dataset_open(&t->data, c->data.train, &mo))) return with_key(rc, c, config_path, "data", "train");
     if (c->data.val[0] && (rc = vlp_dataset_open(&t->val, c->data.val, &mo)))
         return with_key(rc, c, config_path, "data", "val");
@@ -336,96 +306,139 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
                                  i, c->data.val);
     if (c->eval.templates[0] && (rc = read_lines(c, config_path, "templates", &t->templates, &t->n_templates)))
         return rc;
+    return VLP_OK;
+}
 
-    vlp_checkpoint_meta meta = {0}, *resumed = NULL;
-    char ckpt[VLP_PATH_MAX];
-    if (resume) {
-        if (!strcmp(resume, "latest")) rc = vlp_checkpoint_latest(t->checkpoint_dir, ckpt, sizeof ckpt);
-        else snprintf(ckpt, sizeof ckpt, "%s", resume);
-        if (!rc) rc = vlp_checkpoint_read_meta(ckpt, &meta);
-        if (rc) return rc;
-        resumed = &meta;
-        snprintf(t->last_checkpoint, sizeof t->last_checkpoint, "%s", ckpt);
-        t->checkpoint_step = meta.step;
-    }
+/* The checkpoint to resume from (resume: "latest" or a path) into ckpt,
+ * and its metadata. */
+static int find_resumed(vlp_trainer *t, const char *resume, char *ckpt, size_t size, vlp_checkpoint_meta *meta) {
+    int rc = VLP_OK;
+    if (!strcmp(resume, "latest")) rc = vlp_checkpoint_latest(t->checkpoint_dir, ckpt, size);
+    else snprintf(ckpt, size, "%s", resume);
+    if (!rc) rc = vlp_checkpoint_read_meta(ckpt, meta);
+    if (rc) return rc;
+    snprintf(t->last_checkpoint, sizeof t->last_checkpoint, "%s", ckpt);
+    t->checkpoint_step = meta->step;
+    return VLP_OK;
+}
+
+/* Tokenizer and model: from the resumed checkpoint, from [train] init, or
+ * new; then the frozen towers. */
+static int setup_model(vlp_trainer *t, const vlp_checkpoint_meta *resumed, const char *ckpt,
+                       const char *config_path) {
+    const vlp_config *c = &t->cfg;
     char init_weights[VLP_PATH_MAX + 32] = "", *init_merges = NULL;
+    int rc;
     if (!resumed && c->train.init[0] &&
-        (rc = init_source(c->train.init, init_weights, sizeof init_weights, &init_merges))) {
-        rc = with_key(rc, c, config_path, "train", "init");
-        goto done;
-    }
+        (rc = init_source(c->train.init, init_weights, sizeof init_weights, &init_merges)))
+        return with_key(rc, c, config_path, "train", "init");
     rc = setup_tokenizer(t, resumed, init_merges, config_path);
     free(init_merges);
-    if (rc) goto done;
-    if ((rc = vlp_model_init(&t->model, c, vlp_tokenizer_vocab_size(t->tok), (uint64_t)c->train.seed)))
-        goto done;
+    if (rc) return rc;
+    if ((rc = vlp_model_init(&t->model, c, vlp_tokenizer_vocab_size(t->tok), (uint64_t)c->train.seed))) return rc;
     if (resumed) rc = load_resumed_state(t, ckpt);
     else if (init_weights[0] && (rc = load_init(t, init_weights))) rc = with_key(rc, c, config_path, "train", "init");
-    if (rc) goto done;
+    if (rc) return rc;
     freeze(t);
+    return VLP_OK;
+}
 
+/* AdamW, the loader at the resumed position (or the start), the step count
+ * and the step's buffers. */
+static int setup_steps(vlp_trainer *t, const vlp_checkpoint_meta *resumed) {
+    const vlp_config *c = &t->cfg;
     vlp_adamw_init(&t->opt);
     t->opt.beta1 = c->optim.beta1, t->opt.beta2 = c->optim.beta2;
     t->opt.eps = c->optim.eps, t->opt.weight_decay = c->optim.weight_decay;
     long epoch = 0, pos = 0;
     if (resumed) {
-        t->step = meta.step;
-        t->opt.step = meta.adam_step;
-        epoch = meta.loader_epoch, pos = meta.loader_step;
-        if (dist->rank == 0) t->epoch_skipped = meta.epoch_skipped, t->epoch_cut = meta.epoch_cut;
+        t->step = resumed->step;
+        t->opt.step = resumed->adam_step;
+        epoch = resumed->loader_epoch, pos = resumed->loader_step;
+        if (t->dist->rank == 0) t->cost.skipped = resumed->epoch_skipped, t->cost.cut = resumed->epoch_cut;
     }
     t->next_epoch = epoch, t->next_batch = pos;
-    t->data_epoch = epoch, t->ended_epoch = -1;
+    t->cost.epoch = epoch, t->cost.ended_epoch = -1;
 
     vlp_loader_opts lo = vlp_loader_defaults(c->train.batch_size, c->model.image_size);
     vlp_config_preprocess(c, &lo);
     lo.workers = c->data.workers, lo.seed = (uint64_t)c->train.seed;
-    lo.rank = dist->rank, lo.world = dist->world;
+    lo.rank = t->dist->rank, lo.world = t->dist->world;
     lo.crop_min = c->data.crop_min, lo.flip = c->data.flip;
     lo.color_jitter = c->data.color_jitter, lo.grayscale = c->data.grayscale;
     lo.blur = c->data.blur, lo.posterize = c->data.posterize;
     lo.tokenizer = t->tok, lo.context_length = c->model.context_length;
-    if ((rc = vlp_loader_open(&t->loader, &t->data, &lo, epoch, pos))) goto done;
+    int rc = vlp_loader_open(&t->loader, &t->data, &lo, epoch, pos);
+    if (rc) return rc;
     long per_epoch = vlp_loader_steps_per_epoch(t->loader) / c->train.accum_freq;
-    if (per_epoch == 0) {
-        rc = vlp_error_set(VLP_ECONFIG, "%s: %ld samples are fewer than one step's %d x %d x %d",
-                           c->data.train, t->data.n, c->train.batch_size, dist->world, c->train.accum_freq);
-        goto done;
-    }
+    if (per_epoch == 0)
+        return vlp_error_set(VLP_ECONFIG, "%s: %ld samples are fewer than one step's %d x %d x %d", c->data.train,
+                             t->data.n, c->train.batch_size, t->dist->world, c->train.accum_freq);
     t->total_steps = c->train.steps ? c->train.steps : c->train.epochs * per_epoch;
 
-    int K = c->train.accum_freq, B = c->train.batch_size, S = c->model.image_size;
-    long D = c->model.embed_dim;
-    t->images = malloc(sizeof(float) * (size_t)K * B * 3 * S * S);
-    t->ids = malloc(sizeof(int) * (size_t)K * B * c->model.context_length);
-    t->groups = malloc(sizeof(int) * (size_t)K * B);
-    t->groups_all = malloc(sizeof(int) * (size_t)K * B * dist->world);
-    t->cache_img = malloc(sizeof(float) * (size_t)K * B * D);
-    t->cache_txt = malloc(sizeof(float) * (size_t)K * B * D);
-    VLP_ASSERT(t->images && t->ids && t->groups && t->groups_all && t->cache_img && t->cache_txt,
-               "out of memory for a step of %d x %d pairs", K, B);
-    if ((rc = setup_kind(t, config_path))) goto done;
+    size_t KB = (size_t)c->train.accum_freq * c->train.batch_size, S = (size_t)c->model.image_size;
+    size_t D = (size_t)c->model.embed_dim;
+    t->buf.images = vlp_malloc(sizeof(float) * KB * 3 * S * S);
+    t->buf.ids = vlp_malloc(sizeof(int) * KB * c->model.context_length);
+    t->buf.groups = vlp_malloc(sizeof(int) * KB);
+    t->buf.groups_all = vlp_malloc(sizeof(int) * KB * t->dist->world);
+    t->buf.cache_img = vlp_malloc(sizeof(float) * KB * D);
+    t->buf.cache_txt = vlp_malloc(sizeof(float) * KB * D);
+    return VLP_OK;
+}
 
-    if (dist->rank == 0) {
-        if (vlp_make_dirs(t->run_dir) != 0) {
-            rc = vlp_error_set(VLP_EIO, "%s: cannot create the run folder: %s", t->run_dir, strerror(errno));
-            goto done;
-        }
-        char path[VLP_PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
-        if (resumed) truncate_metrics(path, t->step);
-        t->metrics = fopen(path, resumed ? "a" : "w");
-        snprintf(path, sizeof path, "%s/tokenizer.bpe", t->run_dir);
-        FILE *f = fopen(path, "w");
-        if (f) fputs(t->merges, f), fclose(f);
-        snprintf(path, sizeof path, "%s/config.ini", t->run_dir);
-        char *effective = vlp_config_to_text(c);
-        f = fopen(path, "w");
-        if (f) fputs(effective, f), fclose(f);
-        free(effective);
-        if (!t->metrics) rc = vlp_error_set(VLP_EIO, "%s/metrics.jsonl: %s", t->run_dir, strerror(errno));
-    }
-done:
+/* Rank 0: the run folder with the tokenizer, the effective config and
+ * metrics.jsonl (cut back to the resumed step). */
+static int open_run_folder(vlp_trainer *t, bool resumed) {
+    if (t->dist->rank != 0) return VLP_OK;
+    if (vlp_make_dirs(t->run_dir) != 0)
+        return vlp_error_set(VLP_EIO, "%s: cannot create the run folder: %s", t->run_dir, strerror(errno));
+    char path[VLP_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/tokenizer.bpe", t->run_dir);
+    if (vlp_write_text(path, t->merges) != 0) return vlp_error_set(VLP_EIO, "cannot write %s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/config.ini", t->run_dir);
+    char *effective = vlp_config_to_text(&t->cfg);
+    int failed = vlp_write_text(path, effective);
+    free(effective);
+    if (failed) return vlp_error_set(VLP_EIO, "cannot write %s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
+    if (resumed) truncate_metrics(path, t->step);
+    t->metrics = fopen(path, resumed ? "a" : "w");
+    if (!t->metrics) return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
+    return VLP_OK;
+}
+
+int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_path,
+                     const char *resume, const vlp_dist *dist) {
+    memset(t, 0, sizeof *t);
+    t->checkpoint_step = -1;
+    t->metrics_lost_from = -1;
+    t->cfg = *cfg;
+    t->dist = dist;
+    vlp_config *c = &t->cfg;
+    char *const paths[] = {c->data.train,       c->data.val,         c->eval.classnames, c->eval.templates,
+                           c->data.tokenizer,   c->train.init,       c->groupvit.nouns,  c->groupvit.templates};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) resolve(paths[i], config_path);
+    int rc = inherit_init(c, config_path); /* its errors name the key and the init model */
+    if (rc) return rc;
+    snprintf(t->run_dir, sizeof t->run_dir, "%s", c->log.dir);
+    snprintf(t->checkpoint_dir, sizeof t->checkpoint_dir, "%s/checkpoints", t->run_dir);
+    vlp_tape_init(&t->tape);
+
+    /* These checks are collective: every rank fails them together. */
+    rc = vlp_dist_check_same(dist, VLP_VERSION, strlen(VLP_VERSION), "vlp version");
+    if (!rc) rc = check_same_config(t);
+    t->error_on_all_ranks = rc != VLP_OK;
+    if (rc) return rc;
+    if ((rc = read_nan_steps(t)) || (rc = open_data(t, config_path))) return rc;
+
+    vlp_checkpoint_meta meta = {0};
+    char ckpt[VLP_PATH_MAX] = "";
+    const vlp_checkpoint_meta *resumed = resume ? &meta : NULL;
+    if (!(resume && (rc = find_resumed(t, resume, ckpt, sizeof ckpt, &meta))) &&
+        !(rc = setup_model(t, resumed, ckpt, config_path)) && !(rc = setup_steps(t, resumed)) &&
+        !(rc = setup_kind(t, config_path)))
+        rc = open_run_folder(t, resumed != NULL);
     vlp_checkpoint_meta_free(&meta);
     return rc;
 }
@@ -442,10 +455,10 @@ void vlp_trainer_close(vlp_trainer *t) {
     if (t->tok) vlp_tokenizer_free(t->tok);
     vlp_model_free(&t->model);
     vlp_labeler_close(&t->labeler);
-    free(t->lm_ids), free(t->prompt_ids);
+    free(t->buf.lm_ids), free(t->buf.prompt_ids);
     vlp_tape_free(&t->tape);
-    free(t->merges), free(t->images), free(t->ids), free(t->groups), free(t->groups_all);
-    free(t->cache_img), free(t->cache_txt), free(t->nan_steps);
+    free(t->merges), free(t->buf.images), free(t->buf.ids), free(t->buf.groups), free(t->buf.groups_all);
+    free(t->buf.cache_img), free(t->buf.cache_txt), free(t->guard.nan_steps);
     memset(t, 0, sizeof *t);
 }
 
@@ -458,16 +471,16 @@ static int caption_hash(const char *s) {
 /* BLIP's captioning row and GroupViT's prompts for the pair at row. */
 static int kind_rows(vlp_trainer *t, int row, const char *caption) {
     int ctx = t->cfg.model.context_length, K = t->cfg.groupvit.prompts, rc = VLP_OK;
-    if (t->lm_ids) {
+    if (t->buf.lm_ids) {
         char text[2048];
         snprintf(text, sizeof text, "%s %s", t->cfg.blip.prompt, caption);
-        rc = vlp_tokenizer_encode(t->tok, text, t->lm_ids + (long)row * ctx, ctx, NULL);
+        rc = vlp_tokenizer_encode(t->tok, text, t->buf.lm_ids + (long)row * ctx, ctx, NULL);
     }
-    if (t->prompt_ids) {
+    if (t->buf.prompt_ids) {
         char prompts[64][512];
         vlp_labeler_prompts(&t->labeler, caption, K, prompts[0], sizeof prompts[0]);
         for (int k = 0; k < K && !rc; k++)
-            rc = vlp_tokenizer_encode(t->tok, prompts[k], t->prompt_ids + ((long)row * K + k) * ctx, ctx, NULL);
+            rc = vlp_tokenizer_encode(t->tok, prompts[k], t->buf.prompt_ids + ((long)row * K + k) * ctx, ctx, NULL);
     }
     return rc;
 }
@@ -482,30 +495,30 @@ static int read_batches(vlp_trainer *t) {
         int rc = vlp_loader_next(t->loader, &b);
         if (rc) return rc;
         VLP_ASSERT(b->n == B, "a short batch with drop_last");
-        memcpy(t->images + k * B * image_floats, b->images, sizeof(float) * B * image_floats);
+        memcpy(t->buf.images + k * B * image_floats, b->images, sizeof(float) * B * image_floats);
         for (int j = 0; j < B; j++) {
             int row = k * B + j;
-            memcpy(t->ids + (long)row * ctx, b->ids + (long)j * ctx, sizeof(int) * ctx);
+            memcpy(t->buf.ids + (long)row * ctx, b->ids + (long)j * ctx, sizeof(int) * ctx);
             if ((rc = kind_rows(t, row, b->caption[j]))) return rc;
-            t->groups[row] = c->train.positives == VLP_POSITIVES_CLASS ? b->class_id[j]
+            t->buf.groups[row] = c->train.positives == VLP_POSITIVES_CLASS ? b->class_id[j]
                                                                      : caption_hash(b->caption[j]);
             if (c->train.positives == VLP_POSITIVES_CLASS && b->class_id[j] < 0)
                 return vlp_error_set(VLP_ECONFIG, "[train] positives = class, but sample %ld of %s has no class_id",
                                      b->index[j], t->data.source);
         }
         t->next_epoch = b->epoch, t->next_batch = b->step + 1;
-        if (b->epoch != t->data_epoch) { /* at most one epoch ends in a step (per_epoch >= 1) */
-            t->ended_epoch = t->data_epoch, t->ended_skipped = t->epoch_skipped, t->ended_cut = t->epoch_cut;
-            t->data_epoch = b->epoch, t->epoch_skipped = t->epoch_cut = 0;
+        if (b->epoch != t->cost.epoch) { /* at most one epoch ends in a step (per_epoch >= 1) */
+            t->cost.ended_epoch = t->cost.epoch, t->cost.ended_skipped = t->cost.skipped, t->cost.ended_cut = t->cost.cut;
+            t->cost.epoch = b->epoch, t->cost.skipped = t->cost.cut = 0;
         }
-        t->epoch_skipped += b->skipped, t->epoch_cut += b->cut;
+        t->cost.skipped += b->skipped, t->cost.cut += b->cut;
     }
     return VLP_OK;
 }
 
 static bool poisoned(const vlp_trainer *t, long step) {
-    for (int i = 0; i < t->n_nan_steps; i++)
-        if (t->nan_steps[i] == step) return true;
+    for (int i = 0; i < t->guard.n_nan_steps; i++)
+        if (t->guard.nan_steps[i] == step) return true;
     return false;
 }
 
@@ -515,30 +528,30 @@ int vlp_trainer_step(vlp_trainer *t, float *loss_out) {
     int rc = read_batches(t);
     if (rc) return rc;
     bool positives = c->train.positives != VLP_POSITIVES_NONE;
-    if (positives) vlp_dist_allgather_ints(t->dist, t->groups, K * B, t->groups_all);
-    vlp_step_batch b = {.K = K, .B = B, .images = t->images, .ids = t->ids,
-                        .groups = positives ? t->groups_all : NULL,
-                        .cache_img = t->cache_img, .cache_txt = t->cache_txt,
-                        .lm_ids = t->lm_ids, .prompt_length = t->prompt_length,
-                        .prompt_ids = t->prompt_ids};
+    if (positives) vlp_dist_allgather_ints(t->dist, t->buf.groups, K * B, t->buf.groups_all);
+    vlp_step_batch b = {.K = K, .B = B, .images = t->buf.images, .ids = t->buf.ids,
+                        .groups = positives ? t->buf.groups_all : NULL,
+                        .cache_img = t->buf.cache_img, .cache_txt = t->buf.cache_txt,
+                        .lm_ids = t->buf.lm_ids, .prompt_length = t->buf.prompt_length,
+                        .prompt_ids = t->buf.prompt_ids};
     /* the step's draws: the same on every rank, and again on resume */
     vlp_rng root;
     vlp_rng_init(&root, (uint64_t)c->train.seed);
     root = vlp_rng_split(&root, VLP_RNG_STREAM_SAMPLE);
     b.rng = vlp_rng_split(&root, (uint64_t)t->step + 1);
-    if (poisoned(t, t->step + 1)) t->images[0] = NAN;
+    if (poisoned(t, t->step + 1)) t->buf.images[0] = NAN;
     if ((rc = vlp_model_gradients(&t->model, &t->tape, t->dist, &b, loss_out))) return rc;
     t->grad_norm = vlp_grad_clip(t->model.params, c->optim.grad_clip);
     t->lr = vlp_lr_schedule(t->step, c->optim.warmup, t->total_steps, c->optim.lr, c->optim.min_lr);
     /* One NaN in AdamW's moments would poison every later step, so a bad
      * step changes nothing. The loss and the all-reduced norm are the same
      * on every rank, but ranks vote so that they cannot diverge. */
-    t->skipped = vlp_dist_any(t->dist, !isfinite(*loss_out) || !isfinite(t->grad_norm));
-    if (t->skipped) {
-        if (t->bad_streak++ == 0) t->streak_start = t->step + 1;
-        t->bad_steps++;
+    t->guard.skipped = vlp_dist_any(t->dist, !isfinite(*loss_out) || !isfinite(t->grad_norm));
+    if (t->guard.skipped) {
+        if (t->guard.streak++ == 0) t->guard.streak_start = t->step + 1;
+        t->guard.bad_steps++;
     } else {
-        t->bad_streak = 0;
+        t->guard.streak = 0;
         vlp_adamw_step(&t->opt, t->model.params, t->lr);
         vlp_model_after_step(&t->model);
     }
@@ -548,11 +561,10 @@ int vlp_trainer_step(vlp_trainer *t, float *loss_out) {
 
 int vlp_trainer_checkpoint(vlp_trainer *t) {
     int rc = VLP_OK;
-    long skipped = vlp_dist_sum(t->dist, t->epoch_skipped), cut = vlp_dist_sum(t->dist, t->epoch_cut);
+    long skipped = vlp_dist_sum(t->dist, t->cost.skipped), cut = vlp_dist_sum(t->dist, t->cost.cut);
     if (t->dist->rank == 0) {
         char *config = vlp_config_to_text(&t->cfg);
-        int n_ints = vlp_model_state_ints(&t->model), *ints = malloc(sizeof(int) * (size_t)(n_ints + 1));
-        VLP_ASSERT(ints, "out of memory");
+        int n_ints = vlp_model_state_ints(&t->model), *ints = vlp_malloc(sizeof(int) * (size_t)(n_ints + 1));
         vlp_model_state_get(&t->model, ints);
         vlp_checkpoint_meta m = {.step = t->step, .loader_epoch = t->next_epoch,
                                  .loader_step = t->next_batch, .epoch_skipped = skipped,
@@ -587,7 +599,7 @@ static void log_metrics(vlp_trainer *t, float loss, double samples_per_s, double
         for (int i = 0; i < 3; i++)
             if (isfinite(t->model.terms[i])) fprintf(t->metrics, ", \"%s\": %.6g", names[i], t->model.terms[i]);
     }
-    if (t->skipped) fprintf(t->metrics, ", \"skipped\": true, \"bad_steps\": %ld", t->bad_steps);
+    if (t->guard.skipped) fprintf(t->metrics, ", \"skipped\": true, \"bad_steps\": %ld", t->guard.bad_steps);
     fprintf(t->metrics, ", \"samples_per_s\": %.1f, \"elapsed_s\": %.3f}\n", samples_per_s, elapsed);
     /* A full disk must not stop the training (checkpoints say so on their
      * own): say it once, and which steps the curves miss. */
@@ -603,7 +615,7 @@ static void report_skipped(const vlp_trainer *t, float loss, bool tty) {
     if (t->dist->rank != 0) return;
     if (tty) putchar('\n');
     printf("vlptrain: step %ld: loss %g, gradient norm %g: not finite; update skipped "
-           "(%ld in a row, %ld in all)\n", t->step, loss, t->grad_norm, t->bad_streak, t->bad_steps);
+           "(%ld in a row, %ld in all)\n", t->step, loss, t->grad_norm, t->guard.streak, t->guard.bad_steps);
     fflush(stdout);
 }
 
@@ -617,7 +629,7 @@ static int stop_nonfinite(vlp_trainer *t) {
                          "step %ld: %ld steps in a row (from step %ld) had a loss or gradient norm that is "
                          "not finite ([train] max_bad_steps = %d); stopping without a checkpoint; %s. "
                          "Lower [optim] lr or set grad_clip, check the data, then --resume latest",
-                         t->step, t->bad_streak, t->streak_start, t->cfg.train.max_bad_steps, newest);
+                         t->step, t->guard.streak, t->guard.streak_start, t->cfg.train.max_bad_steps, newest);
 }
 
 /* A checkpoint now (*tried = this step), unless a non-finite streak is
@@ -627,9 +639,9 @@ static int stop_nonfinite(vlp_trainer *t) {
 static int save_checkpoint(vlp_trainer *t, long *tried) {
     bool root = t->dist->rank == 0;
     *tried = t->step;
-    if (t->bad_streak) {
+    if (t->guard.streak) {
         if (root) printf("vlptrain: step %ld: no checkpoint while steps are not finite (since step %ld)\n",
-                         t->step, t->streak_start);
+                         t->step, t->guard.streak_start);
         return VLP_OK;
     }
     int rc = vlp_trainer_checkpoint(t);
@@ -683,10 +695,10 @@ int vlp_trainer_run(vlp_trainer *t) {
         if (rc) return rc;
         double elapsed = vlp_progress_elapsed(&progress);
         training += elapsed - start;
-        if (t->ended_epoch >= 0) { /* an epoch ended: what its data cost */
-            long epoch = t->ended_epoch, skipped = vlp_dist_sum(t->dist, t->ended_skipped),
-                 cut = vlp_dist_sum(t->dist, t->ended_cut);
-            t->ended_epoch = -1;
+        if (t->cost.ended_epoch >= 0) { /* an epoch ended: what its data cost */
+            long epoch = t->cost.ended_epoch, skipped = vlp_dist_sum(t->dist, t->cost.ended_skipped),
+                 cut = vlp_dist_sum(t->dist, t->cost.ended_cut);
+            t->cost.ended_epoch = -1;
             if (t->dist->rank == 0) {
                 if (progress.tty) putchar('\n');
                 printf("epoch %ld done: %ld unreadable images skipped, %ld captions cut to the context\n",
@@ -698,9 +710,9 @@ int vlp_trainer_run(vlp_trainer *t) {
             }
         }
         log_metrics(t, loss, (t->step - first) * pairs / training, elapsed);
-        if (t->skipped) {
+        if (t->guard.skipped) {
             report_skipped(t, loss, progress.tty);
-            if (t->bad_streak >= c->train.max_bad_steps) return stop_nonfinite(t);
+            if (t->guard.streak >= c->train.max_bad_steps) return stop_nonfinite(t);
         }
         if (t->dist->rank == 0)
             vlp_progress_update(&progress, t->step, "epoch %ld | loss %.4f | lr %.2e | scale %.1f",
@@ -717,9 +729,9 @@ int vlp_trainer_run(vlp_trainer *t) {
     int rc = t->evaluate ? t->evaluate(t) : VLP_OK;
     if (rc) return rc;
     if (tried != t->step && (rc = save_checkpoint(t, &tried))) return rc;
-    if (t->bad_steps && t->dist->rank == 0)
+    if (t->guard.bad_steps && t->dist->rank == 0)
         printf("vlptrain: %ld of %ld steps skipped: their loss or gradient norm was not finite\n",
-               t->bad_steps, t->step);
+               t->guard.bad_steps, t->step);
     if (t->dist->rank == 0) {
         char path[VLP_PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/model.h5", t->run_dir);

@@ -26,6 +26,34 @@ typedef struct vlp_trainer vlp_trainer;
  * trainer only says when. */
 typedef int (*vlp_trainer_eval_fn)(vlp_trainer *t);
 
+/* What the data cost, from the batches consumed: unreadable images skipped
+ * and captions cut, in the epoch in progress (epoch; on rank 0 with a
+ * resumed run's counts from before it) and in the last epoch that ended
+ * (ended_epoch; -1 until a step ends one). */
+typedef struct vlp_trainer_data_cost {
+    long epoch, skipped, cut;
+    long ended_epoch, ended_skipped, ended_cut;
+} vlp_trainer_data_cost;
+
+/* The NaN/Inf guard: the last step was skipped (its loss or gradient norm
+ * was not finite on some rank); skipped steps in all and in the current
+ * streak, and the first step of that streak; the test hook's poisoned steps. */
+typedef struct vlp_trainer_guard {
+    bool skipped;
+    long bad_steps, streak, streak_start;
+    long *nan_steps;
+    int n_nan_steps;
+} vlp_trainer_guard;
+
+/* A step's micro-batches: images, token ids, group ids, cached features;
+ * BLIP's captioning rows with [blip] prompt (NULL: none) and the tokens
+ * before the caption. Allocated once by vlp_trainer_open. */
+typedef struct vlp_trainer_buffers {
+    float *images, *cache_img, *cache_txt;
+    int *ids, *groups, *groups_all;
+    int *lm_ids, prompt_length, *prompt_ids;
+} vlp_trainer_buffers;
+
 struct vlp_trainer {
     vlp_config cfg;
     const vlp_dist *dist;
@@ -40,20 +68,9 @@ struct vlp_trainer {
     vlp_adamw opt;
     long step, total_steps;
     long next_epoch, next_batch; /* the loader's position after this step */
-    /* What the data cost, from the batches consumed: unreadable images
-     * skipped and captions cut, in the epoch in progress (data_epoch; on
-     * rank 0 with a resumed run's counts from before it) and in the last
-     * epoch that ended (ended_epoch; -1 until a step ends one). */
-    long data_epoch, epoch_skipped, epoch_cut;
-    long ended_epoch, ended_skipped, ended_cut;
     float lr, grad_norm;         /* of the last step */
-    /* The NaN/Inf guard: the last step was skipped (its loss or gradient
-     * norm was not finite on some rank); skipped steps in all and in the
-     * current streak, and the first step of that streak. */
-    bool skipped;
-    long bad_steps, bad_streak, streak_start;
-    long *nan_steps; /* test hook: steps whose images are poisoned */
-    int n_nan_steps;
+    vlp_trainer_data_cost cost;
+    vlp_trainer_guard guard;
     char last_checkpoint[VLP_PATH_MAX]; /* newest checkpoint written or resumed (rank 0) */
     long checkpoint_step;               /* its step; -1: none */
     /* The error vlp_trainer_run returned happened on every rank at the
@@ -67,12 +84,7 @@ struct vlp_trainer {
     volatile sig_atomic_t *stop;
     bool interrupted;
     char run_dir[VLP_PATH_MAX], checkpoint_dir[VLP_PATH_MAX + 16];
-    /* a step's micro-batches: images, token ids, group ids, cached features */
-    float *images, *cache_img, *cache_txt;
-    int *ids, *groups, *groups_all;
-    /* BLIP's captioning rows with [blip] prompt (NULL: none) and the tokens
-     * before the caption; GroupViT's prompts (NULL: none) and their maker */
-    int *lm_ids, prompt_length, *prompt_ids;
+    vlp_trainer_buffers buf;
     vlp_labeler labeler;
     vlp_trainer_eval_fn evaluate;
 };
@@ -87,7 +99,7 @@ void vlp_trainer_close(vlp_trainer *t);
 
 /* One optimizer step; *loss gets the global batch's loss (mean over ranks).
  * If the loss or the gradient norm is not finite on any rank, every rank
- * skips the update (parameters and AdamW state unchanged), sets t->skipped
+ * skips the update (parameters and AdamW state unchanged), sets t->guard.skipped
  * and counts it; the step still consumes its batch.
  * Test hook: the environment variable VLP_TEST_NAN_STEPS="5,6,7", read
  * once by vlp_trainer_open, puts a NaN into the images of those steps
