@@ -526,19 +526,8 @@ START_TEST(test_momentum_queue) {
 }
 END_TEST
 
-static Suite *blip_suite(void) {
-    Suite *s = suite_create("blip");
-    VLP_ADD_CASE(s, golden);
-    VLP_ADD_CASE(s, gradcheck_itc);
-    VLP_ADD_CASE(s, gradcheck_itc_momentum);
-    VLP_ADD_CASE(s, gradcheck_itm);
-    VLP_ADD_CASE(s, gradcheck_lm);
-    VLP_ADD_CASE(s, gradcheck_all_losses);
-    VLP_ADD_CASE(s, gradcheck_cross_attention);
-    VLP_ADD_CASE(s, gradcheck_decoder_self_attention);
-    VLP_ADD_CASE(s, itm_sampler);
-    VLP_ADD_CASE(s, momentum_queue);
-    return s;
-}
+VLP_SUITE(blip_suite, "blip", test_golden, test_gradcheck_itc, test_gradcheck_itc_momentum, test_gradcheck_itm,
+          test_gradcheck_lm, test_gradcheck_all_losses, test_gradcheck_cross_attention,
+          test_gradcheck_decoder_self_attention, test_itm_sampler, test_momentum_queue)
 
 VLP_TEST_MAIN(blip_suite)

@@ -364,15 +364,7 @@ START_TEST(test_bad_options) {
 }
 END_TEST
 
-static Suite *blip_decode_suite(void) {
-    Suite *s = suite_create("blip_decode");
-    VLP_ADD_CASE(s, cached_step);
-    VLP_ADD_CASE(s, golden);
-    VLP_ADD_CASE(s, repetition_penalty);
-    VLP_ADD_CASE(s, nucleus_set);
-    VLP_ADD_CASE(s, nucleus_draws);
-    VLP_ADD_CASE(s, bad_options);
-    return s;
-}
+VLP_SUITE(blip_decode_suite, "blip_decode", test_cached_step, test_golden, test_repetition_penalty,
+          test_nucleus_set, test_nucleus_draws, test_bad_options)
 
 VLP_TEST_MAIN(blip_decode_suite)

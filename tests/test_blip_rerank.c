@@ -138,10 +138,6 @@ START_TEST(test_rerank) {
 }
 END_TEST
 
-static Suite *blip_rerank_suite(void) {
-    Suite *s = suite_create("blip_rerank");
-    VLP_ADD_CASE(s, rerank);
-    return s;
-}
+VLP_SUITE(blip_rerank_suite, "blip_rerank", test_rerank)
 
 VLP_TEST_MAIN(blip_rerank_suite)

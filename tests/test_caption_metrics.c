@@ -157,14 +157,7 @@ START_TEST(test_errors) {
 }
 END_TEST
 
-static Suite *caption_metrics_suite(void) {
-    Suite *s = suite_create("caption_metrics");
-    VLP_ADD_CASE(s, reference);
-    VLP_ADD_CASE(s, identical);
-    VLP_ADD_CASE(s, no_overlap);
-    VLP_ADD_CASE(s, by_hand);
-    VLP_ADD_CASE(s, errors);
-    return s;
-}
+VLP_SUITE(caption_metrics_suite, "caption_metrics", test_reference, test_identical, test_no_overlap, test_by_hand,
+          test_errors)
 
 VLP_TEST_MAIN(caption_metrics_suite)

@@ -205,17 +205,9 @@ START_TEST(test_docs_current) {
 }
 END_TEST
 
-static Suite *config_suite(void) {
-    Suite *s = suite_create("config");
-    VLP_ADD_CASE(s, good_file_and_overrides);
-    VLP_ADD_CASE(s, errors_name_line_and_key);
-    VLP_ADD_CASE(s, presets_and_preprocess);
-    VLP_ADD_CASE(s, inherit_init_model);
-    VLP_ADD_CASE(s, where_keys_were_set);
-    VLP_ADD_CASE(s, values_that_round_trip);
-    VLP_ADD_CASE(s, docs_current);
-    return s;
-}
+VLP_SUITE(config_suite, "config", test_good_file_and_overrides, test_errors_name_line_and_key,
+          test_presets_and_preprocess, test_inherit_init_model, test_where_keys_were_set,
+          test_values_that_round_trip, test_docs_current)
 
 int main(void) {
     int fd = mkstemp(path);

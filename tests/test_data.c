@@ -612,23 +612,10 @@ START_TEST(test_loader_tokenizes_and_counts_cut_captions) {
 }
 END_TEST
 
-static Suite *data_suite(void) {
-    Suite *s = suite_create("data");
-    VLP_ADD_CASE(s, decode_every_kind);
-    VLP_ADD_CASE(s, decode_package_files);
-    VLP_ADD_CASE(s, bad_files);
-    VLP_ADD_CASE(s, transforms);
-    VLP_ADD_CASE(s, color_jitter);
-    VLP_ADD_CASE(s, blur_posterize);
-    VLP_ADD_CASE(s, manifests);
-    VLP_ADD_CASE(s, folders);
-    VLP_ADD_CASE(s, shard_roundtrip);
-    VLP_ADD_CASE(s, sharding_covers_every_index_once);
-    VLP_ADD_CASE(s, loader_deterministic_and_resumable);
-    VLP_ADD_CASE(s, loader_skips_bad_images);
-    VLP_ADD_CASE(s, loader_tokenizes_and_counts_cut_captions);
-    return s;
-}
+VLP_SUITE(data_suite, "data", test_decode_every_kind, test_decode_package_files, test_bad_files, test_transforms,
+          test_color_jitter, test_blur_posterize, test_manifests, test_folders, test_shard_roundtrip,
+          test_sharding_covers_every_index_once, test_loader_deterministic_and_resumable,
+          test_loader_skips_bad_images, test_loader_tokenizes_and_counts_cut_captions)
 
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/vlp-test-data-XXXXXX");

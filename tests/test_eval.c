@@ -183,17 +183,7 @@ START_TEST(test_prompt_labels) {
 }
 END_TEST
 
-static Suite *eval_suite(void) {
-    Suite *s = suite_create("eval");
-    TCase *tc = tcase_create("metrics");
-    tcase_add_test(tc, test_zeroshot_counts);
-    tcase_add_test(tc, test_retrieval_pairs);
-    tcase_add_test(tc, test_retrieval_concepts);
-    tcase_add_test(tc, test_retrieval_ties);
-    tcase_add_test(tc, test_chance_by_enumeration);
-    tcase_add_test(tc, test_prompt_labels);
-    suite_add_tcase(s, tc);
-    return s;
-}
+VLP_SUITE(eval_suite, "eval", test_zeroshot_counts, test_retrieval_pairs, test_retrieval_concepts,
+          test_retrieval_ties, test_chance_by_enumeration, test_prompt_labels)
 
 VLP_TEST_MAIN(eval_suite)

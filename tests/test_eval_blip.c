@@ -66,14 +66,6 @@ START_TEST(test_nearest) {
 }
 END_TEST
 
-static Suite *eval_blip_suite(void) {
-    Suite *s = suite_create("eval_blip");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_rerank_recall_pairs);
-    tcase_add_test(tc, test_rerank_recall_groups);
-    tcase_add_test(tc, test_nearest);
-    suite_add_tcase(s, tc);
-    return s;
-}
+VLP_SUITE(eval_blip_suite, "eval_blip", test_rerank_recall_pairs, test_rerank_recall_groups, test_nearest)
 
 VLP_TEST_MAIN(eval_blip_suite)

@@ -548,17 +548,8 @@ START_TEST(test_golden) {
 }
 END_TEST
 
-static Suite *groupvit_suite(void) {
-    Suite *s = suite_create("groupvit");
-    VLP_ADD_CASE(s, grouping_soft_gradcheck);
-    VLP_ADD_CASE(s, grouping_straight_through_gradcheck);
-    VLP_ADD_CASE(s, assignment_axis);
-    VLP_ADD_CASE(s, whole_model_gradcheck);
-    VLP_ADD_CASE(s, loss_local_rows);
-    VLP_ADD_CASE(s, config_errors);
-    VLP_ADD_CASE(s, init);
-    VLP_ADD_CASE(s, golden);
-    return s;
-}
+VLP_SUITE(groupvit_suite, "groupvit", test_grouping_soft_gradcheck, test_grouping_straight_through_gradcheck,
+          test_assignment_axis, test_whole_model_gradcheck, test_loss_local_rows, test_config_errors, test_init,
+          test_golden)
 
 VLP_TEST_MAIN(groupvit_suite)

@@ -161,14 +161,7 @@ START_TEST(test_pil_modes) {
 }
 END_TEST
 
-static Suite *suite(void) {
-    Suite *s = suite_create("image");
-    VLP_ADD_CASE(s, constant_stays_constant);
-    VLP_ADD_CASE(s, ramp_values);
-    VLP_ADD_CASE(s, identity);
-    VLP_ADD_CASE(s, eval_sizes);
-    VLP_ADD_CASE(s, pil_modes);
-    return s;
-}
+VLP_SUITE(suite, "image", test_constant_stays_constant, test_ramp_values, test_identity, test_eval_sizes,
+          test_pil_modes)
 
 VLP_TEST_MAIN(suite)

@@ -273,19 +273,8 @@ START_TEST(test_blas_kernel_note) {
 }
 END_TEST
 
-static Suite *kernels_suite(void) {
-    Suite *s = suite_create("kernels");
-    VLP_ADD_CASE(s, matmul_all_layouts);
-    VLP_ADD_CASE(s, linear);
-    VLP_ADD_CASE(s, activations_by_hand);
-    VLP_ADD_CASE(s, layernorm);
-    VLP_ADD_CASE(s, softmax_family);
-    VLP_ADD_CASE(s, attention);
-    VLP_ADD_CASE(s, cross_entropy);
-    VLP_ADD_CASE(s, l2_normalize_and_embedding);
-    VLP_ADD_CASE(s, data_movement);
-    VLP_ADD_CASE(s, blas_kernel_note);
-    return s;
-}
+VLP_SUITE(kernels_suite, "kernels", test_matmul_all_layouts, test_linear, test_activations_by_hand, test_layernorm,
+          test_softmax_family, test_attention, test_cross_entropy, test_l2_normalize_and_embedding,
+          test_data_movement, test_blas_kernel_note)
 
 VLP_TEST_MAIN(kernels_suite)

@@ -50,10 +50,6 @@ START_TEST(test_warm_step_allocates_nothing) {
 }
 END_TEST
 
-static Suite *noalloc_suite(void) {
-    Suite *s = suite_create("noalloc");
-    VLP_ADD_CASE(s, warm_step_allocates_nothing);
-    return s;
-}
+VLP_SUITE(noalloc_suite, "noalloc", test_warm_step_allocates_nothing)
 
 VLP_TEST_MAIN(noalloc_suite)

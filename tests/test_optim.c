@@ -74,12 +74,6 @@ START_TEST(test_clip_by_hand) {
 }
 END_TEST
 
-static Suite *optim_suite(void) {
-    Suite *s = suite_create("optim");
-    VLP_ADD_CASE(s, adamw_by_hand);
-    VLP_ADD_CASE(s, schedule_by_hand);
-    VLP_ADD_CASE(s, clip_by_hand);
-    return s;
-}
+VLP_SUITE(optim_suite, "optim", test_adamw_by_hand, test_schedule_by_hand, test_clip_by_hand)
 
 VLP_TEST_MAIN(optim_suite)

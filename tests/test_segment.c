@@ -570,19 +570,9 @@ START_TEST(test_scenes_real_data) {
 }
 END_TEST
 
-static Suite *segment_suite(void) {
-    Suite *s = suite_create("segment");
-    VLP_ADD_CASE(s, miou_hand);
-    VLP_ADD_CASE(s, assign_product_upsample);
-    VLP_ADD_CASE(s, labels_and_baselines);
-    VLP_ADD_CASE(s, groupvit_tower_matches);
-    VLP_ADD_CASE(s, segment_image);
-    VLP_ADD_CASE(s, segment_masked_embeddings);
-    VLP_ADD_CASE(s, scenes_masks_exact);
-    VLP_ADD_CASE(s, scenes_deterministic);
-    VLP_ADD_CASE(s, scenes_real_data);
-    return s;
-}
+VLP_SUITE(segment_suite, "segment", test_miou_hand, test_assign_product_upsample, test_labels_and_baselines,
+          test_groupvit_tower_matches, test_segment_image, test_segment_masked_embeddings, test_scenes_masks_exact,
+          test_scenes_deterministic, test_scenes_real_data)
 
 /* scenes_real_data is skipped (77) when the datasets are not prepared. */
 int main(void) {

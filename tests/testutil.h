@@ -7,6 +7,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "autograd/gradcheck.h"
 
@@ -29,6 +30,29 @@ static inline int vlp_test_run(Suite *suite) {
 
 #define VLP_TEST_MAIN(make_suite)                              \
     int main(void) { return vlp_test_run(make_suite()); }
+
+/* A suite of one case per test, each case named as its test without the
+ * "test_" prefix (the name ctest's CK_RUN_CASE gives). */
+static inline Suite *vlp_test_suite(const char *name, const TTest *const *tests, size_t n) {
+    Suite *s = suite_create(name);
+    for (size_t i = 0; i < n; i++) {
+        const char *case_name = tests[i]->name;
+        if (!strncmp(case_name, "test_", 5)) case_name += 5;
+        TCase *tc = tcase_create(case_name);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, tests[i]);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+/* Defines static Suite *make_suite(void): the suite `name` of the tests
+ * listed, each its own case: VLP_SUITE(clip_suite, "clip", test_a, test_b). */
+#define VLP_SUITE(make_suite, name, ...)                                                  \
+    static Suite *make_suite(void) {                                                      \
+        const TTest *const tests_[] = {__VA_ARGS__};                                      \
+        return vlp_test_suite(name, tests_, sizeof tests_ / sizeof tests_[0]);            \
+    }
 
 /* Adds a test case named `name` holding the single test test_<name>. */
 #define VLP_ADD_CASE(suite, name)                              \
