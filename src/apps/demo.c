@@ -6,21 +6,23 @@
 #include <stb_image_write.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "data/toy.h"
 
 int vlp_demo_init(vlp_demo *d, int classes, int per_class, uint64_t seed) {
     memset(d, 0, sizeof *d);
     d->classes = classes;
     d->n = classes * per_class;
-    d->x = malloc((size_t)d->n * 2 * sizeof *d->x);
-    d->y = malloc((size_t)d->n * sizeof *d->y);
+    d->x = vlp_malloc((size_t)d->n * 2 * sizeof *d->x);
+    d->y = vlp_malloc((size_t)d->n * sizeof *d->y);
     vlp_params_init(&d->params);
     vlp_tape_init(&d->tape);
     vlp_mlp_register(&d->mlp, &d->params, "mlp", 3, (int[]){2, 64, 64, classes},
                      VLP_ACTIVATION_GELU);
-    if (!d->x || !d->y || vlp_params_alloc(&d->params) != VLP_OK) {
+    int rc = vlp_params_alloc(&d->params);
+    if (rc != VLP_OK) {
         vlp_demo_free(d);
-        return vlp_error_set(VLP_ENOMEM, "out of memory setting up the demo");
+        return rc;
     }
     vlp_rng rng;
     vlp_rng_init(&rng, seed);
@@ -80,12 +82,8 @@ int vlp_demo_plot(vlp_demo *d, const char *path, int size) {
                                                {214, 39, 40}, {148, 103, 189}, {140, 86, 75}};
     const int n_colors = (int)(sizeof palette / sizeof palette[0]);
     const float extent = 1.2f;
-    unsigned char *img = malloc((size_t)size * size * 3);
-    float *row = malloc((size_t)size * 2 * sizeof *row);
-    if (!img || !row) {
-        free(img), free(row);
-        return vlp_error_set(VLP_ENOMEM, "out of memory drawing %s", path);
-    }
+    unsigned char *img = vlp_malloc((size_t)size * size * 3);
+    float *row = vlp_malloc((size_t)size * 2 * sizeof *row);
     for (int py = 0; py < size; py++) { /* one image row per forward */
         vlp_tape_reset(&d->tape);
         vlp_tape_no_grad_begin(&d->tape);

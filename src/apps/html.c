@@ -6,6 +6,7 @@
 #include <stb_image_write.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 void vlp_html_text(FILE *f, const char *text) {
     for (const char *p = text; *p; p++) {
@@ -28,8 +29,7 @@ static void append(void *ctx, void *data, int size) {
     buffer *b = ctx;
     if (b->len + (size_t)size > b->cap) {
         b->cap = 2 * (b->len + (size_t)size);
-        b->data = realloc(b->data, b->cap);
-        VLP_ASSERT(b->data, "out of memory encoding a PNG");
+        b->data = vlp_realloc(b->data, b->cap);
     }
     memcpy(b->data + b->len, data, (size_t)size);
     b->len += (size_t)size;

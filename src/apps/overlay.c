@@ -8,6 +8,7 @@
 
 #include "apps/font.h"
 #include "base/error.h"
+#include "base/mem.h"
 
 void vlp_segment_colour(int label, uint8_t rgb[3]) {
     if (label <= 0) {
@@ -50,8 +51,7 @@ int vlp_segment_overlay(vlp_image *out, const vlp_image *img, const uint8_t *con
     memset(out, 0, sizeof *out); /* a plain RGB image: no PIL mode pixels to free */
     out->w = n_panels * (W + pad) + pad;
     out->h = pad + line + H + pad + legend_rows * line + pad;
-    out->rgb = malloc((size_t)out->w * out->h * 3);
-    if (!out->rgb) return vlp_error_set(VLP_ENOMEM, "out of memory");
+    out->rgb = vlp_malloc((size_t)out->w * out->h * 3);
     memset(out->rgb, 255, (size_t)out->w * out->h * 3);
     const uint8_t black[3] = {0, 0, 0}, white[3] = {255, 255, 255};
     for (int i = 0; i < n_panels; i++) {

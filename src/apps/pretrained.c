@@ -13,6 +13,7 @@
 
 #include "base/file.h"
 #include "base/error.h"
+#include "base/mem.h"
 #include "data/safetensors.h"
 #include "data/tokenizer.h"
 #include "train/checkpoint.h"
@@ -42,19 +43,11 @@ static void source_free(source *s) {
 }
 
 static int source_add(source *s, const char *path) {
-    vlp_safetensors *files = realloc(s->files, sizeof *files * (size_t)(s->n + 1));
-    if (!files) return vlp_error_set(VLP_ENOMEM, "out of memory");
-    s->files = files;
-    bool **used = realloc(s->used, sizeof *used * (size_t)(s->n + 1));
-    if (!used) return vlp_error_set(VLP_ENOMEM, "out of memory");
-    s->used = used;
+    s->files = vlp_realloc(s->files, sizeof *s->files * (size_t)(s->n + 1));
+    s->used = vlp_realloc(s->used, sizeof *s->used * (size_t)(s->n + 1));
     int rc = vlp_safetensors_open(&s->files[s->n], path);
     if (rc) return rc;
-    s->used[s->n] = calloc((size_t)s->files[s->n].n + 1, sizeof(bool));
-    if (!s->used[s->n]) {
-        vlp_safetensors_close(&s->files[s->n]);
-        return vlp_error_set(VLP_ENOMEM, "out of memory");
-    }
+    s->used[s->n] = vlp_calloc((size_t)s->files[s->n].n + 1, sizeof(bool));
     s->n++;
     return VLP_OK;
 }
@@ -201,9 +194,8 @@ static int load_params(source *s, vlp_params *p, vlp_pretrained_format format) {
         } else { /* vlp's (in, out) from a Linear's (out, in) */
             int64_t rows = shape[0], cols = shape[1], flipped[2] = {cols, rows};
             free(scratch);
-            scratch = malloc(sizeof(float) * (size_t)e->t->n);
-            if (!scratch) rc = vlp_error_set(VLP_ENOMEM, "out of memory for %s", names[0]);
-            if (!rc) rc = fetch(s, names[0], 2, flipped, scratch, e->name);
+            scratch = vlp_malloc(sizeof(float) * (size_t)e->t->n);
+            rc = fetch(s, names[0], 2, flipped, scratch, e->name);
             for (int64_t r = 0; !rc && r < rows; r++)
                 for (int64_t c = 0; c < cols; c++) dst[r * cols + c] = scratch[c * rows + r];
         }
@@ -839,11 +831,10 @@ int vlp_pretrained_export(const char *run, const char *out, vlp_pretrained_forma
     const vlp_clip *mp = &model.clip;
     const vlp_config c = model.cfg;
     int vocab = vlp_tokenizer_vocab_size(tok), count = mp->params.count, n = 0;
-    vlp_st_entry *e = calloc((size_t)count * 3, sizeof *e);
-    float **owned = calloc((size_t)count * 3, sizeof *owned);
-    char (*names)[NAME_MAX_LEN] = calloc((size_t)count * 3, NAME_MAX_LEN);
-    if (!rc && (!e || !owned || !names)) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
-    for (int i = 0; i < count && !rc; i++) {
+    vlp_st_entry *e = vlp_calloc((size_t)count * 3, sizeof *e);
+    float **owned = vlp_calloc((size_t)count * 3, sizeof *owned);
+    char (*names)[NAME_MAX_LEN] = vlp_calloc((size_t)count * 3, NAME_MAX_LEN);
+    for (int i = 0; i < count; i++) {
         const vlp_param *p = &mp->params.table[i];
         const float *data = mp->params.data + p->offset;
         int how = COPY, parts = 1;
@@ -860,9 +851,8 @@ int vlp_pretrained_export(const char *run, const char *out, vlp_pretrained_forma
         }
         if (how == TRANSPOSE) {
             int64_t rows = p->t->shape[0], cols = p->t->shape[1];
-            float *t = owned[n] = malloc(sizeof(float) * (size_t)p->t->n);
-            if (!t) rc = vlp_error_set(VLP_ENOMEM, "out of memory for %s", p->name);
-            for (int64_t r = 0; t && r < rows; r++)
+            float *t = owned[n] = vlp_malloc(sizeof(float) * (size_t)p->t->n);
+            for (int64_t r = 0; r < rows; r++)
                 for (int64_t col = 0; col < cols; col++) t[col * rows + r] = data[r * cols + col];
             e[n].shape[0] = cols, e[n].shape[1] = rows, e[n].data = t;
         }
@@ -883,7 +873,7 @@ int vlp_pretrained_export(const char *run, const char *out, vlp_pretrained_forma
         if (!rc) rc = write_vocab_json(out, path, vocab);
         if (!rc) rc = write_hf_tokenizer_files(out, c.model.context_length);
     }
-    for (int i = 0; owned && i < count * 3; i++) free(owned[i]);
+    for (int i = 0; i < count * 3; i++) free(owned[i]);
     free(owned), free(e), free(names);
     vlp_tokenizer_free(tok);
     vlp_model_free(&model);

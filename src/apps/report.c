@@ -9,6 +9,7 @@
 
 #include "base/file.h"
 #include "base/error.h"
+#include "base/mem.h"
 #include "autograd/kernels.h"
 #include "train/checkpoint.h"
 #include "eval/eval.h"
@@ -31,8 +32,7 @@ static series *find_series(curves *c, const char *name) {
         if (!strcmp(c->s[i].name, name)) return &c->s[i];
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 16;
-        c->s = realloc(c->s, sizeof *c->s * c->cap);
-        VLP_ASSERT(c->s, "out of memory");
+        c->s = vlp_realloc(c->s, sizeof *c->s * c->cap);
     }
     series *s = &c->s[c->n++];
     memset(s, 0, sizeof *s);
@@ -45,9 +45,8 @@ static void add_point(curves *c, const char *name, double x, double y) {
     series *s = find_series(c, name);
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 256;
-        s->x = realloc(s->x, sizeof(double) * s->cap);
-        s->y = realloc(s->y, sizeof(double) * s->cap);
-        VLP_ASSERT(s->x && s->y, "out of memory");
+        s->x = vlp_realloc(s->x, sizeof(double) * s->cap);
+        s->y = vlp_realloc(s->y, sizeof(double) * s->cap);
     }
     s->x[s->n] = x, s->y[s->n] = y, s->n++;
 }
@@ -138,18 +137,17 @@ static int image_grid(FILE *f, const char *run_dir, const vlp_config *cfg, const
         return rc;
     }
     int D = m.embed_dim;
-    float *img = malloc(sizeof(float) * ds.n * D), *txt = malloc(sizeof(float) * ds.n * D);
-    float *sim = malloc(sizeof(float) * ds.n);
+    float *img = vlp_malloc(sizeof(float) * ds.n * D), *txt = vlp_malloc(sizeof(float) * ds.n * D);
+    float *sim = vlp_malloc(sizeof(float) * ds.n);
     vlp_dist alone = {.rank = 0, .world = 1};
-    bool *read = malloc(sizeof(bool) * ((size_t)ds.n + 1));
-    VLP_ASSERT(read, "out of memory for %ld samples", ds.n);
+    bool *read = vlp_malloc(sizeof(bool) * ((size_t)ds.n + 1));
     rc = vlp_eval_embed(&m, tok, &ds, &alone, 256, 2, img, txt, read);
     /* the page shows and ranks only what was read */
     vlp_dataset all = ds;
     vlp_eval_keep_read(&ds, &all, read, img, txt, D);
     free(read);
     /* Distinct captions only: a class-name caption repeated 1000 times is one candidate. */
-    long *first = malloc(sizeof(long) * ds.n), n_unique = 0;
+    long *first = vlp_malloc(sizeof(long) * ds.n), n_unique = 0;
     for (long i = 0; i < ds.n && !rc; i++) {
         bool seen = false;
         for (long u = 0; u < n_unique && !seen; u++) seen = !strcmp(ds.samples[first[u]].caption, ds.samples[i].caption);

@@ -2,11 +2,13 @@
 #include "apps/search.h"
 
 #include <hdf5.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "autograd/kernels.h"
 #include "apps/html.h"
 #include "train/weights.h"
@@ -60,11 +62,7 @@ static int index_write(const char *path, const float *features, long n, int dim,
 
 int vlp_index_save(const char *path, const float *features, long n, int dim, const vlp_dataset *ds,
                    long unreadable) {
-    const char **caps = malloc(sizeof(char *) * n), **paths = malloc(sizeof(char *) * n);
-    if (!caps || !paths) {
-        free(caps), free(paths);
-        return vlp_error_set(VLP_ENOMEM, "%s: out of memory for %ld rows", path, n);
-    }
+    const char **caps = vlp_malloc(sizeof(char *) * n), **paths = vlp_malloc(sizeof(char *) * n);
     for (long i = 0; i < n; i++) {
         caps[i] = ds->samples[i].caption;
         paths[i] = ds->samples[i].path ? ds->samples[i].path : "";
@@ -76,23 +74,28 @@ int vlp_index_save(const char *path, const float *features, long n, int dim, con
 
 int vlp_index_save_texts(const char *path, const float *features, long n, int dim, const char *const *texts,
                          const char *source) {
-    const char **paths = malloc(sizeof(char *) * (n ? n : 1));
-    if (!paths) return vlp_error_set(VLP_ENOMEM, "%s: out of memory for %ld rows", path, n);
+    const char **paths = vlp_malloc(sizeof(char *) * n);
     for (long i = 0; i < n; i++) paths[i] = "";
     int rc = index_write(path, features, n, dim, texts, paths, source, 0);
     free(paths);
     return rc;
 }
 
+/* The n strings of dataset name, or NULL when it is missing or does not
+ * hold exactly n (the whole dataset is read into n slots). */
 static char **read_strings(hid_t f, const char *name, long n) {
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT), t = string_type();
-    char **raw = calloc((size_t)n, sizeof *raw), **out = calloc((size_t)n, sizeof *out);
-    bool ok = d >= 0 && raw && out && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0;
-    for (long i = 0; i < n; i++) {
-        if (ok) out[i] = strdup(raw[i] ? raw[i] : "");
-        if (raw && raw[i]) H5free_memory(raw[i]);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT), t = string_type(), s = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t count = 0;
+    bool ok = s >= 0 && H5Sget_simple_extent_ndims(s) == 1 && H5Sget_simple_extent_dims(s, &count, NULL) >= 0 &&
+              count == (hsize_t)n;
+    char **raw = ok ? vlp_calloc((size_t)n, sizeof *raw) : NULL, **out = ok ? vlp_calloc((size_t)n, sizeof *out) : NULL;
+    ok = ok && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0;
+    for (long i = 0; raw && i < n; i++) {
+        if (ok) out[i] = vlp_strdup(raw[i] ? raw[i] : "");
+        if (raw[i]) H5free_memory(raw[i]);
     }
     free(raw);
+    if (s >= 0) H5Sclose(s);
     if (d >= 0) H5Dclose(d);
     H5Tclose(t);
     if (!ok) free(out), out = NULL;
@@ -108,10 +111,22 @@ int vlp_index_load(vlp_index *ix, const char *path) {
     hsize_t dims[2] = {0, 0};
     int rc = s >= 0 && H5Sget_simple_extent_ndims(s) == 2 && H5Sget_simple_extent_dims(s, dims, NULL) >= 0
              ? VLP_OK : VLP_EFORMAT;
-    ix->n = (long)dims[0], ix->dim = (int)dims[1];
+    bool told = false; /* rc's message already set */
+    /* The shape is the file's word: before allocating for it, the floats it
+     * claims must be stored in the file (vlp writes them uncompressed), and
+     * rows and width must fit the int of vlp_gemm and ix->dim. */
+    hsize_t stored = rc ? 0 : H5Dget_storage_size(d);
+    if (!rc && (dims[0] > INT_MAX || dims[1] > INT_MAX ||
+                (dims[0] && dims[1] > stored / sizeof(float) / dims[0]))) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: /features claims (%llu, %llu) floats but the file stores %llu bytes "
+                           "of them: truncated, compressed or not a vlp index", path, (unsigned long long)dims[0],
+                           (unsigned long long)dims[1], (unsigned long long)stored);
+        told = true;
+    }
     if (!rc) {
-        ix->features = malloc(sizeof(float) * dims[0] * dims[1]);
-        if (!ix->features || H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, ix->features) < 0) rc = VLP_EFORMAT;
+        ix->n = (long)dims[0], ix->dim = (int)dims[1];
+        ix->features = vlp_malloc(sizeof(float) * dims[0] * dims[1]);
+        if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, ix->features) < 0) rc = VLP_EFORMAT;
     }
     if (s >= 0) H5Sclose(s);
     if (d >= 0) H5Dclose(d);
@@ -127,7 +142,7 @@ int vlp_index_load(vlp_index *ix, const char *path) {
     H5Fclose(f);
     if (rc) {
         vlp_index_free(ix);
-        return vlp_error_set(rc, "%s: not a vlp index (features, captions, paths, source)", path);
+        return told ? rc : vlp_error_set(rc, "%s: not a vlp index (features, captions, paths, source)", path);
     }
     return VLP_OK;
 }
@@ -142,8 +157,7 @@ void vlp_index_free(vlp_index *ix) {
 }
 
 void vlp_index_top(const vlp_index *ix, const float *query, int k, long *rows, float *scores) {
-    float *sim = malloc(sizeof(float) * ix->n);
-    VLP_ASSERT(sim, "out of memory");
+    float *sim = vlp_malloc(sizeof(float) * ix->n);
     vlp_gemm(false, true, 1, (int)ix->n, ix->dim, 1.0f, query, ix->dim, ix->features, ix->dim, 0.0f, sim, (int)ix->n);
     for (int j = 0; j < k; j++) rows[j] = -1, scores[j] = -2.0f;
     for (long i = 0; i < ix->n; i++) { /* insertion into the sorted top k */

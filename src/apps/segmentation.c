@@ -14,6 +14,7 @@
 #include "apps/overlay.h"
 #include "base/error.h"
 #include "base/file.h"
+#include "base/mem.h"
 #include "data/dataset.h"
 #include "eval/eval.h"
 #include "train/checkpoint.h"
@@ -59,10 +60,10 @@ static char **list_images(const char *dir, long *n) {
         const char *dot = strrchr(e->d_name, '.');
         if (e->d_name[0] == '.' || !dot || (strcasecmp(dot, ".png") && strcasecmp(dot, ".jpg") && strcasecmp(dot, ".jpeg")))
             continue;
-        char **grown = realloc(files, sizeof *files * (size_t)(*n + 1));
-        VLP_ASSERT(grown, "out of memory for %ld file names", *n + 1);
-        files = grown;
-        VLP_ASSERT(asprintf(&files[*n], "%s/%s", dir, e->d_name) >= 0, "out of memory");
+        files = vlp_realloc(files, sizeof *files * (size_t)(*n + 1));
+        size_t len = strlen(dir) + 1 + strlen(e->d_name) + 1;
+        files[*n] = vlp_malloc(len);
+        snprintf(files[*n], len, "%s/%s", dir, e->d_name);
         (*n)++;
     }
     closedir(d);
@@ -79,8 +80,7 @@ typedef struct method {
 } method;
 
 static cJSON *method_json(method *me, char **classes, int K) {
-    double *iou = malloc(sizeof(double) * (K + 1)), acc;
-    VLP_ASSERT(iou, "out of memory for %d classes", K);
+    double *iou = vlp_malloc(sizeof(double) * (K + 1)), acc;
     double mean = vlp_miou_compute(&me->miou, iou, &acc);
     cJSON *o = cJSON_CreateObject(), *per = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "miou", mean);
@@ -205,14 +205,12 @@ int vlp_segmentation_run(const vlp_segmentation_opts *o, vlp_segmentation_result
     have_gv = true;
     if (o->clip && (rc = open_model(o->clip, o->tokenizer, VLP_MODEL_CLIP, &clip, &clip_tok))) goto done;
     have_clip = o->clip != NULL;
-    gv_classes = malloc(sizeof(float) * K * gv.embed_dim);
-    VLP_ASSERT(gv_classes, "out of memory for %d class embeddings", K);
+    gv_classes = vlp_malloc(sizeof(float) * K * gv.embed_dim);
     if ((rc = vlp_eval_class_embeddings(&gv, gv_tok, (const char *const *)classes, K, (const char *const *)templates,
                                         n_templates, gv_classes)))
         goto done;
     if (have_clip) {
-        clip_classes = malloc(sizeof(float) * K * clip.embed_dim);
-        VLP_ASSERT(clip_classes, "out of memory for %d class embeddings", K);
+        clip_classes = vlp_malloc(sizeof(float) * K * clip.embed_dim);
         if ((rc = vlp_eval_class_embeddings(&clip, clip_tok, (const char *const *)classes, K,
                                             (const char *const *)templates, n_templates, clip_classes)))
             goto done;
@@ -241,11 +239,9 @@ int vlp_segmentation_run(const vlp_segmentation_opts *o, vlp_segmentation_result
             continue;
         }
         long np = (long)img.w * img.h;
-        uint8_t *pred = malloc(np), *oracle = malloc(np), *dense = malloc(np), *groups = malloc(np);
-        uint8_t *gt = have_masks ? malloc(np) : NULL, *named = have_masks ? malloc(np) : NULL;
-        int *group = malloc(sizeof(int) * np);
-        VLP_ASSERT(pred && oracle && dense && groups && group && (!have_masks || (gt && named)),
-                   "out of memory for an image of %ld pixels", np);
+        uint8_t *pred = vlp_malloc(np), *oracle = vlp_malloc(np), *dense = vlp_malloc(np), *groups = vlp_malloc(np);
+        uint8_t *gt = have_masks ? vlp_malloc(np) : NULL, *named = have_masks ? vlp_malloc(np) : NULL;
+        int *group = vlp_malloc(sizeof(int) * np);
         if (have_masks) rc = read_mask(&masks, i, &img, K, gt);
         if (!rc) rc = vlp_segment_image(&gv, &img, gv_classes, K, &o->rule, gt, pred, group, oracle);
         if (!rc && have_clip) rc = vlp_segment_image(&clip, &img, clip_classes, K, &o->dense_rule, NULL, dense, NULL, NULL);

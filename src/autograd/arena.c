@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/error.h"
+#include "base/mem.h"
 
 /* Under AddressSanitizer a released allocation is poisoned until it is
  * handed out again, so an op that reads a gradient or scratch after the
@@ -46,14 +46,11 @@ static size_t round_up(size_t n) {
 }
 
 static vlp_arena_block *block_new(size_t size) {
-    vlp_arena_block *b = malloc(sizeof *b);
-    void *data = NULL;
-    if (!b || posix_memalign(&data, VLP_ARENA_ALIGN, size) != 0)
-        vlp_fatal(__FILE__, __LINE__, "out of memory allocating a %zu-byte arena block", size);
+    vlp_arena_block *b = vlp_malloc(sizeof *b);
     b->next = NULL;
     b->size = size;
     b->used = 0;
-    b->data = data;
+    b->data = vlp_aligned_alloc(VLP_ARENA_ALIGN, size);
     return b;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "base/rng.h"
 
 /* sum(r * fn()) in double, without recording. */
@@ -32,9 +33,8 @@ bool vlp_gradcheck(vlp_params *params, vlp_gradcheck_fn fn, void *ctx,
     vlp_tape tape;
     vlp_tape_init(&tape);
     vlp_tensor *out = fn(&tape, ctx);
-    float *r = malloc((size_t)out->n * sizeof *r);
-    float *analytic = malloc(params->n * sizeof *analytic);
-    VLP_ASSERT(r && analytic, "out of memory in gradcheck");
+    float *r = vlp_malloc((size_t)out->n * sizeof *r);
+    float *analytic = vlp_malloc(params->n * sizeof *analytic);
     vlp_rng_fill_uniform(&rng, r, out->n, -1.0f, 1.0f);
     vlp_params_zero_grad(params);
     vlp_tape_backward(&tape, out, r);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 void vlp_params_init(vlp_params *p) { memset(p, 0, sizeof *p); }
 
@@ -31,13 +32,10 @@ vlp_tensor *vlp_params_add(vlp_params *p, const char *name, int ndim, const int 
     VLP_ASSERT(ndim >= 1 && ndim <= VLP_MAX_DIMS, "parameter %s has %d dimensions", name, ndim);
     if (p->count == p->cap) {
         int cap = p->cap ? 2 * p->cap : 64;
-        vlp_param *table = realloc(p->table, (size_t)cap * sizeof *table);
-        VLP_ASSERT(table, "out of memory registering parameter %s", name);
-        p->table = table;
+        p->table = vlp_realloc(p->table, (size_t)cap * sizeof *p->table);
         p->cap = cap;
     }
-    vlp_tensor *t = calloc(1, sizeof *t);
-    VLP_ASSERT(t, "out of memory registering parameter %s", name);
+    vlp_tensor *t = vlp_calloc(1, sizeof *t);
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) {
         VLP_ASSERT(shape[i] > 0, "parameter %s: dimension %d has size %d", name, i, shape[i]);
@@ -58,12 +56,10 @@ vlp_tensor *vlp_params_add(vlp_params *p, const char *name, int ndim, const int 
 int vlp_params_alloc(vlp_params *p) {
     VLP_ASSERT(!p->data, "vlp_params_alloc called twice");
     size_t bytes = (p->n ? p->n : 1) * sizeof(float);
-    p->data = calloc(1, bytes);
-    p->grad = calloc(1, bytes);
-    p->m = calloc(1, bytes);
-    p->v = calloc(1, bytes);
-    if (!p->data || !p->grad || !p->m || !p->v)
-        return vlp_error_set(VLP_ENOMEM, "out of memory allocating %zu parameters", p->n);
+    p->data = vlp_calloc(1, bytes);
+    p->grad = vlp_calloc(1, bytes);
+    p->m = vlp_calloc(1, bytes);
+    p->v = vlp_calloc(1, bytes);
     for (int i = 0; i < p->count; i++) {
         vlp_param *e = &p->table[i];
         e->t->data = p->data + e->offset;

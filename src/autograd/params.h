@@ -35,7 +35,8 @@ void vlp_params_free(vlp_params *p);
  * name or registration after alloc is a programmer error. */
 vlp_tensor *vlp_params_add(vlp_params *p, const char *name, int ndim, const int *shape);
 
-/* Allocates the four zeroed buffers and points every tensor into them. */
+/* Allocates the four zeroed buffers and points every tensor into them.
+ * Returns VLP_OK: a failed allocation aborts (base/mem.h). */
 int vlp_params_alloc(vlp_params *p);
 
 vlp_param *vlp_params_find(const vlp_params *p, const char *name);

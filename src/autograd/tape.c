@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 void vlp_tape_init(vlp_tape *tape) {
     memset(tape, 0, sizeof *tape);
@@ -100,9 +101,7 @@ vlp_node *vlp_tape_record(vlp_tape *tape, vlp_backward_fn backward, const char *
 
     if (tape->n_nodes == tape->cap_nodes) {
         int cap = tape->cap_nodes ? 2 * tape->cap_nodes : 256;
-        vlp_node *nodes = realloc(tape->nodes, (size_t)cap * sizeof *nodes);
-        VLP_ASSERT(nodes, "out of memory growing the tape to %d nodes", cap);
-        tape->nodes = nodes;
+        tape->nodes = vlp_realloc(tape->nodes, (size_t)cap * sizeof *tape->nodes);
         tape->cap_nodes = cap;
     }
     VLP_ASSERT(!out->base && !out->grad, "op %s: the output must be a new tensor", op);

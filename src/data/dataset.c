@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 #define SHARD_VERSION 1
 
@@ -25,23 +26,16 @@ struct vlp_shard {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static char *dupstr(const char *s) {
-    char *d = strdup(s ? s : "");
-    VLP_ASSERT(d, "out of memory");
-    return d;
-}
-
 static char *join(const char *dir, const char *name) {
-    if (name[0] == '/' || !dir[0]) return dupstr(name);
+    if (name[0] == '/' || !dir[0]) return vlp_strdup(name);
     size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    VLP_ASSERT(p, "out of memory");
+    char *p = vlp_malloc(n);
     snprintf(p, n, "%s/%s", dir, name);
     return p;
 }
 
 static char *dir_of(const char *path) {
-    char *d = dupstr(path);
+    char *d = vlp_strdup(path);
     char *slash = strrchr(d, '/');
     if (slash) *slash = '\0';
     else d[0] = '\0';
@@ -64,8 +58,7 @@ static void add_sample(vlp_dataset *ds, long *cap, char *path, char *caption, in
                        int concept_id) {
     if (ds->n == *cap) {
         *cap = *cap ? 2 * *cap : 1024;
-        ds->samples = realloc(ds->samples, (size_t)*cap * sizeof *ds->samples);
-        VLP_ASSERT(ds->samples, "out of memory listing %ld samples", *cap);
+        ds->samples = vlp_realloc(ds->samples, (size_t)*cap * sizeof *ds->samples);
     }
     ds->samples[ds->n++] = (vlp_sample){path, caption, class_id, concept_id, -1};
 }
@@ -106,11 +99,9 @@ static void on_field(void *s, size_t len, void *data) {
     manifest *m = data;
     if (m->n_fields == m->cap_fields) {
         m->cap_fields = m->cap_fields ? 2 * m->cap_fields : 8;
-        m->fields = realloc(m->fields, (size_t)m->cap_fields * sizeof *m->fields);
-        VLP_ASSERT(m->fields, "out of memory");
+        m->fields = vlp_realloc(m->fields, (size_t)m->cap_fields * sizeof *m->fields);
     }
-    char *f = malloc(len + 1);
-    VLP_ASSERT(f, "out of memory");
+    char *f = vlp_malloc(len + 1);
     memcpy(f, s, len);
     f[len] = '\0';
     m->fields[m->n_fields++] = f;
@@ -169,7 +160,7 @@ static void on_row(int term, void *data) {
         goto done;
     }
     add_sample(m->ds, &m->cap, join(m->dir, m->fields[m->col_image]),
-               dupstr(m->fields[m->col_caption]), class_id, concept_id);
+               vlp_strdup(m->fields[m->col_caption]), class_id, concept_id);
 done:
     for (int i = 0; i < m->n_fields; i++) free(m->fields[i]);
     m->n_fields = 0;
@@ -208,7 +199,7 @@ int vlp_dataset_open_manifest(vlp_dataset *ds, const char *path, const vlp_manif
         vlp_dataset_free(ds);
         return rc;
     }
-    ds->source = dupstr(path);
+    ds->source = vlp_strdup(path);
     return VLP_OK;
 }
 
@@ -229,13 +220,12 @@ static char **list_dir(const char *dir, int *count) {
         if (e->d_name[0] == '.') continue; /* also hidden files */
         if (n + 1 >= cap) {
             cap = cap ? 2 * cap : 64;
-            names = realloc(names, (size_t)cap * sizeof *names);
-            VLP_ASSERT(names, "out of memory listing %s", dir);
+            names = vlp_realloc(names, (size_t)cap * sizeof *names);
         }
-        names[n++] = dupstr(e->d_name);
+        names[n++] = vlp_strdup(e->d_name);
     }
     closedir(d);
-    if (!names) names = calloc(1, sizeof *names);
+    if (!names) names = vlp_calloc(1, sizeof *names);
     qsort(names, (size_t)n, sizeof *names, cmp_str);
     names[n] = NULL;
     *count = n;
@@ -257,8 +247,7 @@ static bool is_dir(const char *path) {
 static char *read_caption(const char *image_path) {
     size_t n = strlen(image_path);
     const char *dot = strrchr(image_path, '.');
-    char *txt = malloc(n + 5);
-    VLP_ASSERT(txt, "out of memory");
+    char *txt = vlp_malloc(n + 5);
     size_t stem = dot && !strchr(dot, '/') ? (size_t)(dot - image_path) : n;
     memcpy(txt, image_path, stem);
     strcpy(txt + stem, ".txt");
@@ -277,14 +266,13 @@ static char *read_caption(const char *image_path) {
         }
         if (len + 3 > cap) {
             cap = cap ? 2 * cap : 128;
-            out = realloc(out, cap);
-            VLP_ASSERT(out, "out of memory");
+            out = vlp_realloc(out, cap);
         }
         if (space) out[len++] = ' ', space = false;
         out[len++] = (char)c;
     }
     fclose(f);
-    if (!out) return dupstr("");
+    if (!out) return vlp_strdup("");
     out[len] = '\0';
     return out;
 }
@@ -330,7 +318,7 @@ int vlp_dataset_open_caption_folder(vlp_dataset *ds, const char *dir) {
         return vlp_error_set(VLP_EFORMAT, "%s: no image with a .txt caption beside it (%ld without)",
                              dir, missing);
     }
-    ds->source = dupstr(dir);
+    ds->source = vlp_strdup(dir);
     return VLP_OK;
 }
 
@@ -346,14 +334,13 @@ int vlp_dataset_open_class_folder(vlp_dataset *ds, const char *dir) {
         char **files = is_dir(sub) ? list_dir(sub, &m) : NULL;
         if (files) {
             int id = ds->n_classes++;
-            ds->class_names = realloc(ds->class_names, (size_t)ds->n_classes * sizeof(char *));
-            VLP_ASSERT(ds->class_names, "out of memory");
-            char *label = dupstr(names[i]); /* "ankle_boot" reads "ankle boot" */
+            ds->class_names = vlp_realloc(ds->class_names, (size_t)ds->n_classes * sizeof(char *));
+            char *label = vlp_strdup(names[i]); /* "ankle_boot" reads "ankle boot" */
             for (char *c = label; *c; c++)
                 if (*c == '_') *c = ' ';
             ds->class_names[id] = label;
             for (int j = 0; j < m; j++)
-                if (is_image_name(files[j])) add_sample(ds, &cap, join(sub, files[j]), dupstr(label), id, -1);
+                if (is_image_name(files[j])) add_sample(ds, &cap, join(sub, files[j]), vlp_strdup(label), id, -1);
             free_list(files);
         }
         free(sub);
@@ -363,7 +350,7 @@ int vlp_dataset_open_class_folder(vlp_dataset *ds, const char *dir) {
         vlp_dataset_free(ds);
         return vlp_error_set(VLP_EFORMAT, "%s: no class subfolder holds an image", dir);
     }
-    ds->source = dupstr(dir);
+    ds->source = vlp_strdup(dir);
     return VLP_OK;
 }
 
@@ -414,29 +401,47 @@ int vlp_dataset_open_shard(vlp_dataset *ds, const char *path) {
         rc = vlp_error_set(VLP_EFORMAT, "%s: images must be (N, S, S, 3) uint8 with captions", path);
         goto fail;
     }
-    long n = (long)dims[0];
-    texts = calloc((size_t)n + 1, sizeof *texts);
-    class_id = malloc(((size_t)n + 1) * sizeof *class_id);
-    concept_id = malloc(((size_t)n + 1) * sizeof *concept_id);
-    if (!texts || !class_id || !concept_id) {
-        rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory for %ld captions", path, n);
+    /* Sizes from the file, checked before they size an allocation: the
+     * side as any decoded image's, the count against the captions (which
+     * H5Dread fills whole) and the file (a sample stores at least a byte). */
+    hsize_t max_pixels = (hsize_t)vlp_image_opts_default().max_pixels, file_bytes = 0;
+    if (dims[1] < 1 || dims[1] > max_pixels || dims[1] * dims[1] > max_pixels) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: images of %llux%llu pixels, more than the limit of %llu",
+                           path, (unsigned long long)dims[1], (unsigned long long)dims[2],
+                           (unsigned long long)max_pixels);
         goto fail;
     }
+    hid_t caps_space = H5Dget_space(caps);
+    hssize_t n_caps = caps_space >= 0 ? H5Sget_simple_extent_npoints(caps_space) : -1;
+    if (caps_space >= 0) H5Sclose(caps_space);
+    if (n_caps < 0 || (hsize_t)n_caps != dims[0]) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: captions unreadable, or not %llu of them", path,
+                           (unsigned long long)dims[0]);
+        goto fail;
+    }
+    if (H5Fget_filesize(f, &file_bytes) < 0 || dims[0] > file_bytes) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: %llu samples declared in a file of %llu bytes", path,
+                           (unsigned long long)dims[0], (unsigned long long)file_bytes);
+        goto fail;
+    }
+    long n = (long)dims[0];
+    texts = vlp_calloc((size_t)n + 1, sizeof *texts);
+    class_id = vlp_malloc(((size_t)n + 1) * sizeof *class_id);
+    concept_id = vlp_malloc(((size_t)n + 1) * sizeof *concept_id);
     if (H5Dread(caps, strtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, texts) < 0 ||
         read_ints(f, "class_id", class_id, n) || read_ints(f, "concept_id", concept_id, n)) {
         rc = vlp_error_set(VLP_EFORMAT, "%s: captions or ids unreadable, or not %ld of them", path, n);
         goto fail;
     }
-    ds->samples = calloc((size_t)n + 1, sizeof *ds->samples);
-    VLP_ASSERT(ds->samples, "out of memory");
+    ds->samples = vlp_calloc((size_t)n + 1, sizeof *ds->samples);
     for (long i = 0; i < n; i++)
-        ds->samples[i] = (vlp_sample){NULL, dupstr(texts[i]), class_id[i], concept_id[i], i};
+        ds->samples[i] = (vlp_sample){NULL, vlp_strdup(texts[i] ? texts[i] : ""), class_id[i],
+                                      concept_id[i], i};
     ds->n = n;
-    ds->shard = calloc(1, sizeof *ds->shard);
-    VLP_ASSERT(ds->shard, "out of memory");
+    ds->shard = vlp_calloc(1, sizeof *ds->shard);
     *ds->shard = (vlp_shard){.file = f, .images = images, .size = (int)dims[1]};
     pthread_mutex_init(&ds->shard->lock, NULL);
-    ds->source = dupstr(path);
+    ds->source = vlp_strdup(path);
     images = -1, f = -1; /* owned by the shard now */
     if (n == 0) rc = vlp_error_set(VLP_EFORMAT, "%s: no samples", path);
 fail:
@@ -470,11 +475,14 @@ static int shard_image(const vlp_dataset *ds, long i, vlp_image *out) {
     int rc = VLP_OK;
     pthread_mutex_lock(&s->lock);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* per thread: loader threads report errors themselves */
-    if (H5Dget_chunk_storage_size(s->images, offset, &stored) < 0 || stored == 0 ||
-        !(raw = malloc(stored)) || H5Dread_chunk(s->images, H5P_DEFAULT, offset, &filters, raw) < 0)
+    /* The stored size comes from the file: deflate never exceeds compressBound. */
+    bool sized = H5Dget_chunk_storage_size(s->images, offset, &stored) >= 0 && stored > 0 &&
+                 stored <= compressBound(bytes);
+    if (sized) raw = vlp_malloc(stored);
+    if (!sized || H5Dread_chunk(s->images, H5P_DEFAULT, offset, &filters, raw) < 0)
         rc = vlp_error_set(VLP_EFORMAT, "%s: image %ld unreadable", ds->source, i);
     pthread_mutex_unlock(&s->lock);
-    if (rc == VLP_OK && !(out->rgb = malloc(bytes))) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
+    if (rc == VLP_OK) out->rgb = vlp_malloc(bytes);
     if (rc == VLP_OK) {
         out->w = out->h = s->size;
         uLongf len = bytes;
@@ -522,11 +530,10 @@ int vlp_shard_pack(const vlp_dataset *ds, const char *path, int size, const vlp_
     hid_t images = H5Dcreate2(f, "images", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Sclose(space);
     H5Pclose(dcpl);
-    const char **texts = malloc(((size_t)ds->n + 1) * sizeof *texts);
-    int *class_id = malloc(((size_t)ds->n + 1) * sizeof *class_id);
-    int *concept_id = malloc(((size_t)ds->n + 1) * sizeof *concept_id);
+    const char **texts = vlp_malloc(((size_t)ds->n + 1) * sizeof *texts);
+    int *class_id = vlp_malloc(((size_t)ds->n + 1) * sizeof *class_id);
+    int *concept_id = vlp_malloc(((size_t)ds->n + 1) * sizeof *concept_id);
     int rc = images < 0 ? vlp_error_set(VLP_EIO, "%s: cannot create the images dataset", tmp) : VLP_OK;
-    if (!texts || !class_id || !concept_id) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
     hsize_t kept = 0;
     for (long i = 0; i < ds->n && rc == VLP_OK; i++) {
         vlp_image img, sq;

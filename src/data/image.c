@@ -11,6 +11,7 @@
 #include <stb_image.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 const float VLP_CLIP_MEAN[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 const float VLP_CLIP_STD[3] = {0.26862954f, 0.26130258f, 0.27577711f};
@@ -27,12 +28,12 @@ void vlp_image_free(vlp_image *img) {
     memset(img, 0, sizeof *img);
 }
 
-static int image_alloc(vlp_image *img, int w, int h) {
+/* w x h were checked against the pixel limit when they came from a file. */
+static void image_alloc(vlp_image *img, int w, int h) {
     memset(img, 0, sizeof *img);
     img->w = w;
     img->h = h;
-    img->rgb = malloc((size_t)w * h * 3);
-    return img->rgb ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory for a %dx%d image", w, h);
+    img->rgb = vlp_malloc((size_t)w * h * 3);
 }
 
 /* stb_image 2.27 (Debian 12's libstb0) builds a JPEG Huffman table from
@@ -98,20 +99,15 @@ static int decode_grey16(vlp_image *out, const uint8_t *bytes, size_t n, const c
     stbi_us *pix = stbi_load_16_from_memory(bytes, (int)n, &w, &h, &c, 1);
     if (!pix)
         return vlp_error_set(VLP_EFORMAT, "%s: the 16-bit grey image's data cannot be decoded (truncated or corrupt)", name);
-    int rc = image_alloc(out, w, h);
-    int32_t *v = rc == VLP_OK ? malloc(sizeof(int32_t) * (size_t)w * h) : NULL;
-    if (rc == VLP_OK && !v) rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory for %dx%d pixels", name, w, h);
-    if (rc == VLP_OK) {
-        out->pil = VLP_PIL_I, out->pil_pixels = v;
-        for (long i = 0; i < (long)w * h; i++) {
-            v[i] = pix[i];
-            out->rgb[3 * i] = out->rgb[3 * i + 1] = out->rgb[3 * i + 2] = (uint8_t)(pix[i] > 255 ? 255 : pix[i]);
-        }
-    } else {
-        vlp_image_free(out);
+    image_alloc(out, w, h);
+    int32_t *v = vlp_malloc(sizeof(int32_t) * (size_t)w * h);
+    out->pil = VLP_PIL_I, out->pil_pixels = v;
+    for (long i = 0; i < (long)w * h; i++) {
+        v[i] = pix[i];
+        out->rgb[3 * i] = out->rgb[3 * i + 1] = out->rgb[3 * i + 2] = (uint8_t)(pix[i] > 255 ? 255 : pix[i]);
     }
     stbi_image_free(pix);
-    return rc;
+    return VLP_OK;
 }
 
 int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char *name,
@@ -159,29 +155,23 @@ int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char 
     if (!pix)
         return vlp_error_set(VLP_EFORMAT, "%s: the %dx%d image's data cannot be decoded (truncated or corrupt)",
                              name, w, h);
-    int rc = image_alloc(out, w, h);
-    uint8_t *alpha = NULL;
-    if (rc == VLP_OK && mode == VLP_PIL_RGBA && !(alpha = malloc((size_t)w * h)))
-        rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory for %dx%d pixels", name, w, h);
-    if (rc == VLP_OK) {
-        static const uint8_t white[3] = {255, 255, 255};
-        const uint8_t *bg = opts ? opts->background : white;
-        out->pil = mode, out->pil_pixels = alpha;
-        for (long i = 0; i < (long)w * h; i++) {
-            const uint8_t *p = pix + nc * i;
-            unsigned a = nc % 2 == 0 ? p[nc - 1] : 255; /* grey+alpha, RGBA */
-            for (int c = 0; c < 3; c++) {
-                unsigned v = p[nc < 3 ? 0 : c];
-                /* PIL's convert('RGB') drops alpha (and ignores tRNS) */
-                out->rgb[3 * i + c] = pil ? (uint8_t)v : (uint8_t)((v * a + bg[c] * (255 - a) + 127) / 255);
-            }
-            if (alpha) alpha[i] = (uint8_t)a;
+    image_alloc(out, w, h);
+    uint8_t *alpha = mode == VLP_PIL_RGBA ? vlp_malloc((size_t)w * h) : NULL;
+    static const uint8_t white[3] = {255, 255, 255};
+    const uint8_t *bg = opts ? opts->background : white;
+    out->pil = mode, out->pil_pixels = alpha;
+    for (long i = 0; i < (long)w * h; i++) {
+        const uint8_t *p = pix + nc * i;
+        unsigned a = nc % 2 == 0 ? p[nc - 1] : 255; /* grey+alpha, RGBA */
+        for (int c = 0; c < 3; c++) {
+            unsigned v = p[nc < 3 ? 0 : c];
+            /* PIL's convert('RGB') drops alpha (and ignores tRNS) */
+            out->rgb[3 * i + c] = pil ? (uint8_t)v : (uint8_t)((v * a + bg[c] * (255 - a) + 127) / 255);
         }
-    } else {
-        vlp_image_free(out);
+        if (alpha) alpha[i] = (uint8_t)a;
     }
     stbi_image_free(pix);
-    return rc;
+    return VLP_OK;
 }
 
 int vlp_image_load(vlp_image *out, const char *path, const vlp_image_opts *opts) {
@@ -194,12 +184,14 @@ int vlp_image_load(vlp_image *out, const char *path, const vlp_image_opts *opts)
     int rc = VLP_OK;
     if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
         rc = vlp_error_set(VLP_EIO, "%s: cannot read", path);
-    } else if (!(buf = malloc(size ? (size_t)size : 1))) {
-        rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory for %ld bytes", path, size);
-    } else if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        rc = vlp_error_set(VLP_EIO, "%s: short read", path);
+    } else if (size > INT32_MAX) { /* vlp_image_decode's limit, before the file is read */
+        rc = vlp_error_set(VLP_EINVAL, "%s: file of %ld bytes is too large", path, size);
     } else {
-        rc = vlp_image_decode(out, buf, (size_t)size, path, opts);
+        buf = vlp_malloc((size_t)size);
+        if (fread(buf, 1, (size_t)size, f) != (size_t)size)
+            rc = vlp_error_set(VLP_EIO, "%s: short read", path);
+        else
+            rc = vlp_image_decode(out, buf, (size_t)size, path, opts);
     }
     free(buf);
     fclose(f);
@@ -220,8 +212,8 @@ static int pil_resize(vlp_image *dst, const vlp_image *src, int x, int y, int bw
                "box (%d, %d, %d, %d) outside a %dx%d image", x, y, bw, bh, src->w, src->h);
     VLP_ASSERT(ox >= 0 && oy >= 0 && ow > 0 && oh > 0 && ox + ow <= dw && oy + oh <= dh,
                "window (%d, %d, %d, %d) outside %dx%d", ox, oy, ow, oh, dw, dh);
-    int rc = image_alloc(dst, ow, oh);
-    if (rc != VLP_OK) return rc;
+    image_alloc(dst, ow, oh);
+    int rc = VLP_OK;
     long W = src->w, origin = (long)y * W + x, n = (long)ow * oh;
     if (bw == dw && bh == dh) { /* PIL copies: the stored RGB, whatever the mode */
         for (int j = 0; j < oh; j++)
@@ -239,11 +231,10 @@ static int pil_resize(vlp_image *dst, const vlp_image *src, int x, int y, int bw
     }
     /* The other modes resize 4 bytes or an int32 per pixel, then convert. */
     uint8_t *in = NULL;
-    void *res = malloc((size_t)n * 4);
-    if (!res) goto nomem;
+    void *res = vlp_malloc((size_t)n * 4);
     if (mode == VLP_PIL_RGBA) { /* PIL resizes "RGBA" as premultiplied "RGBa" */
         const uint8_t *alpha = src->pil_pixels;
-        if (!(in = malloc((size_t)bw * bh * 4))) goto nomem;
+        in = vlp_malloc((size_t)bw * bh * 4);
         for (int j = 0; j < bh; j++)
             for (int i = 0; i < bw; i++) {
                 long s = origin + (long)j * W + i;
@@ -275,10 +266,6 @@ static int pil_resize(vlp_image *dst, const vlp_image *src, int x, int y, int bw
     free(in), free(res);
     if (rc != VLP_OK) vlp_image_free(dst);
     return rc;
-nomem:
-    free(in), free(res);
-    vlp_image_free(dst);
-    return vlp_error_set(VLP_ENOMEM, "out of memory for a resize of %dx%d to %dx%d", bw, bh, dw, dh);
 }
 
 int vlp_image_resize_crop(vlp_image *dst, const vlp_image *src, int x, int y, int w, int h, int dw,
@@ -409,8 +396,7 @@ static int reflect(int i, int n) {
 
 int vlp_image_blur(vlp_image *img, float sigma) {
     int r = (int)ceilf(3.0f * sigma), taps = 2 * r + 1, w = img->w, h = img->h;
-    float *k = malloc(sizeof(float) * taps), *tmp = malloc(sizeof(float) * (size_t)w * h * 3);
-    if (!k || !tmp) return free(k), free(tmp), vlp_error_set(VLP_ENOMEM, "out of memory");
+    float *k = vlp_malloc(sizeof(float) * taps), *tmp = vlp_malloc(sizeof(float) * (size_t)w * h * 3);
     float sum = 0.0f;
     for (int i = -r; i <= r; i++) sum += k[i + r] = expf(-0.5f * (float)(i * i) / (sigma * sigma));
     for (int i = 0; i < taps; i++) k[i] /= sum;

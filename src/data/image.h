@@ -123,7 +123,7 @@ void vlp_image_normalize(float *out, const uint8_t *rgb, int S, const float mean
  * pixels of nc interleaved channels, rows `stride` elements apart; the
  * resize is to (dh, dw), of which only the window (ox, oy, ow, oh) is
  * computed into dst (oh, ow[, nc]). A dimension that keeps its size is not
- * filtered. Errors: VLP_ENOMEM.
+ * filtered. Return VLP_OK: a failed allocation aborts (base/mem.h).
  * _u8: 8-bit images (PIL's fixed-point path): filter VLP_INTERP_*. */
 int vlp_resample_u8(uint8_t *dst, const uint8_t *src, int sw, int sh, long stride, int nc, int dw,
                     int dh, int ox, int oy, int ow, int oh, int filter);

@@ -10,6 +10,7 @@
 #include <jerror.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "data/image.h"
 
 typedef struct decoder {
@@ -59,12 +60,10 @@ static int decode(decoder *d, vlp_image *out, const uint8_t *bytes, size_t n, co
         return vlp_error_set(VLP_EFORMAT, "%s: a JPEG of %d components in colour space %d is not supported",
                              name, nc, (int)ci->jpeg_color_space);
     out->w = (int)w, out->h = (int)h;
-    out->rgb = malloc((size_t)w * h * 3);
-    d->row = malloc((size_t)w * nc);
-    uint8_t *kept = cmyk && keep_cmyk ? malloc((size_t)w * h * 4) : NULL;
+    out->rgb = vlp_malloc((size_t)w * h * 3); /* w x h checked against max_pixels above */
+    d->row = vlp_malloc((size_t)w * nc);
+    uint8_t *kept = cmyk && keep_cmyk ? vlp_malloc((size_t)w * h * 4) : NULL;
     if (kept) out->pil = VLP_PIL_CMYK, out->pil_pixels = kept;
-    if (!out->rgb || !d->row || (cmyk && keep_cmyk && !kept))
-        return vlp_error_set(VLP_ENOMEM, "%s: out of memory for %ldx%ld pixels", name, w, h);
     /* PIL reads Adobe's CMYK as inverted ("CMYK;I"): libjpeg hands over the
      * stored values. */
     bool invert = cmyk && ci->saw_Adobe_marker;
@@ -96,8 +95,7 @@ static int decode(decoder *d, vlp_image *out, const uint8_t *bytes, size_t n, co
 int vlp_jpeg_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char *name,
                     long max_pixels, bool keep_cmyk) {
     memset(out, 0, sizeof *out);
-    decoder *d = calloc(1, sizeof *d);
-    if (!d) return vlp_error_set(VLP_ENOMEM, "%s: out of memory", name);
+    decoder *d = vlp_calloc(1, sizeof *d);
     d->cinfo.err = jpeg_std_error(&d->err);
     d->err.error_exit = on_error;
     d->err.emit_message = on_message;

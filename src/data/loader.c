@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 void vlp_epoch_order(long *order, long n, uint64_t seed, long epoch, bool shuffle) {
     for (long i = 0; i < n; i++) order[i] = i;
@@ -245,8 +246,7 @@ int vlp_loader_open(vlp_loader **out, const vlp_dataset *ds, const vlp_loader_op
     if (steps == 0)
         return vlp_error_set(VLP_EINVAL, "%s: %ld samples make no batch of %d x %d ranks",
                              ds->source, ds->n, o.batch_size, o.world);
-    vlp_loader *l = calloc(1, sizeof *l);
-    VLP_ASSERT(l, "out of memory");
+    vlp_loader *l = vlp_calloc(1, sizeof *l);
     *l = (vlp_loader){.ds = ds, .o = o, .start_epoch = epoch + step / steps,
                       .start_step = step % steps, .steps = steps};
     vlp_rng root;
@@ -255,29 +255,21 @@ int vlp_loader_open(vlp_loader **out, const vlp_dataset *ds, const vlp_loader_op
     l->data = vlp_rng_split(&data, 0x617567); /* augmentation, apart from shuffling */
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->changed, NULL);
-    for (int i = 0; i < 2; i++) {
-        l->orders[i] = (epoch_order){.epoch = -1 - i, .order = malloc((size_t)ds->n * sizeof(long))};
-        VLP_ASSERT(l->orders[i].order, "out of memory");
-    }
-    l->bad = calloc((size_t)ds->n, sizeof *l->bad);
-    VLP_ASSERT(l->bad, "out of memory");
-    l->slots = calloc((size_t)o.prefetch, sizeof *l->slots);
-    VLP_ASSERT(l->slots, "out of memory");
+    for (int i = 0; i < 2; i++)
+        l->orders[i] = (epoch_order){.epoch = -1 - i, .order = vlp_malloc((size_t)ds->n * sizeof(long))};
+    l->bad = vlp_calloc((size_t)ds->n, sizeof *l->bad);
+    l->slots = vlp_calloc((size_t)o.prefetch, sizeof *l->slots);
     long B = o.batch_size, image_floats = 3L * o.image_size * o.image_size;
     for (int i = 0; i < o.prefetch; i++) {
         vlp_batch *b = &l->slots[i].batch;
-        b->images = malloc((size_t)(B * image_floats) * sizeof(float));
-        b->index = malloc((size_t)B * sizeof *b->index);
-        b->caption = malloc((size_t)B * sizeof *b->caption);
-        b->class_id = malloc((size_t)B * sizeof *b->class_id);
-        b->concept_id = malloc((size_t)B * sizeof *b->concept_id);
-        b->ids = o.tokenizer ? malloc((size_t)(B * o.context_length) * sizeof *b->ids) : NULL;
-        VLP_ASSERT(b->images && b->index && b->caption && b->class_id && b->concept_id &&
-                       (b->ids || !o.tokenizer),
-                   "out of memory for %d prefetched batches of %ld", o.prefetch, B);
+        b->images = vlp_malloc((size_t)(B * image_floats) * sizeof(float));
+        b->index = vlp_malloc((size_t)B * sizeof *b->index);
+        b->caption = vlp_malloc((size_t)B * sizeof *b->caption);
+        b->class_id = vlp_malloc((size_t)B * sizeof *b->class_id);
+        b->concept_id = vlp_malloc((size_t)B * sizeof *b->concept_id);
+        b->ids = o.tokenizer ? vlp_malloc((size_t)(B * o.context_length) * sizeof *b->ids) : NULL;
     }
-    l->threads = calloc((size_t)o.workers, sizeof *l->threads);
-    VLP_ASSERT(l->threads, "out of memory");
+    l->threads = vlp_calloc((size_t)o.workers, sizeof *l->threads);
     for (int i = 0; i < o.workers; i++) pthread_create(&l->threads[i], NULL, worker, l);
     *out = l;
     return VLP_OK;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "data/image.h"
 
 /* PIL keeps 8-bit coefficients in 32 - 8 - 2 fractional bits: a sum of
@@ -48,21 +49,17 @@ static void axis_free(axis *a) {
     memset(a, 0, sizeof *a);
 }
 
-static int axis_init(axis *a, int in, int out, int o0, int n, int filter, bool want_fixed) {
+static void axis_init(axis *a, int in, int out, int o0, int n, int filter, bool want_fixed) {
     memset(a, 0, sizeof *a);
     double (*f)(double) = filter == VLP_INTERP_BILINEAR ? triangle : bicubic;
     double support = filter == VLP_INTERP_BILINEAR ? 1.0 : 2.0;
     double scale = (double)in / out, fscale = scale < 1.0 ? 1.0 : scale;
     support *= fscale;
     a->ksize = (int)ceil(support) * 2 + 1;
-    a->first = malloc(sizeof(int) * (size_t)n);
-    a->taps = malloc(sizeof(int) * (size_t)n);
-    a->weight = malloc(sizeof(double) * (size_t)n * a->ksize);
-    a->fixed = want_fixed ? malloc(sizeof(int32_t) * (size_t)n * a->ksize) : NULL;
-    if (!a->first || !a->taps || !a->weight || (want_fixed && !a->fixed)) {
-        axis_free(a);
-        return vlp_error_set(VLP_ENOMEM, "out of memory for a resize from %d to %d", in, out);
-    }
+    a->first = vlp_malloc(sizeof(int) * (size_t)n);
+    a->taps = vlp_malloc(sizeof(int) * (size_t)n);
+    a->weight = vlp_malloc(sizeof(double) * (size_t)n * a->ksize);
+    a->fixed = want_fixed ? vlp_malloc(sizeof(int32_t) * (size_t)n * a->ksize) : NULL;
     double inv = 1.0 / fscale;
     for (int i = 0; i < n; i++) {
         double centre = ((double)(o0 + i) + 0.5) * scale;
@@ -83,7 +80,6 @@ static int axis_init(axis *a, int in, int out, int o0, int n, int filter, bool w
                 a->fixed[(long)i * a->ksize + k] = (int32_t)(v < 0.0 ? v - 0.5 : v + 0.5);
             }
     }
-    return VLP_OK;
 }
 
 static inline uint8_t clip8(int32_t v) {
@@ -133,20 +129,15 @@ int vlp_resample_u8(uint8_t *dst, const uint8_t *src, int sw, int sh, long strid
     bool need_x = dw != sw, need_y = dh != sh;
     axis ax = {0}, ay = {0};
     uint8_t *tmp = NULL;
-    int rc = VLP_OK;
-    if (need_x && (rc = axis_init(&ax, sw, dw, ox, ow, filter, true)) != VLP_OK) goto done;
-    if (need_y && (rc = axis_init(&ay, sh, dh, oy, oh, filter, true)) != VLP_OK) goto done;
+    if (need_x) axis_init(&ax, sw, dw, ox, ow, filter, true);
+    if (need_y) axis_init(&ay, sh, dh, oy, oh, filter, true);
     /* The rows the y pass reads (all of the window's when y is unchanged). */
     int r0 = need_y ? ay.first[0] : oy;
     int r1 = need_y ? ay.first[oh - 1] + ay.taps[oh - 1] : oy + oh;
     for (int j = 0; need_y && j < oh; j++) /* monotonic in PIL, but cheap to be sure */
         if (ay.first[j] < r0) r0 = ay.first[j];
     if (need_x && need_y) {
-        tmp = malloc((size_t)(r1 - r0) * ow * nc);
-        if (!tmp) {
-            rc = vlp_error_set(VLP_ENOMEM, "out of memory for a resize to %dx%d", dw, dh);
-            goto done;
-        }
+        tmp = vlp_malloc((size_t)(r1 - r0) * ow * nc);
         pass_x(tmp, src, stride, nc, r0, r1 - r0, &ax, ow);
         pass_y(dst, tmp, (long)ow * nc, nc, r0, ow, &ay, oh);
     } else if (need_x) {
@@ -157,11 +148,10 @@ int vlp_resample_u8(uint8_t *dst, const uint8_t *src, int sw, int sh, long strid
         for (int j = 0; j < oh; j++)
             memcpy(dst + (long)j * ow * nc, src + (long)(oy + j) * stride + (long)ox * nc, (size_t)ow * nc);
     }
-done:
     free(tmp);
     axis_free(&ax);
     axis_free(&ay);
-    return rc;
+    return VLP_OK;
 }
 
 /* PIL's rounding of a 32-bit sum: half away from zero, via a float 0.5. */
@@ -174,17 +164,11 @@ int vlp_resample_i32(int32_t *dst, const int32_t *src, int sw, int sh, long stri
                "resample %dx%d to window (%d, %d, %d, %d) of %dx%d", sw, sh, ox, oy, ow, oh, dw, dh);
     bool need_x = dw != sw, need_y = dh != sh;
     axis ax = {0}, ay = {0};
-    int32_t *tmp = NULL;
-    int rc = VLP_OK;
-    if (need_x && (rc = axis_init(&ax, sw, dw, ox, ow, filter, false)) != VLP_OK) goto done;
-    if (need_y && (rc = axis_init(&ay, sh, dh, oy, oh, filter, false)) != VLP_OK) goto done;
+    if (need_x) axis_init(&ax, sw, dw, ox, ow, filter, false);
+    if (need_y) axis_init(&ay, sh, dh, oy, oh, filter, false);
     int r0 = need_y ? ay.first[0] : oy, r1 = need_y ? ay.first[oh - 1] + ay.taps[oh - 1] : oy + oh;
     int cols = ow;
-    tmp = malloc(sizeof(int32_t) * (size_t)(r1 - r0) * cols);
-    if (!tmp) {
-        rc = vlp_error_set(VLP_ENOMEM, "out of memory for a resize to %dx%d", dw, dh);
-        goto done;
-    }
+    int32_t *tmp = vlp_malloc(sizeof(int32_t) * (size_t)(r1 - r0) * cols);
     /* x pass (or the window's columns copied) into tmp: rows r0..r1 */
     for (int r = r0; r < r1; r++) {
         const int32_t *row = src + (long)r * stride;
@@ -213,11 +197,10 @@ int vlp_resample_i32(int32_t *dst, const int32_t *src, int sw, int sh, long stri
             o[i] = round_i32(s);
         }
     }
-done:
     free(tmp);
     axis_free(&ax);
     axis_free(&ay);
-    return rc;
+    return VLP_OK;
 }
 
 int vlp_resample_nearest(uint8_t *dst, const uint8_t *src, int sw, int sh, long stride, int nc,
@@ -225,8 +208,7 @@ int vlp_resample_nearest(uint8_t *dst, const uint8_t *src, int sw, int sh, long 
     VLP_ASSERT(sw > 0 && sh > 0 && dw > 0 && dh > 0 && ox >= 0 && oy >= 0 && ow > 0 && oh > 0 &&
                    ox + ow <= dw && oy + oh <= dh && stride >= (long)sw * nc,
                "resample %dx%d to window (%d, %d, %d, %d) of %dx%d", sw, sh, ox, oy, ow, oh, dw, dh);
-    int *col = malloc(sizeof(int) * (size_t)ow);
-    if (!col) return vlp_error_set(VLP_ENOMEM, "out of memory for a resize to %dx%d", dw, dh);
+    int *col = vlp_malloc(sizeof(int) * (size_t)ow);
     /* PIL steps the source position by adding the scale once per output
      * pixel from the first one's centre: the sum's rounding decides ties,
      * so it is accumulated the same way rather than multiplied. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this file reads it in place"
@@ -126,8 +127,7 @@ static int by_name(const void *a, const void *b) {
 /* No two tensors share a name or a byte. */
 static int check_layout(vlp_safetensors *st) {
     if (st->n == 0) return VLP_OK;
-    vlp_st_tensor **order = malloc(sizeof *order * (size_t)st->n);
-    if (!order) return vlp_error_set(VLP_ENOMEM, "%s: out of memory for %d tensors", st->path, st->n);
+    vlp_st_tensor **order = vlp_malloc(sizeof *order * (size_t)st->n);
     for (int i = 0; i < st->n; i++) order[i] = &st->tensors[i];
     int rc = VLP_OK;
     qsort(order, (size_t)st->n, sizeof *order, by_name);
@@ -151,8 +151,7 @@ static int check_layout(vlp_safetensors *st) {
 
 int vlp_safetensors_parse(vlp_safetensors *st, const uint8_t *bytes, size_t size, const char *name) {
     memset(st, 0, sizeof *st);
-    st->path = strdup(name);
-    if (!st->path) return vlp_error_set(VLP_ENOMEM, "out of memory");
+    st->path = vlp_strdup(name);
     st->bytes = bytes, st->size = size;
     if (size < 8) {
         vlp_safetensors_close(st);
@@ -181,23 +180,21 @@ int vlp_safetensors_parse(vlp_safetensors *st, const uint8_t *bytes, size_t size
             rc = vlp_error_set(VLP_EFORMAT, "%s: bytes after the JSON of the safetensors header", name);
             goto done;
         }
+    /* At most one entry per few bytes of the header, whose length was checked. */
     int count = cJSON_GetArraySize(root);
-    st->tensors = calloc((size_t)count + 1, sizeof *st->tensors);
-    if (!st->tensors) {
-        rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory for %d header entries", name, count);
-        goto done;
-    }
+    st->tensors = vlp_calloc((size_t)count + 1, sizeof *st->tensors);
     for (const cJSON *e = root->child; e && !rc; e = e->next) {
         if (!strcmp(e->string, "__metadata__")) {
             bool strings = cJSON_IsObject(e);
             for (const cJSON *m = strings ? e->child : NULL; m; m = m->next) strings &= cJSON_IsString(m);
             if (!strings) rc = vlp_error_set(VLP_EFORMAT, "%s: __metadata__ is not an object of strings", name);
-            else if (!(st->metadata = cJSON_PrintUnformatted(e))) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
+            else if (!(st->metadata = cJSON_PrintUnformatted(e))) /* cJSON's malloc, not mem.h's */
+                vlp_fatal(__FILE__, __LINE__, "out of memory printing the __metadata__ of %s", name);
             continue;
         }
-        vlp_st_tensor *t = &st->tensors[st->n];
-        if (!(t->name = strdup(e->string))) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
-        else st->n++, rc = parse_entry(st, e, t);
+        vlp_st_tensor *t = &st->tensors[st->n++];
+        t->name = vlp_strdup(e->string);
+        rc = parse_entry(st, e, t);
     }
     if (!rc) rc = check_layout(st);
 done:
@@ -287,7 +284,7 @@ int vlp_safetensors_read(const vlp_safetensors *st, const vlp_st_tensor *t, floa
 
 int vlp_safetensors_write(const char *path, const vlp_st_entry *e, int n, const char *metadata) {
     cJSON *root = cJSON_CreateObject(), *meta = metadata ? cJSON_Parse(metadata) : NULL;
-    if (!root) return vlp_error_set(VLP_ENOMEM, "out of memory");
+    if (!root) vlp_fatal(__FILE__, __LINE__, "out of memory for a cJSON object"); /* cJSON's malloc */
     if (metadata && !cJSON_IsObject(meta)) {
         cJSON_Delete(root), cJSON_Delete(meta);
         return vlp_error_set(VLP_EINVAL, "%s: metadata is not a JSON object", path);
@@ -315,7 +312,7 @@ int vlp_safetensors_write(const char *path, const vlp_st_entry *e, int n, const 
     }
     char *json = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
-    if (!json) return vlp_error_set(VLP_ENOMEM, "out of memory for the safetensors header of %s", path);
+    if (!json) vlp_fatal(__FILE__, __LINE__, "out of memory printing the safetensors header of %s", path);
     /* Padded with spaces so the data starts 8-byte aligned, as safetensors' writer does. */
     size_t len = strlen(json), padded = (len + 7) / 8 * 8;
     uint8_t head[8];

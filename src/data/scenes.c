@@ -12,6 +12,7 @@
 #include <stb_image_write.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "base/rng.h"
 
 const char *const VLP_SCENE_SPLIT_NAMES[VLP_SCENE_SPLITS] = {"train", "val", "unseen"};
@@ -37,12 +38,6 @@ void vlp_rgba_free(vlp_rgba *img) {
     memset(img, 0, sizeof *img);
 }
 
-static int rgba_alloc(vlp_rgba *img, int w, int h) {
-    img->w = w, img->h = h;
-    img->px = malloc((size_t)w * h * 4);
-    return img->px ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory for a %dx%d image", w, h);
-}
-
 int vlp_rgba_load(vlp_rgba *out, const char *path) {
     memset(out, 0, sizeof *out);
     int w, h, c;
@@ -57,14 +52,14 @@ int vlp_rgba_load(vlp_rgba *out, const char *path) {
 
 int vlp_rgba_resize(vlp_rgba *dst, const vlp_rgba *src, int w, int h) {
     VLP_ASSERT(w > 0 && h > 0, "resize to %dx%d", w, h);
-    int rc = rgba_alloc(dst, w, h);
-    if (rc) return rc;
+    dst->w = w, dst->h = h;
+    dst->px = vlp_malloc((size_t)w * h * 4);
+    /* With valid sizes stb fails only when its own malloc does. */
     if (!stbir_resize_uint8_generic(src->px, src->w, src->h, 0, dst->px, w, h, 0, 4, 3, 0,
                                     STBIR_EDGE_CLAMP, STBIR_FILTER_DEFAULT,
-                                    STBIR_COLORSPACE_LINEAR, NULL)) {
-        vlp_rgba_free(dst);
-        return vlp_error_set(VLP_ENOMEM, "out of memory resizing %dx%d to %dx%d", src->w, src->h, w, h);
-    }
+                                    STBIR_COLORSPACE_LINEAR, NULL))
+        vlp_fatal(__FILE__, __LINE__, "out of memory in stb resizing %dx%d to %dx%d", src->w,
+                  src->h, w, h);
     return VLP_OK;
 }
 
@@ -93,8 +88,7 @@ static int cutout(vlp_rgba *img, const char *path, uint8_t threshold) {
         return vlp_error_set(VLP_EFORMAT, "%s: not a cut-out: %ld of %ld pixels are opaque", path,
                              opaque, (long)w * h);
     int cw = x1 - x0 + 1, ch = y1 - y0 + 1;
-    uint8_t *px = malloc((size_t)cw * ch * 4);
-    if (!px) return vlp_error_set(VLP_ENOMEM, "out of memory");
+    uint8_t *px = vlp_malloc((size_t)cw * ch * 4);
     for (int y = 0; y < ch; y++)
         memcpy(px + (size_t)y * cw * 4, img->px + ((size_t)(y + y0) * w + x0) * 4, (size_t)cw * 4);
     free(img->px);
@@ -130,12 +124,9 @@ static int add_source(vlp_scene_class *k, const char *root, const char *rel, uin
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%s", root, rel) >= (int)sizeof path)
         return vlp_error_set(VLP_EINVAL, "path too long: %s/%s", root, rel);
-    char **paths = realloc(k->paths, sizeof *paths * (k->n_sources + 1));
-    vlp_rgba *src = realloc(k->sources, sizeof *src * (k->n_sources + 1));
-    if (paths) k->paths = paths;
-    if (src) k->sources = src;
-    if (!paths || !src || !(k->paths[k->n_sources] = strdup(rel)))
-        return vlp_error_set(VLP_ENOMEM, "out of memory");
+    k->paths = vlp_realloc(k->paths, sizeof *k->paths * (k->n_sources + 1));
+    k->sources = vlp_realloc(k->sources, sizeof *k->sources * (k->n_sources + 1));
+    k->paths[k->n_sources] = vlp_strdup(rel);
     vlp_rgba *img = &k->sources[k->n_sources++];
     int rc = vlp_rgba_load(img, path);
     if (!rc) rc = cutout(img, path, threshold);
@@ -173,12 +164,9 @@ static int parse_spec(vlp_scene_set *s, const char *spec_path, const char *root,
         if (s->n_classes == 254)
             return vlp_error_set(VLP_EFORMAT, "%s:%d: more than 254 classes (masks are 8-bit)",
                                  spec_path, line_no);
-        vlp_scene_class *grown = realloc(s->classes, sizeof *grown * (s->n_classes + 1));
-        if (!grown) return vlp_error_set(VLP_ENOMEM, "out of memory");
-        s->classes = grown;
+        s->classes = vlp_realloc(s->classes, sizeof *s->classes * (s->n_classes + 1));
         vlp_scene_class *k = &s->classes[s->n_classes++];
-        *k = (vlp_scene_class){.name = strdup(name), .unseen = !strcmp(split, "unseen")};
-        if (!k->name) return vlp_error_set(VLP_ENOMEM, "out of memory");
+        *k = (vlp_scene_class){.name = vlp_strdup(name), .unseen = !strcmp(split, "unseen")};
         for (char *tok = strtok(sources, " "); tok; tok = strtok(NULL, " ")) {
             /* emoji:HEX is the emoji in both art styles */
             const char *styles[] = {"google", "twitter"};
@@ -210,22 +198,17 @@ static int load_backgrounds(vlp_scene_set *s, const char *dir, int max_side) {
     DIR *d = opendir(dir);
     if (!d) return vlp_error_set(VLP_EIO, "%s: %s", dir, strerror(errno));
     int rc = VLP_OK, cap = 0;
-    for (struct dirent *e; (e = readdir(d)) && !rc;) {
+    for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] == '.' || !is_photo(e->d_name)) continue;
         if (s->n_backgrounds == cap) {
             cap = cap ? 2 * cap : 32;
-            char **grown = realloc(s->background_names, sizeof *grown * cap);
-            if (!grown) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
-            else s->background_names = grown;
+            s->background_names = vlp_realloc(s->background_names, sizeof *s->background_names * cap);
         }
-        if (!rc && !(s->background_names[s->n_backgrounds++] = strdup(e->d_name)))
-            rc = vlp_error_set(VLP_ENOMEM, "out of memory");
+        s->background_names[s->n_backgrounds++] = vlp_strdup(e->d_name);
     }
     closedir(d);
-    if (rc) return rc;
     qsort(s->background_names, (size_t)s->n_backgrounds, sizeof(char *), cmp_str);
-    s->backgrounds = calloc((size_t)s->n_backgrounds + 1, sizeof *s->backgrounds);
-    if (!s->backgrounds) return vlp_error_set(VLP_ENOMEM, "out of memory");
+    s->backgrounds = vlp_calloc((size_t)s->n_backgrounds + 1, sizeof *s->backgrounds);
     for (int i = 0; i < s->n_backgrounds && !rc; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, s->background_names[i]);
@@ -253,13 +236,7 @@ int vlp_scene_set_load(vlp_scene_set *s, const char *spec_path, const char *root
     for (size_t got = 1; got;) {
         if (len + 4096 + 1 > cap) {
             cap = 2 * cap + 8192;
-            char *grown = realloc(text, cap);
-            if (!grown) {
-                free(text);
-                fclose(f);
-                return vlp_error_set(VLP_ENOMEM, "out of memory");
-            }
-            text = grown;
+            text = vlp_realloc(text, cap);
         }
         got = fread(text + len, 1, 4096, f);
         len += got;
@@ -457,8 +434,7 @@ int vlp_scenes_write(const vlp_scene_set *s, const vlp_scenes_opts *o, const cha
     int rc = make_dir(out_dir);
     if (!rc) rc = write_lists(s, out_dir);
     int S = o->size;
-    uint8_t *rgb = malloc((size_t)S * S * 3), *mask = malloc((size_t)S * S);
-    if (!rc && (!rgb || !mask)) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
+    uint8_t *rgb = vlp_malloc((size_t)S * S * 3), *mask = vlp_malloc((size_t)S * S);
     char dir[4096], path[4096 + 64], name[64], caption[1024];
     for (int split = 0; split < VLP_SCENE_SPLITS && !rc; split++) {
         const char *sn = VLP_SCENE_SPLIT_NAMES[split];

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 /* FNV-1a, then a final mix so that the low bits used as the slot index depend
  * on every byte (plain FNV's low bits are weak for short keys). */
@@ -46,10 +47,9 @@ int vlp_strtab_find(const vlp_strtab *t, const void *s, size_t n) {
     }
 }
 
-static int strtab_grow_slots(vlp_strtab *t) {
+static void strtab_grow_slots(vlp_strtab *t) {
     size_t size = t->slots ? 2 * (t->mask + 1) : 64;
-    int *slots = malloc(size * sizeof *slots);
-    if (!slots) return vlp_error_set(VLP_ENOMEM, "string table: out of memory");
+    int *slots = vlp_malloc(size * sizeof *slots);
     memset(slots, 0xff, size * sizeof *slots); /* all -1 */
     for (int id = 0; id < t->count; id++) {
         size_t i = t->hash[id] & (size - 1);
@@ -59,7 +59,6 @@ static int strtab_grow_slots(vlp_strtab *t) {
     free(t->slots);
     t->slots = slots;
     t->mask = size - 1;
-    return VLP_OK;
 }
 
 int vlp_strtab_intern(vlp_strtab *t, const void *s, size_t n, int *id) {
@@ -68,27 +67,18 @@ int vlp_strtab_intern(vlp_strtab *t, const void *s, size_t n, int *id) {
         *id = found;
         return VLP_OK;
     }
-    if (!t->slots || 2 * (size_t)(t->count + 1) > t->mask + 1) {
-        int rc = strtab_grow_slots(t);
-        if (rc) return rc;
-    }
+    if (!t->slots || 2 * (size_t)(t->count + 1) > t->mask + 1) strtab_grow_slots(t);
     if (t->count == t->cap_ids) {
         int cap = t->cap_ids ? 2 * t->cap_ids : 256;
-        size_t *off = realloc(t->off, (size_t)cap * sizeof *off);
-        if (off) t->off = off;
-        size_t *len = off ? realloc(t->n, (size_t)cap * sizeof *len) : NULL;
-        if (len) t->n = len;
-        uint64_t *hash = len ? realloc(t->hash, (size_t)cap * sizeof *hash) : NULL;
-        if (!hash) return vlp_error_set(VLP_ENOMEM, "string table: out of memory");
-        t->hash = hash;
+        t->off = vlp_realloc(t->off, (size_t)cap * sizeof *t->off);
+        t->n = vlp_realloc(t->n, (size_t)cap * sizeof *t->n);
+        t->hash = vlp_realloc(t->hash, (size_t)cap * sizeof *t->hash);
         t->cap_ids = cap;
     }
     if (t->len + n > t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 4096;
         while (cap < t->len + n) cap *= 2;
-        char *buf = realloc(t->buf, cap);
-        if (!buf) return vlp_error_set(VLP_ENOMEM, "string table: out of memory");
-        t->buf = buf;
+        t->buf = vlp_realloc(t->buf, cap);
         t->cap = cap;
     }
     if (n) memcpy(t->buf + t->len, s, n);
@@ -121,15 +111,10 @@ int vlp_pairmap_get(const vlp_pairmap *m, int a, int b) {
     }
 }
 
-static int pairmap_grow(vlp_pairmap *m) {
+static void pairmap_grow(vlp_pairmap *m) {
     size_t size = m->keys ? 2 * (m->mask + 1) : 64;
-    uint64_t *keys = malloc(size * sizeof *keys);
-    int *vals = malloc(size * sizeof *vals);
-    if (!keys || !vals) {
-        free(keys);
-        free(vals);
-        return vlp_error_set(VLP_ENOMEM, "pair map: out of memory");
-    }
+    uint64_t *keys = vlp_malloc(size * sizeof *keys);
+    int *vals = vlp_malloc(size * sizeof *vals);
     memset(keys, 0xff, size * sizeof *keys); /* all UINT64_MAX: a, b < 2^31 never pack to it */
     for (size_t j = 0; m->keys && j <= m->mask; j++) {
         if (m->keys[j] == UINT64_MAX) continue;
@@ -143,14 +128,10 @@ static int pairmap_grow(vlp_pairmap *m) {
     m->keys = keys;
     m->vals = vals;
     m->mask = size - 1;
-    return VLP_OK;
 }
 
-int vlp_pairmap_put(vlp_pairmap *m, int a, int b, int val) {
-    if (!m->keys || 2 * (m->count + 1) > m->mask + 1) {
-        int rc = pairmap_grow(m);
-        if (rc) return rc;
-    }
+void vlp_pairmap_put(vlp_pairmap *m, int a, int b, int val) {
+    if (!m->keys || 2 * (m->count + 1) > m->mask + 1) pairmap_grow(m);
     uint64_t key = pair_key(a, b);
     size_t i = hash_u64(key) & m->mask;
     while (m->keys[i] != UINT64_MAX && m->keys[i] != key) i = (i + 1) & m->mask;
@@ -159,5 +140,4 @@ int vlp_pairmap_put(vlp_pairmap *m, int a, int b, int val) {
         m->count++;
     }
     m->vals[i] = val;
-    return VLP_OK;
 }

@@ -24,8 +24,8 @@ void vlp_strtab_free(vlp_strtab *t);
 /* The hash both tables use, for callers keeping tables of their own. */
 uint64_t vlp_strtab_hash(const void *s, size_t n);
 
-/* Id of the string s[0..n), added if new. 0 or VLP_ENOMEM. s may not point
- * into t (adding can move t's buffer). */
+/* Id of the string s[0..n), added if new. Returns 0 (a failed allocation
+ * aborts, base/mem.h). s may not point into t (adding can move t's buffer). */
 int vlp_strtab_intern(vlp_strtab *t, const void *s, size_t n, int *id);
 
 /* Id of s[0..n), or -1. */
@@ -46,8 +46,8 @@ typedef struct {
 
 void vlp_pairmap_free(vlp_pairmap *m);
 
-/* Sets (a, b) -> val, replacing an earlier value. 0 or VLP_ENOMEM. */
-int vlp_pairmap_put(vlp_pairmap *m, int a, int b, int val);
+/* Sets (a, b) -> val, replacing an earlier value. */
+void vlp_pairmap_put(vlp_pairmap *m, int a, int b, int val);
 
 /* The value of (a, b), or -1. */
 int vlp_pairmap_get(const vlp_pairmap *m, int a, int b);

@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "data/strtab.h"
 #include "data/tokenizer_impl.h"
 
@@ -52,35 +53,27 @@ struct vlp_tokenizer {
 static int add_token(vlp_tokenizer *tok, const char *s, size_t n) {
     if (tok->vocab_size == INT_MAX - 2) return vlp_error_set(VLP_EINVAL, "tokenizer: too many tokens");
     int id;
-    int rc = vlp_strtab_intern(&tok->strs, s, n, &id);
-    if (rc) return rc;
+    vlp_strtab_intern(&tok->strs, s, n, &id);
     if (tok->vocab_size == tok->cap_tokens) {
         int cap = tok->cap_tokens ? 2 * tok->cap_tokens : 1024;
-        int *grown = realloc(tok->token_str, (size_t)cap * sizeof *grown);
-        if (!grown) return vlp_error_set(VLP_ENOMEM, "tokenizer: out of memory");
-        tok->token_str = grown;
+        tok->token_str = vlp_realloc(tok->token_str, (size_t)cap * sizeof *tok->token_str);
         tok->cap_tokens = cap;
     }
     tok->token_str[tok->vocab_size++] = id;
     return VLP_OK;
 }
 
-static int reserve_merge(vlp_tokenizer *tok) {
-    if (tok->n_merges < tok->cap_merges) return VLP_OK;
+static void reserve_merge(vlp_tokenizer *tok) {
+    if (tok->n_merges < tok->cap_merges) return;
     int cap = tok->cap_merges ? 2 * tok->cap_merges : 1024;
-    int *a = realloc(tok->merge_a, (size_t)cap * sizeof *a);
-    if (a) tok->merge_a = a;
-    int *b = a ? realloc(tok->merge_b, (size_t)cap * sizeof *b) : NULL;
-    if (!b) return vlp_error_set(VLP_ENOMEM, "tokenizer: out of memory");
-    tok->merge_b = b;
+    tok->merge_a = vlp_realloc(tok->merge_a, (size_t)cap * sizeof *tok->merge_a);
+    tok->merge_b = vlp_realloc(tok->merge_b, (size_t)cap * sizeof *tok->merge_b);
     tok->cap_merges = cap;
-    return VLP_OK;
 }
 
 int vlp_tokenizer_new(vlp_tokenizer **out) {
     *out = NULL;
-    vlp_tokenizer *tok = calloc(1, sizeof *tok);
-    if (!tok) return vlp_error_set(VLP_ENOMEM, "tokenizer: out of memory");
+    vlp_tokenizer *tok = vlp_calloc(1, sizeof *tok);
     int rc = VLP_OK;
     /* Ids in the order of CLIP's list(bytes_to_unicode().values()): the
      * printing bytes first, so "!" is 0 and "a</w>" is 320 as in CLIP. */
@@ -122,16 +115,15 @@ int vlp_tokenizer_add_merge(vlp_tokenizer *tok, const char *a, size_t na, const 
                             const char *where) {
     int rc = check_symbol(a, na, where);
     if (!rc) rc = check_symbol(b, nb, where);
-    if (!rc) rc = reserve_merge(tok);
     if (rc) return rc;
-    char *ab = malloc(na + nb);
-    if (!ab) return vlp_error_set(VLP_ENOMEM, "tokenizer: out of memory");
+    reserve_merge(tok);
+    char *ab = vlp_malloc(na + nb);
     memcpy(ab, a, na);
     memcpy(ab + na, b, nb);
     int ia = 0, ib = 0;
-    rc = vlp_strtab_intern(&tok->strs, a, na, &ia);
-    if (!rc) rc = vlp_strtab_intern(&tok->strs, b, nb, &ib);
-    if (!rc) rc = add_token(tok, ab, na + nb);
+    vlp_strtab_intern(&tok->strs, a, na, &ia);
+    vlp_strtab_intern(&tok->strs, b, nb, &ib);
+    rc = add_token(tok, ab, na + nb);
     free(ab);
     if (rc) return rc;
     tok->merge_a[tok->n_merges] = ia;
@@ -146,14 +138,11 @@ int vlp_tokenizer_finish(vlp_tokenizer *tok) {
     if (rc) return rc;
     size_t raw_total = 0; /* a token's bytes are never more than its string's */
     for (int id = 0; id < tok->vocab_size; id++) raw_total += tok->strs.n[tok->token_str[id]];
-    tok->canon = malloc((size_t)tok->strs.count * sizeof *tok->canon);
-    tok->merge_out = malloc((size_t)(tok->n_merges + 1) * sizeof *tok->merge_out);
-    tok->raw_off = malloc((size_t)(tok->vocab_size + 1) * sizeof *tok->raw_off);
-    tok->raw = malloc(raw_total + 1);
-    if (!tok->canon || !tok->merge_out || !tok->raw_off || !tok->raw)
-        return vlp_error_set(VLP_ENOMEM, "tokenizer: out of memory");
-    bpe_cache *cache = calloc(1, sizeof *cache);
-    if (!cache) return vlp_error_set(VLP_ENOMEM, "tokenizer: out of memory");
+    tok->canon = vlp_malloc((size_t)tok->strs.count * sizeof *tok->canon);
+    tok->merge_out = vlp_malloc((size_t)(tok->n_merges + 1) * sizeof *tok->merge_out);
+    tok->raw_off = vlp_malloc((size_t)(tok->vocab_size + 1) * sizeof *tok->raw_off);
+    tok->raw = vlp_malloc(raw_total + 1);
+    bpe_cache *cache = vlp_calloc(1, sizeof *cache);
     if (pthread_mutex_init(&cache->mu, NULL)) {
         free(cache);
         return vlp_error_set(VLP_ENOMEM, "tokenizer: cannot create a mutex");
@@ -171,7 +160,7 @@ int vlp_tokenizer_finish(vlp_tokenizer *tok) {
     for (int r = 0; r < tok->n_merges; r++) {
         int a = tok->canon[tok->merge_a[r]], b = tok->canon[tok->merge_b[r]];
         tok->merge_out[r] = tok->canon[tok->token_str[512 + r]];
-        if (a >= 0 && b >= 0 && (rc = vlp_pairmap_put(&tok->ranks, a, b, r))) return rc;
+        if (a >= 0 && b >= 0) vlp_pairmap_put(&tok->ranks, a, b, r);
     }
     size_t off = 0;
     for (int id = 0; id < tok->vocab_size; id++) {
@@ -222,26 +211,26 @@ int vlp_tokenizer_eot(const vlp_tokenizer *tok) { return tok->vocab_size - 1; }
 
 /* --- merges files --------------------------------------------------------- */
 
+/* CLIP's merges file is 1.4 MB; the cap refuses a wrong file or a gzip
+ * bomb before it grows the buffer without end. */
+#define MAX_MERGES_BYTES ((size_t)1 << 30)
+
 static int read_all(const char *path, char **out, size_t *n_out) {
     *out = NULL;
     errno = 0;
     gzFile f = gzopen(path, "rb"); /* reads plain files as they are */
     if (!f) return vlp_error_set(VLP_EIO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
     size_t n = 0, cap = 1 << 20;
-    char *buf = malloc(cap);
+    char *buf = vlp_malloc(cap);
     int rc = VLP_OK;
-    if (!buf) {
-        rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
     for (;;) {
         if (cap - n < (1 << 16)) {
-            char *grown = realloc(buf, cap * 2);
-            if (!grown) {
-                rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory", path);
-                goto fail;
+            if (cap >= MAX_MERGES_BYTES) {
+                rc = vlp_error_set(VLP_EFORMAT, "%s: more than %zu MiB: not a merges file", path,
+                                   MAX_MERGES_BYTES >> 20);
+                break;
             }
-            buf = grown;
+            buf = vlp_realloc(buf, cap * 2);
             cap *= 2;
         }
         int got = gzread(f, buf + n, 1 << 16);
@@ -251,18 +240,16 @@ static int read_all(const char *path, char **out, size_t *n_out) {
     }
     int err;
     const char *msg = gzerror(f, &err);
-    if (err != Z_OK && err != Z_STREAM_END) {
+    if (rc == VLP_OK && err != Z_OK && err != Z_STREAM_END)
         rc = vlp_error_set(VLP_EIO, "%s: cannot read: %s", path, err == Z_ERRNO ? strerror(errno) : msg);
-        goto fail;
-    }
     gzclose(f);
+    if (rc != VLP_OK) {
+        free(buf);
+        return rc;
+    }
     *out = buf;
     *n_out = n;
     return VLP_OK;
-fail:
-    gzclose(f);
-    free(buf);
-    return rc;
 }
 
 int vlp_tokenizer_load(vlp_tokenizer **out, const char *path, int max_merges) {
@@ -328,27 +315,25 @@ fail:
 }
 
 char *vlp_tokenizer_merges_text(const vlp_tokenizer *tok) {
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    if (!f) return NULL;
-    bool ok = fputs("#version: 0.2\n", f) >= 0;
-    for (int r = 0; r < tok->n_merges && ok; r++) {
+    static const char header[] = "#version: 0.2\n";
+    size_t total = sizeof header; /* with the NUL */
+    for (int r = 0; r < tok->n_merges; r++)
+        total += tok->strs.n[tok->merge_a[r]] + 1 + tok->strs.n[tok->merge_b[r]] + 1;
+    char *text = vlp_malloc(total), *p = text;
+    memcpy(p, header, sizeof header - 1), p += sizeof header - 1;
+    for (int r = 0; r < tok->n_merges; r++) {
         size_t na, nb;
         const char *a = vlp_strtab_str(&tok->strs, tok->merge_a[r], &na);
         const char *b = vlp_strtab_str(&tok->strs, tok->merge_b[r], &nb);
-        ok = fwrite(a, 1, na, f) == na && fputc(' ', f) == ' ' && fwrite(b, 1, nb, f) == nb && fputc('\n', f) == '\n';
+        memcpy(p, a, na), p += na, *p++ = ' ';
+        memcpy(p, b, nb), p += nb, *p++ = '\n';
     }
-    if (fclose(f) != 0 || !ok) {
-        free(text);
-        return NULL;
-    }
+    *p = '\0';
     return text;
 }
 
 int vlp_tokenizer_save(const vlp_tokenizer *tok, const char *path) {
     char *text = vlp_tokenizer_merges_text(tok);
-    if (!text) return vlp_error_set(VLP_ENOMEM, "%s: out of memory for the merges", path);
     size_t len = strlen(path), n = strlen(text);
     bool gz = len >= 3 && !strcmp(path + len - 3, ".gz");
     errno = 0;
@@ -380,39 +365,36 @@ typedef struct {
     size_t n, cap;
 } id_list;
 
-static int id_list_push(id_list *l, const int *ids, size_t n) {
+static void id_list_push(id_list *l, const int *ids, size_t n) {
     if (l->n + n > l->cap) {
         size_t cap = l->cap ? l->cap : 64;
         while (cap < l->n + n) cap *= 2;
-        int *grown = realloc(l->ids, cap * sizeof *grown);
-        if (!grown) return vlp_error_set(VLP_ENOMEM, "tokenizer: out of memory");
-        l->ids = grown;
+        l->ids = vlp_realloc(l->ids, cap * sizeof *l->ids);
         l->cap = cap;
     }
     memcpy(l->ids + l->n, ids, n * sizeof *ids);
     l->n += n;
-    return VLP_OK;
 }
 
-static int cache_get(bpe_cache *c, const unsigned char *w, size_t n, uint64_t h, id_list *out) {
-    int rc = 1; /* not found */
+/* Appends the cached ids of word w to out; false if w is not cached. */
+static bool cache_get(bpe_cache *c, const unsigned char *w, size_t n, uint64_t h, id_list *out) {
+    bool found = false;
     pthread_mutex_lock(&c->mu);
     for (size_t i = h & (CACHE_SLOTS - 1);; i = (i + 1) & (CACHE_SLOTS - 1)) {
         cache_entry *e = &c->slots[i];
         if (!e->ids) break;
         if (e->hash == h && e->n == n && !memcmp(e->ids + e->n_ids, w, n)) {
-            rc = id_list_push(out, e->ids, (size_t)e->n_ids);
+            id_list_push(out, e->ids, (size_t)e->n_ids);
+            found = true;
             break;
         }
     }
     pthread_mutex_unlock(&c->mu);
-    return rc;
+    return found;
 }
 
-/* Best effort: a word that cannot be cached (no memory) is simply not. */
 static void cache_put(bpe_cache *c, const unsigned char *w, size_t n, uint64_t h, const int *ids, int n_ids) {
-    int *block = malloc((size_t)n_ids * sizeof *ids + n);
-    if (!block) return;
+    int *block = vlp_malloc((size_t)n_ids * sizeof *ids + n);
     memcpy(block, ids, (size_t)n_ids * sizeof *ids);
     memcpy(block + n_ids, w, n);
     pthread_mutex_lock(&c->mu);
@@ -440,17 +422,17 @@ static int bpe_word(const unsigned char *w, size_t n, void *ctx) {
      * bpe cache with those two strings and nothing else. */
     if (n == strlen(VLP_BPE_SOT_TEXT) && !memcmp(w, VLP_BPE_SOT_TEXT, n)) {
         int id = vlp_tokenizer_sot(tok);
-        return id_list_push(out, &id, 1);
+        id_list_push(out, &id, 1);
+        return VLP_OK;
     }
     if (n == strlen(VLP_BPE_EOT_TEXT) && !memcmp(w, VLP_BPE_EOT_TEXT, n)) {
         int id = vlp_tokenizer_eot(tok);
-        return id_list_push(out, &id, 1);
+        id_list_push(out, &id, 1);
+        return VLP_OK;
     }
     uint64_t h = vlp_strtab_hash(w, n);
-    int rc = cache_get(tok->cache, w, n, h, out);
-    if (rc <= 0) return rc;
-    int stack[64], *sym = n <= 64 ? stack : malloc(n * sizeof *sym);
-    if (!sym) return vlp_error_set(VLP_ENOMEM, "tokenizer: out of memory for a word of %zu bytes", n);
+    if (cache_get(tok->cache, w, n, h, out)) return VLP_OK;
+    int stack[64], *sym = n <= 64 ? stack : vlp_malloc(n * sizeof *sym);
     for (size_t i = 0; i < n; i++) sym[i] = tok->base[vlp_bpe_byte_id(w[i]) + (i + 1 == n ? 256 : 0)];
     size_t len = n;
     while (len > 1) {
@@ -468,10 +450,10 @@ static int bpe_word(const unsigned char *w, size_t n, void *ctx) {
         }
         len = m;
     }
-    rc = id_list_push(out, sym, len);
-    if (!rc) cache_put(tok->cache, w, n, h, sym, (int)len);
+    id_list_push(out, sym, len);
+    cache_put(tok->cache, w, n, h, sym, (int)len);
     if (sym != stack) free(sym);
-    return rc;
+    return VLP_OK;
 }
 
 static int encode_list(const vlp_tokenizer *tok, const char *text, id_list *l) {
@@ -525,8 +507,7 @@ int vlp_tokenizer_decode(const vlp_tokenizer *tok, const int *ids, int n, char *
                                  tok->vocab_size - 1);
         if (ids[i] != sot && ids[i] != eot) total += tok->raw_off[ids[i] + 1] - tok->raw_off[ids[i]];
     }
-    char *buf = malloc(total + 1);
-    if (!buf) return vlp_error_set(VLP_ENOMEM, "tokenizer: out of memory decoding %d ids", n);
+    char *buf = vlp_malloc(total + 1);
     size_t m = 0;
     for (int i = 0; i < end; i++) {
         if (ids[i] == sot || ids[i] == eot) continue;

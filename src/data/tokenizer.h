@@ -42,8 +42,8 @@ int vlp_tokenizer_parse(vlp_tokenizer **out, const char *text, size_t n, const c
  * ends in ".gz". The same merges always give the same bytes. */
 int vlp_tokenizer_save(const vlp_tokenizer *tok, const char *path);
 
-/* The merges file's text as save writes it (malloc'd), or NULL when out of
- * memory: what checkpoints store and ranks compare. */
+/* The merges file's text as save writes it (malloc'd, never NULL): what
+ * checkpoints store and ranks compare. */
 char *vlp_tokenizer_merges_text(const vlp_tokenizer *tok);
 
 /* Learns merges from texts (cleaned and pre-split as encode does): repeatedly

@@ -52,7 +52,7 @@ typedef int (*vlp_bpe_word_fn)(const unsigned char *word, size_t n, void *ctx);
 
 /* Cleans text as CLIP does, ftfy aside (HTML character references twice,
  * whitespace, lower case) and calls fn for each word of CLIP's pre-splitting
- * regex. 0, VLP_ENOMEM or fn's code. */
+ * regex. 0 or fn's code. */
 int vlp_bpe_text_words(const char *text, vlp_bpe_word_fn fn, void *ctx);
 
 /* Building a tokenizer: merges in rank order, each two symbols in the

@@ -7,6 +7,7 @@
 #include <utf8proc.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "data/html_entities.h"
 #include "data/tokenizer_impl.h"
 
@@ -345,13 +346,8 @@ int vlp_bpe_text_words(const char *text, vlp_bpe_word_fn fn, void *ctx) {
     size_t n = strlen(text);
     /* cps: the decoded text; low: lower-cased (at most 2 code points per
      * input one); word: one word's UTF-8 (at most 4 bytes per code point). */
-    int32_t *cps = malloc((3 * n + 1) * sizeof *cps);
-    unsigned char *word = malloc(8 * n + 1);
-    if (!cps || !word) {
-        free(cps);
-        free(word);
-        return vlp_error_set(VLP_ENOMEM, "tokenizer: out of memory for a text of %zu bytes", n);
-    }
+    int32_t *cps = vlp_malloc((3 * n + 1) * sizeof *cps);
+    unsigned char *word = vlp_malloc(8 * n + 1);
     int32_t *low = cps + n;
     n = utf8_decode((const unsigned char *)text, n, cps);
     n = unescape(cps, n);

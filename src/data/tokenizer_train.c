@@ -6,6 +6,7 @@
 #include <utf8proc.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "data/strtab.h"
 #include "data/tokenizer_impl.h"
 
@@ -46,17 +47,12 @@ typedef struct {
     size_t n_heap, cap_heap;
 } trainer;
 
-static int oom(void) { return vlp_error_set(VLP_ENOMEM, "tokenizer training: out of memory"); }
-
-static int grow(void **p, size_t size, int *cap, int need) {
-    if (need <= *cap) return VLP_OK;
+static void grow(void **p, size_t size, int *cap, int need) {
+    if (need <= *cap) return;
     int c = *cap ? *cap : 8; /* most pairs are in a handful of words */
     while (c < need) c *= 2;
-    void *q = realloc(*p, (size_t)c * size);
-    if (!q) return oom();
-    *p = q;
+    *p = vlp_realloc(*p, (size_t)c * size);
     *cap = c;
-    return VLP_OK;
 }
 
 static int count_word(const unsigned char *w, size_t n, void *ctx) {
@@ -65,14 +61,15 @@ static int count_word(const unsigned char *w, size_t n, void *ctx) {
     if ((n == strlen(VLP_BPE_SOT_TEXT) && !memcmp(w, VLP_BPE_SOT_TEXT, n)) ||
         (n == strlen(VLP_BPE_EOT_TEXT) && !memcmp(w, VLP_BPE_EOT_TEXT, n)))
         return VLP_OK;
-    int id, rc = vlp_strtab_intern(&t->word_text, w, n, &id);
-    if (!rc && id >= t->cap_freq) {
+    int id;
+    vlp_strtab_intern(&t->word_text, w, n, &id);
+    if (id >= t->cap_freq) {
         int old = t->cap_freq;
-        rc = grow((void **)&t->freq, sizeof *t->freq, &t->cap_freq, id + 1);
-        if (!rc) memset(t->freq + old, 0, (size_t)(t->cap_freq - old) * sizeof *t->freq);
+        grow((void **)&t->freq, sizeof *t->freq, &t->cap_freq, id + 1);
+        memset(t->freq + old, 0, (size_t)(t->cap_freq - old) * sizeof *t->freq);
     }
-    if (!rc) t->freq[id]++;
-    return rc;
+    t->freq[id]++;
+    return VLP_OK;
 }
 
 /* Pairs order: higher count first, then bytewise smaller first symbol, then
@@ -92,12 +89,10 @@ static bool heap_before(const trainer *t, heap_item x, heap_item y) {
     return c < 0;
 }
 
-static int heap_push(trainer *t, int pair) {
+static void heap_push(trainer *t, int pair) {
     if (t->n_heap == t->cap_heap) {
         size_t cap = t->cap_heap ? 2 * t->cap_heap : 1024;
-        heap_item *h = realloc(t->heap, cap * sizeof *h);
-        if (!h) return oom();
-        t->heap = h;
+        t->heap = vlp_realloc(t->heap, cap * sizeof *t->heap);
         t->cap_heap = cap;
     }
     heap_item item = {t->count[pair], pair};
@@ -107,7 +102,6 @@ static int heap_push(trainer *t, int pair) {
         i = (i - 1) / 2;
     }
     t->heap[i] = item;
-    return VLP_OK;
 }
 
 static heap_item heap_pop(trainer *t) {
@@ -125,11 +119,12 @@ static heap_item heap_pop(trainer *t) {
     return top;
 }
 
-static int pair_of(trainer *t, int a, int b, int *out) {
+/* The pair (a, b), added if new. */
+static int pair_of(trainer *t, int a, int b) {
     int p = vlp_pairmap_get(&t->pair_id, a, b);
     if (p < 0) {
         p = t->n_pairs;
-        int cap = t->cap_pairs, rc = VLP_OK;
+        int cap = t->cap_pairs;
         /* All per-pair arrays share cap_pairs; grow each from the same old cap. */
         if (p >= cap) {
             int c = cap ? 2 * cap : 1024;
@@ -139,15 +134,11 @@ static int pair_of(trainer *t, int a, int b, int *out) {
             size_t sizes[] = {sizeof *t->pa,      sizeof *t->pb,        sizeof *t->count,
                               sizeof *t->where,   sizeof *t->n_where,   sizeof *t->cap_where,
                               sizeof *t->before,  sizeof *t->stamp,     sizeof *t->touched};
-            for (size_t k = 0; k < sizeof sizes / sizeof *sizes && !rc; k++) {
-                void *q = realloc(*arrays[k], (size_t)c * sizes[k]);
-                if (!q) rc = oom();
-                else *arrays[k] = q;
-            }
-            if (rc) return rc;
+            for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+                *arrays[k] = vlp_realloc(*arrays[k], (size_t)c * sizes[k]);
             t->cap_pairs = c;
         }
-        if ((rc = vlp_pairmap_put(&t->pair_id, a, b, p))) return rc;
+        vlp_pairmap_put(&t->pair_id, a, b, p);
         t->pa[p] = a;
         t->pb[p] = b;
         t->count[p] = 0;
@@ -156,46 +147,41 @@ static int pair_of(trainer *t, int a, int b, int *out) {
         t->stamp[p] = -1;
         t->n_pairs++;
     }
-    *out = p;
-    return VLP_OK;
+    return p;
 }
 
-static int note_word(trainer *t, int p, int w) {
-    if (t->n_where[p] && t->where[p][t->n_where[p] - 1] == w) return VLP_OK;
-    int rc = grow((void **)&t->where[p], sizeof **t->where, &t->cap_where[p], t->n_where[p] + 1);
-    if (!rc) t->where[p][t->n_where[p]++] = w;
-    return rc;
+static void note_word(trainer *t, int p, int w) {
+    if (t->n_where[p] && t->where[p][t->n_where[p] - 1] == w) return;
+    grow((void **)&t->where[p], sizeof **t->where, &t->cap_where[p], t->n_where[p] + 1);
+    t->where[p][t->n_where[p]++] = w;
 }
 
-/* Adds delta to pair (a, b), remembering its count before this merge. */
-static int add_count(trainer *t, int a, int b, long delta, int merge, int *pair) {
-    int p, rc = pair_of(t, a, b, &p);
-    if (rc) return rc;
+/* Adds delta to pair (a, b), remembering its count before this merge;
+ * returns the pair. */
+static int add_count(trainer *t, int a, int b, long delta, int merge) {
+    int p = pair_of(t, a, b);
     if (t->stamp[p] != merge) {
         t->stamp[p] = merge;
         t->before[p] = t->count[p];
         t->touched[t->n_touched++] = p;
     }
     t->count[p] += delta;
-    if (pair) *pair = p;
-    return VLP_OK;
+    return p;
 }
 
-static int init_words(trainer *t) {
+static void init_words(trainer *t) {
     int base[512];
     for (int eow = 0; eow < 2; eow++)
         for (int b = 0; b < 256; b++) {
             unsigned char s[8];
             size_t n = (size_t)utf8proc_encode_char(vlp_bpe_byte_char(b), s);
             if (eow) memcpy(s + n, "</w>", 4), n += 4;
-            int rc = vlp_strtab_intern(&t->syms, s, n, &base[256 * eow + b]);
-            if (rc) return rc;
+            vlp_strtab_intern(&t->syms, s, n, &base[256 * eow + b]);
         }
     t->n_words = t->word_text.count;
-    t->sym = malloc((t->word_text.len + 1) * sizeof *t->sym);
-    t->start = malloc(((size_t)t->n_words + 1) * sizeof *t->start);
-    t->len = malloc(((size_t)t->n_words + 1) * sizeof *t->len);
-    if (!t->sym || !t->start || !t->len) return oom();
+    t->sym = vlp_malloc((t->word_text.len + 1) * sizeof *t->sym);
+    t->start = vlp_malloc(((size_t)t->n_words + 1) * sizeof *t->start);
+    t->len = vlp_malloc(((size_t)t->n_words + 1) * sizeof *t->len);
     size_t at = 0;
     for (int w = 0; w < t->n_words; w++) {
         size_t n;
@@ -204,43 +190,33 @@ static int init_words(trainer *t) {
         t->len[w] = (int)n;
         for (size_t i = 0; i < n; i++) t->sym[at++] = base[(i + 1 == n ? 256 : 0) + s[i]];
         int *sym = t->sym + t->start[w];
-        for (size_t i = 0; i + 1 < n; i++) {
-            int p, rc = add_count(t, sym[i], sym[i + 1], t->freq[w], -1, &p);
-            if (!rc) rc = note_word(t, p, w);
-            if (rc) return rc;
-        }
+        for (size_t i = 0; i + 1 < n; i++) note_word(t, add_count(t, sym[i], sym[i + 1], t->freq[w], -1), w);
     }
-    for (int p = 0; p < t->n_pairs; p++) {
-        int rc = t->count[p] >= 2 ? heap_push(t, p) : VLP_OK;
-        if (rc) return rc;
-    }
-    return VLP_OK;
+    for (int p = 0; p < t->n_pairs; p++)
+        if (t->count[p] >= 2) heap_push(t, p);
 }
 
 /* Replaces every (a, b) in word w by ab, left to right without overlaps
  * (as encoding does), updating the pair counts. */
-static int merge_word(trainer *t, int w, int a, int b, int ab, int merge) {
+static void merge_word(trainer *t, int w, int a, int b, int ab, int merge) {
     int *sym = t->sym + t->start[w], n = t->len[w];
     long f = t->freq[w];
     int i = 0;
     while (i + 1 < n && !(sym[i] == a && sym[i + 1] == b)) i++;
-    if (i + 1 >= n) return VLP_OK; /* a stale entry of the pair's word list */
-    int rc = VLP_OK;
-    for (i = 0; i + 1 < n && !rc; i++) rc = add_count(t, sym[i], sym[i + 1], -f, merge, NULL);
+    if (i + 1 >= n) return; /* a stale entry of the pair's word list */
+    for (i = 0; i + 1 < n; i++) add_count(t, sym[i], sym[i + 1], -f, merge);
     int m = 0;
     for (i = 0; i < n;) {
         if (i + 1 < n && sym[i] == a && sym[i + 1] == b) sym[m++] = ab, i += 2;
         else sym[m++] = sym[i++];
     }
     t->len[w] = m;
-    for (i = 0; i + 1 < m && !rc; i++) {
-        int p;
-        rc = add_count(t, sym[i], sym[i + 1], f, merge, &p);
+    for (i = 0; i + 1 < m; i++) {
+        int p = add_count(t, sym[i], sym[i + 1], f, merge);
         /* Only pairs with the new symbol are new to this word; the others
          * already list it. */
-        if (!rc && (sym[i] == ab || sym[i + 1] == ab)) rc = note_word(t, p, w);
+        if (sym[i] == ab || sym[i + 1] == ab) note_word(t, p, w);
     }
-    return rc;
 }
 
 static void trainer_free(trainer *t) {
@@ -278,14 +254,11 @@ int vlp_tokenizer_train(vlp_tokenizer **out, const char *const *texts, int n, in
         if (!texts[i]) rc = vlp_error_set(VLP_EINVAL, "tokenizer training: texts[%d] is NULL", i);
         else rc = vlp_bpe_text_words(texts[i], count_word, &t);
     }
-    if (rc || (rc = init_words(&t))) goto fail;
+    if (rc) goto fail;
+    init_words(&t);
     /* Each merge removes at least one symbol, so this many at most: */
     if ((size_t)target > t.word_text.len) target = (int)t.word_text.len;
-    merges = malloc(2 * ((size_t)target + 1) * sizeof *merges);
-    if (!merges) {
-        rc = oom();
-        goto fail;
-    }
+    merges = vlp_malloc(2 * ((size_t)target + 1) * sizeof *merges);
     while (n_merges < target && t.n_heap) {
         heap_item top = heap_pop(&t);
         if (top.count != t.count[top.pair]) continue; /* stale: the count moved since the push */
@@ -294,29 +267,23 @@ int vlp_tokenizer_train(vlp_tokenizer **out, const char *const *texts, int n, in
         merges[2 * n_merges + 1] = b;
         size_t na, nb;
         const char *sa = vlp_strtab_str(&t.syms, a, &na), *sb = vlp_strtab_str(&t.syms, b, &nb);
-        char *grown = realloc(scratch, na + nb);
-        if (!grown) {
-            rc = oom();
-            goto fail;
-        }
-        scratch = grown;
+        scratch = vlp_realloc(scratch, na + nb);
         memcpy(scratch, sa, na);
         memcpy(scratch + na, sb, nb);
         /* Interned by text: a symbol spelled twice ("ab c", "a bc") is one. */
-        if ((rc = vlp_strtab_intern(&t.syms, scratch, na + nb, &ab))) goto fail;
+        vlp_strtab_intern(&t.syms, scratch, na + nb, &ab);
         /* Take the pair's word list: merging cannot recreate (a, b) in these
          * words, and the list must not move while pairs are added. */
         int *list = t.where[p], n_list = t.n_where[p];
         t.where[p] = NULL;
         t.n_where[p] = t.cap_where[p] = 0;
         t.n_touched = 0;
-        for (int k = 0; k < n_list && !rc; k++) rc = merge_word(&t, list[k], a, b, ab, n_merges);
+        for (int k = 0; k < n_list; k++) merge_word(&t, list[k], a, b, ab, n_merges);
         free(list);
-        for (int k = 0; k < t.n_touched && !rc; k++) {
+        for (int k = 0; k < t.n_touched; k++) {
             int q = t.touched[k];
-            if (t.count[q] != t.before[q] && t.count[q] >= 2) rc = heap_push(&t, q);
+            if (t.count[q] != t.before[q] && t.count[q] >= 2) heap_push(&t, q);
         }
-        if (rc) goto fail;
         n_merges++;
     }
     if ((rc = vlp_tokenizer_new(&tok))) goto fail;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "data/strtab.h"
 
 #define MAX_N 4
@@ -67,13 +68,9 @@ static bool is_separator(unsigned char c) {
 static int text_make(text *out, const char *s, vlp_strtab *words) {
     memset(out, 0, sizeof *out);
     size_t n = strlen(s);
-    int *ids = malloc((n / 2 + 1) * sizeof *ids); /* words are separated */
-    char *word = malloc(n + 1);
+    int *ids = vlp_malloc((n / 2 + 1) * sizeof *ids); /* words are separated */
+    char *word = vlp_malloc(n + 1);
     int rc = VLP_OK;
-    if (!ids || !word) {
-        rc = vlp_error_set(VLP_ENOMEM, "caption metrics: out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < n;) {
         while (i < n && is_separator((unsigned char)s[i])) i++;
         size_t k = 0;
@@ -85,11 +82,7 @@ static int text_make(text *out, const char *s, vlp_strtab *words) {
         out->len++;
     }
     int len = out->len;
-    out->grams = malloc((size_t)(MAX_N * len + 1) * sizeof *out->grams);
-    if (!out->grams) {
-        rc = vlp_error_set(VLP_ENOMEM, "caption metrics: out of memory");
-        goto out;
-    }
+    out->grams = vlp_malloc((size_t)(MAX_N * len + 1) * sizeof *out->grams);
     int g = 0;
     for (int order = 1; order <= MAX_N; order++)
         for (int i = 0; i + order <= len; i++) {
@@ -124,10 +117,9 @@ static int prepare(const vlp_caption_corpus *c, prepared *p) {
             return vlp_error_set(VLP_EINVAL, "caption metrics: candidate %d has no reference", i);
     p->n_candidates = c->n;
     p->n_refs = c->n > 0 ? c->ref_start[c->n] - c->ref_start[0] : 0;
-    p->candidates = calloc((size_t)c->n + 1, sizeof *p->candidates);
-    p->refs = calloc((size_t)p->n_refs + 1, sizeof *p->refs);
+    p->candidates = vlp_calloc((size_t)c->n + 1, sizeof *p->candidates);
+    p->refs = vlp_calloc((size_t)p->n_refs + 1, sizeof *p->refs);
     int rc = VLP_OK;
-    if (!p->candidates || !p->refs) rc = vlp_error_set(VLP_ENOMEM, "caption metrics: out of memory");
     vlp_strtab words = {0};
     for (int i = 0; i < c->n && rc == VLP_OK; i++)
         rc = text_make(&p->candidates[i], c->candidates[i], &words);
@@ -229,15 +221,11 @@ int vlp_caption_cider_d(const vlp_caption_corpus *c, double *mean, double *per_c
     /* Document frequency: in how many candidates' reference sets an n-gram is. */
     long total = 0;
     for (int j = 0; j < p.n_refs; j++) total += p.refs[j].n_grams;
-    ngram *df = malloc((size_t)(total + 1) * sizeof *df);
+    ngram *df = vlp_malloc((size_t)(total + 1) * sizeof *df);
     int max_grams = 1;
     for (int i = 0; i < c->n; i++) max_grams = p.candidates[i].n_grams > max_grams ? p.candidates[i].n_grams : max_grams;
     for (int j = 0; j < p.n_refs; j++) max_grams = p.refs[j].n_grams > max_grams ? p.refs[j].n_grams : max_grams;
-    double *weights = malloc(2 * (size_t)max_grams * sizeof *weights);
-    if (!df || !weights) {
-        rc = vlp_error_set(VLP_ENOMEM, "caption metrics: out of memory");
-        goto out;
-    }
+    double *weights = vlp_malloc(2 * (size_t)max_grams * sizeof *weights);
     int n_df = 0;
     for (int i = 0; i < c->n; i++) {
         int first = n_df;
@@ -264,9 +252,8 @@ int vlp_caption_cider_d(const vlp_caption_corpus *c, double *mean, double *per_c
         sum += score;
     }
     *mean = c->n > 0 ? sum / c->n : 0.0;
-out:
     free(df);
     free(weights);
     prepared_free(&p);
-    return rc;
+    return VLP_OK;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "autograd/kernels.h"
 #include "data/loader.h"
 #include "train/checkpoint.h"
@@ -22,9 +23,8 @@ int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_datas
     memset(img, 0, sizeof(float) * ds->n * D);
     memset(txt, 0, sizeof(float) * ds->n * D);
     /* 1 where a rank embedded the image: the loader passes over one it cannot read */
-    float *done = calloc((size_t)ds->n + 1, sizeof *done);
-    if (!done) rc = vlp_error_set(VLP_ENOMEM, "out of memory for %ld samples", ds->n);
-    int *ids = malloc(sizeof(int) * batch * ctx);
+    float *done = vlp_calloc((size_t)ds->n + 1, sizeof *done);
+    int *ids = vlp_malloc(sizeof(int) * batch * ctx); /* batch checked by the loader */
     vlp_tape t;
     vlp_tape_init(&t);
     long steps = vlp_loader_steps_per_epoch(l);
@@ -63,8 +63,7 @@ int vlp_eval_embed(const vlp_model *m, const vlp_tokenizer *tok, const vlp_datas
 long vlp_eval_keep_read(vlp_dataset *view, const vlp_dataset *ds, const bool *read, float *img, float *txt,
                         int D) {
     *view = *ds;
-    view->samples = malloc(sizeof *view->samples * ((size_t)ds->n + 1));
-    VLP_ASSERT(view->samples, "out of memory for %ld samples", ds->n);
+    view->samples = vlp_malloc(sizeof *view->samples * ((size_t)ds->n + 1));
     long n = 0;
     for (long i = 0; i < ds->n; i++) {
         if (!read[i]) continue;
@@ -87,8 +86,8 @@ void vlp_eval_view_free(vlp_dataset *view) {
 int vlp_eval_embed_texts(const vlp_model *m, const vlp_tokenizer *tok, const char *const *texts, long n,
                          int batch, float *out) {
     int ctx = m->context_length, D = m->embed_dim;
-    int *ids = malloc(sizeof(int) * (size_t)batch * ctx);
-    if (!ids) return vlp_error_set(VLP_ENOMEM, "out of memory for %d texts of %d tokens", batch, ctx);
+    if (batch < 1) return vlp_error_set(VLP_EINVAL, "embedding texts in batches of %d", batch);
+    int *ids = vlp_malloc(sizeof(int) * (size_t)batch * ctx);
     vlp_tape t;
     vlp_tape_init(&t);
     int rc = VLP_OK;
@@ -113,7 +112,7 @@ int vlp_eval_class_embeddings(const vlp_model *m, const vlp_tokenizer *tok,
     static const char *const fallback[] = {VLP_DEFAULT_TEMPLATE};
     if (!templates || n_templates == 0) templates = fallback, n_templates = 1;
     int ctx = m->context_length, D = m->embed_dim;
-    int *ids = malloc(sizeof(int) * n_templates * ctx);
+    int *ids = vlp_malloc(sizeof(int) * n_templates * ctx);
     char prompt[1024];
     vlp_tape t;
     vlp_tape_init(&t);
@@ -144,11 +143,10 @@ void vlp_eval_zeroshot(const float *img, const int *labels, long n, const float 
                        int n_classes, int D, vlp_zeroshot_result *r) {
     memset(r, 0, sizeof *r);
     r->n_classes = n_classes, r->n = n;
-    r->per_class = calloc((size_t)n_classes, sizeof *r->per_class);
-    r->confusion = calloc((size_t)n_classes * n_classes, sizeof *r->confusion);
-    float *sim = malloc(sizeof(float) * n_classes);
-    long *count = calloc((size_t)n_classes, sizeof *count);
-    VLP_ASSERT(r->per_class && r->confusion && sim && count, "out of memory");
+    r->per_class = vlp_calloc((size_t)n_classes, sizeof *r->per_class);
+    r->confusion = vlp_calloc((size_t)n_classes * n_classes, sizeof *r->confusion);
+    float *sim = vlp_malloc(sizeof(float) * n_classes);
+    long *count = vlp_calloc((size_t)n_classes, sizeof *count);
     long top1 = 0, top5 = 0;
     for (long i = 0; i < n; i++) {
         vlp_gemm(false, true, 1, n_classes, D, 1.0f, img + i * D, D, classes, D, 0.0f, sim, n_classes);
@@ -201,8 +199,7 @@ long vlp_retrieval_rank(const float *sim, long stride, const int *groups, long q
 
 /* For each query row of q against all rows of k: the rank of its best match. */
 static void ranks(const float *q, const float *k, const int *groups, long n, int D, long *rank) {
-    float *sim = malloc(sizeof(float) * n);
-    VLP_ASSERT(sim, "out of memory");
+    float *sim = vlp_malloc(sizeof(float) * n);
     for (long i = 0; i < n; i++) {
         vlp_gemm(false, true, 1, (int)n, D, 1.0f, q + i * D, D, k, D, 0.0f, sim, (int)n);
         rank[i] = vlp_retrieval_rank(sim, 1, groups, i, n);
@@ -227,8 +224,7 @@ static void summarise(long *rank, long n, double *r1, double *r5, double *r10, d
 /* The expected R@k of a random ranking: a query with g matches among n
  * misses the top k with probability C(n-g, k) / C(n, k). */
 static double chance_recall(const int *groups, long n, int k) {
-    int *sorted = malloc(sizeof(int) * n);
-    VLP_ASSERT(sorted, "out of memory");
+    int *sorted = vlp_malloc(sizeof(int) * n);
     for (long i = 0; i < n; i++) sorted[i] = groups ? groups[i] : (int)i;
     qsort(sorted, (size_t)n, sizeof *sorted, cmp_int);
     double sum = 0.0;
@@ -250,8 +246,7 @@ void vlp_eval_retrieval(const float *img, const float *txt, const int *groups, l
     memset(r, 0, sizeof *r);
     r->n = n;
     if (n == 0) return;
-    long *rank = malloc(sizeof(long) * n);
-    VLP_ASSERT(rank, "out of memory");
+    long *rank = vlp_malloc(sizeof(long) * n);
     ranks(img, txt, groups, n, D, rank);
     summarise(rank, n, &r->i2t_r1, &r->i2t_r5, &r->i2t_r10, &r->i2t_mean_rank, &r->i2t_median_rank);
     ranks(txt, img, groups, n, D, rank);
@@ -274,8 +269,7 @@ static int zeroshot_json(const vlp_model *m, const vlp_tokenizer *tok, const vlp
     static const char *const fallback[] = {VLP_DEFAULT_TEMPLATE};
     const char *const *tmpl = q->templates && q->n_templates ? q->templates : fallback;
     int D = m->embed_dim, K = q->n_classes, T = q->templates && q->n_templates ? q->n_templates : 1;
-    float *cls = malloc(sizeof(float) * (size_t)K * D);
-    if (!cls) return vlp_error_set(VLP_ENOMEM, "out of memory for %d class embeddings", K);
+    float *cls = vlp_malloc(sizeof(float) * (size_t)K * D);
     cJSON *single = q->each_template ? cJSON_AddArrayToObject(z, "single_template") : NULL;
     int rc = VLP_OK;
     for (int k = -1; k < (single ? T : 0) && !rc; k++) {
@@ -314,13 +308,10 @@ int vlp_eval_dataset(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dat
     *out = NULL;
     int D = m->embed_dim;
     vlp_eval_features f = {0};
-    f.img = malloc(sizeof(float) * ((size_t)ds->n * D + 1)), f.txt = malloc(sizeof(float) * ((size_t)ds->n * D + 1));
-    bool *read = malloc(sizeof(bool) * ((size_t)ds->n + 1));
+    f.img = vlp_malloc(sizeof(float) * ((size_t)ds->n * D + 1));
+    f.txt = vlp_malloc(sizeof(float) * ((size_t)ds->n * D + 1));
+    bool *read = vlp_malloc(sizeof(bool) * ((size_t)ds->n + 1));
     int *labels = NULL, rc = VLP_OK;
-    if (!f.img || !f.txt || !read) {
-        rc = vlp_error_set(VLP_ENOMEM, "%s: out of memory for the features of %ld samples", ds->source, ds->n);
-        goto done;
-    }
     if ((rc = vlp_eval_embed(m, tok, ds, d, q->batch, q->workers, f.img, f.txt, read))) goto done;
     /* from here on only the samples whose image was read: no number counts the others */
     f.unreadable = vlp_eval_keep_read(&f.view, ds, read, f.img, f.txt, D);
@@ -329,8 +320,7 @@ int vlp_eval_dataset(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dat
     cJSON_AddNumberToObject(o, "samples", (double)n);
     cJSON_AddNumberToObject(o, "unreadable", (double)f.unreadable);
     if (q->n_classes > 0) {
-        labels = malloc(sizeof(int) * ((size_t)n + 1));
-        VLP_ASSERT(labels, "out of memory for %ld labels", n);
+        labels = vlp_malloc(sizeof(int) * ((size_t)n + 1));
         for (long i = 0; i < n && !rc; i++) {
             labels[i] = f.view.samples[i].class_id;
             if (labels[i] < 0 || labels[i] >= q->n_classes)
@@ -341,8 +331,7 @@ int vlp_eval_dataset(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dat
     }
     if (!rc && q->retrieval != VLP_RETRIEVAL_NONE) {
         if (q->retrieval == VLP_RETRIEVAL_CONCEPT) {
-            f.groups = malloc(sizeof(int) * ((size_t)n + 1));
-            VLP_ASSERT(f.groups, "out of memory for %ld concept ids", n);
+            f.groups = vlp_malloc(sizeof(int) * ((size_t)n + 1));
             for (long i = 0; i < n && !rc; i++)
                 if ((f.groups[i] = f.view.samples[i].concept_id) < 0)
                     rc = vlp_error_set(VLP_EFORMAT, "%s: sample %ld has no concept_id (retrieval by concept needs one)",

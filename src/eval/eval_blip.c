@@ -1,18 +1,20 @@
 /* ITM re-ranked retrieval and nearest neighbours (see eval_blip.h). */
 #include "eval/eval_blip.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "autograd/kernels.h"
 #include "data/loader.h"
 #include "eval/eval.h"
 #include "models/blip_rerank.h"
 
 void vlp_eval_nearest(const float *q, long nq, const float *keys, long nk, int D, long *best) {
-    float *sim = malloc(sizeof(float) * (size_t)nk);
-    VLP_ASSERT(sim, "out of memory");
+    float *sim = vlp_malloc(sizeof(float) * (size_t)nk);
     for (long i = 0; i < nq; i++) {
         vlp_gemm(false, true, 1, (int)nk, D, 1.0f, q + i * D, D, keys, D, 0.0f, sim, (int)nk);
         long b = 0;
@@ -60,20 +62,26 @@ int vlp_eval_rerank(const vlp_model *m, const vlp_tokenizer *tok, const vlp_data
     int S = m->image_size, ctx = m->context_length, D = m->embed_dim, batch = 64;
     int grid = cfg->image_size / cfg->patch_size, Ti = 1 + grid * grid, Cv = cfg->vision_width;
     if (k < 1 || k > n) return vlp_error_set(VLP_EINVAL, "--rerank %d: between 1 and the %ld pairs", k, n);
+    /* Every image's tokens and the (n, n) similarities are held at once: a
+     * dataset too large for that (or for vlp_blip_rerank's int counts) is
+     * refused before anything is allocated. */
+    double need = ((double)n * Ti * Cv + (double)n * n + (double)n * k + n) * sizeof(float) +
+                  ((double)n * ctx + n + (double)n * k) * sizeof(int) + (double)n * sizeof(long);
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (n > INT_MAX || (have > 0 && need > have))
+        return vlp_error_set(VLP_EINVAL, "%s: re-ranking %ld pairs holds %.1f GB (every image's tokens and the "
+                             "(n, n) similarities), more than this machine's %.1f GB", ds->source, n, need / 1e9,
+                             have / 1e9);
     memset(r, 0, sizeof *r);
     r->k = k;
-    float *tokens = malloc(sizeof(float) * (size_t)n * Ti * Cv), *sims = malloc(sizeof(float) * (size_t)n * n);
-    int *ids = malloc(sizeof(int) * (size_t)n * ctx), *lengths = malloc(sizeof(int) * (size_t)n);
-    int *top = malloc(sizeof(int) * (size_t)n * k);
-    float *score = malloc(sizeof(float) * (size_t)n * k);
-    long *rank = malloc(sizeof(long) * (size_t)n);
-    float *rank_sims = malloc(sizeof(float) * (size_t)n);
+    float *tokens = vlp_malloc(sizeof(float) * (size_t)n * Ti * Cv), *sims = vlp_malloc(sizeof(float) * (size_t)n * n);
+    int *ids = vlp_malloc(sizeof(int) * (size_t)n * ctx), *lengths = vlp_malloc(sizeof(int) * (size_t)n);
+    int *top = vlp_malloc(sizeof(int) * (size_t)n * k);
+    float *score = vlp_malloc(sizeof(float) * (size_t)n * k);
+    long *rank = vlp_malloc(sizeof(long) * (size_t)n);
+    float *rank_sims = vlp_malloc(sizeof(float) * (size_t)n);
     vlp_loader *l = NULL;
     int rc = VLP_OK;
-    if (!tokens || !sims || !ids || !lengths || !top || !score || !rank || !rank_sims) {
-        rc = vlp_error_set(VLP_ENOMEM, "re-ranking: out of memory for %ld pairs", n);
-        goto fail;
-    }
     /* The texts as the model reads them: a row's length ends at its end token. */
     for (long i = 0; i < n && !rc; i++) {
         int *row = ids + i * ctx;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "autograd/kernels.h"
 #include "models/vit.h"
 
@@ -15,12 +16,10 @@
 void vlp_segment_assign_product(const float *const *assign, const int *groups, int n_stages, int L,
                                 float *out) {
     VLP_ASSERT(n_stages >= 1, "no grouping stage");
-    float *prev = malloc(sizeof(float) * (size_t)groups[0] * L), *next = NULL;
-    VLP_ASSERT(prev, "out of memory");
+    float *prev = vlp_malloc(sizeof(float) * (size_t)groups[0] * L), *next = NULL;
     memcpy(prev, assign[0], sizeof(float) * (size_t)groups[0] * L);
     for (int i = 1; i < n_stages; i++) {
-        next = malloc(sizeof(float) * (size_t)groups[i] * L);
-        VLP_ASSERT(next, "out of memory");
+        next = vlp_malloc(sizeof(float) * (size_t)groups[i] * L);
         /* (S_i, S_{i-1}) x (S_{i-1}, L) */
         vlp_gemm(false, false, groups[i], L, groups[i - 1], 1.0f, assign[i], groups[i - 1], prev, L,
                  0.0f, next, L);
@@ -71,8 +70,7 @@ void vlp_segment_argmax(const float *maps, int C, long n, int *idx) {
 void vlp_segment_nearest_class(const float *emb, int n, const float *classes, int K, int D,
                                float threshold, uint8_t *label, float *best) {
     VLP_ASSERT(K >= 1 && K <= 254, "%d classes (labels are 8-bit)", K);
-    float *sim = malloc(sizeof(float) * (size_t)n * K);
-    VLP_ASSERT(sim, "out of memory");
+    float *sim = vlp_malloc(sizeof(float) * (size_t)n * K);
     vlp_gemm(false, true, n, K, D, 1.0f, emb, D, classes, D, 0.0f, sim, K);
     for (int i = 0; i < n; i++) {
         int k = 0;
@@ -90,9 +88,8 @@ void vlp_segment_groupvit_labels(const float *groups, int G, const float *image,
     VLP_ASSERT(K >= 1 && K <= 254, "%d classes (labels are 8-bit)", K);
     if (topk > K) topk = K;
     /* rows 0..G-1 the groups' logits, row G the image's */
-    float *logit = malloc(sizeof(float) * (size_t)(G + 1) * K), *prob = malloc(sizeof(float) * (size_t)G * K);
-    bool *top = calloc((size_t)K, sizeof *top);
-    VLP_ASSERT(logit && prob && top, "out of memory");
+    float *logit = vlp_malloc(sizeof(float) * (size_t)(G + 1) * K), *prob = vlp_malloc(sizeof(float) * (size_t)G * K);
+    bool *top = vlp_calloc((size_t)K, sizeof *top);
     vlp_gemm(false, true, G, K, D, scale, groups, D, classes, D, 0.0f, logit, K);
     vlp_gemm(false, true, 1, K, D, scale, image, D, classes, D, 0.0f, logit + (long)G * K, K);
     const float *img = logit + (long)G * K;
@@ -134,9 +131,8 @@ void vlp_segment_groupvit_labels(const float *groups, int G, const float *image,
 }
 
 void vlp_segment_oracle_groups(const int *group, int G, const uint8_t *gt, long n, uint8_t *pred) {
-    long *votes = calloc((size_t)G * 256, sizeof *votes);
-    uint8_t *majority = malloc((size_t)G);
-    VLP_ASSERT(votes && majority, "out of memory");
+    long *votes = vlp_calloc((size_t)G * 256, sizeof *votes);
+    uint8_t *majority = vlp_malloc((size_t)G);
     for (long p = 0; p < n; p++) votes[(long)group[p] * 256 + gt[p]]++;
     for (int g = 0; g < G; g++) {
         int best = 0;
@@ -160,9 +156,8 @@ void vlp_segment_dense(const float *patches, int gh, int gw, const float *classe
                        float threshold, int H, int W, uint8_t *pred) {
     int L = gh * gw;
     long n = (long)H * W;
-    float *sim = malloc(sizeof(float) * (size_t)K * L), *up = malloc(sizeof(float) * (size_t)K * n);
-    int *idx = malloc(sizeof(int) * (size_t)n);
-    VLP_ASSERT(sim && up && idx, "out of memory");
+    float *sim = vlp_malloc(sizeof(float) * (size_t)K * L), *up = vlp_malloc(sizeof(float) * (size_t)K * n);
+    int *idx = vlp_malloc(sizeof(int) * (size_t)n);
     vlp_gemm(false, true, K, L, D, 1.0f, classes, D, patches, D, 0.0f, sim, L); /* (K, L) */
     vlp_segment_upsample(sim, K, gh, gw, H, W, up);
     vlp_segment_argmax(up, K, n, idx);
@@ -175,9 +170,12 @@ void vlp_segment_dense(const float *patches, int gh, int gw, const float *classe
 /* ---- mIoU --------------------------------------------------------------------------- */
 
 int vlp_miou_init(vlp_miou *m, int n_labels) {
+    memset(m, 0, sizeof *m);
+    if (n_labels < 1 || n_labels > 256)
+        return vlp_error_set(VLP_EINVAL, "mIoU over %d labels: labels are 8-bit", n_labels);
     m->n_labels = n_labels;
-    m->confusion = calloc((size_t)n_labels * n_labels, sizeof *m->confusion);
-    return m->confusion ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory");
+    m->confusion = vlp_calloc((size_t)n_labels * n_labels, sizeof *m->confusion);
+    return VLP_OK;
 }
 
 void vlp_miou_free(vlp_miou *m) {
@@ -277,29 +275,27 @@ int vlp_segment_image(const vlp_model *m, const vlp_image *img, const float *cla
         const float *a[VLP_GROUPVIT_MAX_GROUPINGS];
         for (int i = 0; i < n_stages; i++) a[i] = assign[i]->data;
         long n_in = (long)S * S, n_up = n > n_in ? n : n_in;
-        float *final = malloc(sizeof(float) * (size_t)G * L), *up = malloc(sizeof(float) * (size_t)G * n_up);
-        int *idx = malloc(sizeof(int) * (size_t)n_up);
+        /* n: the image's pixels, bounded when it was decoded (vlp_image_opts.max_pixels) */
+        float *final = vlp_malloc(sizeof(float) * (size_t)G * L), *up = vlp_malloc(sizeof(float) * (size_t)G * n_up);
+        int *idx = vlp_malloc(sizeof(int) * (size_t)n_up);
         uint8_t glabel[256];
-        if (!final || !up || !idx) rc = vlp_error_set(VLP_ENOMEM, "out of memory");
-        if (!rc) {
-            vlp_segment_assign_product(a, gv->cfg.output_groups, n_stages, L, final);
-            if (rule->masked) { /* the groups at the model's input, where the image is masked */
-                vlp_segment_upsample(final, G, gv->grid, gv->grid, S, S, up);
-                vlp_segment_argmax(up, G, n_in, idx);
-                vlp_segment_masked_embeddings(gv, x, idx, G, groups->data);
-            }
-            vlp_segment_upsample(final, G, gv->grid, gv->grid, H, W, up);
-            vlp_segment_argmax(up, G, n, idx);
-            float scale = fminf(expf(gv->logit_scale->data[0]), 100.0f); /* GroupViT clamps it so */
-            if (rule->topk > 0)
-                vlp_segment_groupvit_labels(groups->data, G, image->data, classes, K, D, scale, rule->topk,
-                                            rule->threshold, glabel);
-            else
-                vlp_segment_nearest_class(groups->data, G, classes, K, D, rule->threshold, glabel, NULL);
-            for (long p = 0; p < n; p++) pred[p] = glabel[idx[p]];
-            if (group) memcpy(group, idx, sizeof(int) * (size_t)n);
-            if (gt && oracle) vlp_segment_oracle(image->data, classes, K, D, gt, n, oracle);
+        vlp_segment_assign_product(a, gv->cfg.output_groups, n_stages, L, final);
+        if (rule->masked) { /* the groups at the model's input, where the image is masked */
+            vlp_segment_upsample(final, G, gv->grid, gv->grid, S, S, up);
+            vlp_segment_argmax(up, G, n_in, idx);
+            vlp_segment_masked_embeddings(gv, x, idx, G, groups->data);
         }
+        vlp_segment_upsample(final, G, gv->grid, gv->grid, H, W, up);
+        vlp_segment_argmax(up, G, n, idx);
+        float scale = fminf(expf(gv->logit_scale->data[0]), 100.0f); /* GroupViT clamps it so */
+        if (rule->topk > 0)
+            vlp_segment_groupvit_labels(groups->data, G, image->data, classes, K, D, scale, rule->topk,
+                                        rule->threshold, glabel);
+        else
+            vlp_segment_nearest_class(groups->data, G, classes, K, D, rule->threshold, glabel, NULL);
+        for (long p = 0; p < n; p++) pred[p] = glabel[idx[p]];
+        if (group) memcpy(group, idx, sizeof(int) * (size_t)n);
+        if (gt && oracle) vlp_segment_oracle(image->data, classes, K, D, gt, n, oracle);
         free(final);
         free(up);
         free(idx);

@@ -78,6 +78,7 @@ typedef struct vlp_miou {
     long *confusion; /* (n_labels, n_labels) */
 } vlp_miou;
 
+/* n_labels in [1, 256] (labels are 8-bit), else VLP_EINVAL. */
 int vlp_miou_init(vlp_miou *m, int n_labels);
 void vlp_miou_free(vlp_miou *m);
 /* Counts n pixels; a label >= n_labels is VLP_EINVAL (naming it). */

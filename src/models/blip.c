@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "models/clip.h"
 
 #define LM_LABEL_SMOOTHING 0.1f /* BLIP's BertLMHeadModel */
@@ -298,12 +299,8 @@ int vlp_blip_momentum_init(vlp_blip_momentum *mm, const vlp_blip *m, int queue_s
     int rc = vlp_params_alloc(p);
     if (rc != VLP_OK) goto fail;
     vlp_params_set_trainable(p, "", false);
-    mm->source = calloc((size_t)p->count, sizeof *mm->source);
-    mm->idx_queue = malloc((size_t)queue_size * sizeof *mm->idx_queue);
-    if (!mm->source || !mm->idx_queue) {
-        rc = vlp_error_set(VLP_ENOMEM, "BLIP momentum model: out of memory");
-        goto fail;
-    }
+    mm->source = vlp_calloc((size_t)p->count, sizeof *mm->source);
+    mm->idx_queue = vlp_malloc((size_t)queue_size * sizeof *mm->idx_queue);
     for (int i = 0; i < p->count; i++) {
         const vlp_param *e = &p->table[i];
         if (e->t == mm->image_queue || e->t == mm->text_queue) continue;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 /* ---- the incremental decoder -------------------------------------------------- */
 
@@ -41,15 +42,11 @@ int vlp_blip_decoder_init(vlp_blip_decoder **out, const vlp_blip *m,
     int N = B * repeats, T = max_length, C = cfg->text_width, L = cfg->text_layers;
     size_t per_layer = 2 * (size_t)N * T * C + 2 * (size_t)B * Ti * C;
     size_t floats = L * per_layer + (size_t)N * T * C + (size_t)N * cfg->vocab_size;
-    vlp_blip_decoder *d = calloc(1, sizeof *d);
+    vlp_blip_decoder *d = vlp_calloc(1, sizeof *d);
     /* Zeros: attention weighs the unfilled positions 0, and 0 * a NaN that
      * happened to be in the memory would be NaN. */
-    float *memory = d ? calloc(floats, sizeof(float)) : NULL;
-    uint8_t *mask = d ? calloc((size_t)N * T, 1) : NULL;
-    if (!d || !memory || !mask) {
-        free(d), free(memory), free(mask);
-        return vlp_error_set(VLP_ENOMEM, "decoder: out of memory for %d rows of %d tokens", N, T);
-    }
+    float *memory = vlp_calloc(floats, sizeof(float));
+    uint8_t *mask = vlp_calloc((size_t)N * T, 1);
     *d = (vlp_blip_decoder){.m = m, .B = B, .R = repeats, .N = N, .T = T, .Ti = Ti,
                             .memory = memory, .mask = mask};
     float *p = memory;
@@ -261,17 +258,13 @@ static int draw(const int *tokens, const float *probs, int n, vlp_rng *rng) {
 }
 
 /* Greedy and nucleus: one row per image, each stops at its end token. */
-static int generate_rows(run *s, vlp_rng *rng, int *ids, int *lengths, float *scores) {
+static void generate_rows(run *s, vlp_rng *rng, int *ids, int *lengths, float *scores) {
     const vlp_blip_decode_options *o = s->o;
     int N = s->N, T = s->T, V = s->V;
     bool nucleus = o->method == VLP_BLIP_DECODE_NUCLEUS;
-    int *tokens = nucleus ? malloc((size_t)V * sizeof *tokens) : NULL;
-    float *probs = nucleus ? malloc((size_t)V * sizeof *probs) : NULL;
-    bool *done = calloc((size_t)N, sizeof *done);
-    if ((nucleus && (!tokens || !probs)) || !done) {
-        free(tokens), free(probs), free(done);
-        return vlp_error_set(VLP_ENOMEM, "generate: out of memory");
-    }
+    int *tokens = nucleus ? vlp_malloc((size_t)V * sizeof *tokens) : NULL;
+    float *probs = nucleus ? vlp_malloc((size_t)V * sizeof *probs) : NULL;
+    bool *done = vlp_calloc((size_t)N, sizeof *done);
     int n_done = 0;
     for (int r = 0; r < N; r++) lengths[r] = 0, scores[r] = 0.0f;
     for (int cur = s->start; cur < T && n_done < N; cur++) {
@@ -302,7 +295,6 @@ static int generate_rows(run *s, vlp_rng *rng, int *ids, int *lengths, float *sc
         }
     }
     free(tokens), free(probs), free(done);
-    return VLP_OK;
 }
 
 /* One image's finished hypotheses, generate()'s BeamHypotheses: at most K,
@@ -360,25 +352,19 @@ static void top_insert(candidate *top, int *n, int cap, candidate c) {
     top[i] = c;
 }
 
-static int generate_beams(run *s, int B, int *ids, int *lengths, float *scores) {
+static void generate_beams(run *s, int B, int *ids, int *lengths, float *scores) {
     const vlp_blip_decode_options *o = s->o;
     int K = o->num_beams, N = s->N, T = s->T, V = s->V, eos = o->end_token_id;
     float lp = o->length_penalty;
-    double *beam_score = malloc((size_t)N * sizeof *beam_score);
-    double *next_score = malloc((size_t)N * sizeof *next_score);
-    int *next_token = malloc((size_t)N * sizeof *next_token);
-    int *src = malloc((size_t)N * sizeof *src);
-    int *seq2 = malloc((size_t)N * T * sizeof *seq2);
-    hyps *h = calloc((size_t)B, sizeof *h);
-    int *hyp_tokens = malloc((size_t)B * (K + 1) * T * sizeof *hyp_tokens);
-    bool *done = calloc((size_t)B, sizeof *done);
-    candidate *top = malloc((size_t)2 * K * sizeof *top);
-    int rc = VLP_OK;
-    if (!beam_score || !next_score || !next_token || !src || !seq2 || !h || !hyp_tokens || !done ||
-        !top) {
-        rc = vlp_error_set(VLP_ENOMEM, "beam search: out of memory");
-        goto out;
-    }
+    double *beam_score = vlp_malloc((size_t)N * sizeof *beam_score);
+    double *next_score = vlp_malloc((size_t)N * sizeof *next_score);
+    int *next_token = vlp_malloc((size_t)N * sizeof *next_token);
+    int *src = vlp_malloc((size_t)N * sizeof *src);
+    int *seq2 = vlp_malloc((size_t)N * T * sizeof *seq2);
+    hyps *h = vlp_calloc((size_t)B, sizeof *h);
+    int *hyp_tokens = vlp_malloc((size_t)B * (K + 1) * T * sizeof *hyp_tokens);
+    bool *done = vlp_calloc((size_t)B, sizeof *done);
+    candidate *top = vlp_malloc((size_t)2 * K * sizeof *top);
     for (int b = 0; b < B; b++) h[b].tokens = hyp_tokens + (size_t)b * (K + 1) * T;
     /* Only the first beam of each image starts live: the others are copies. */
     for (int r = 0; r < N; r++) beam_score[r] = r % K == 0 ? 0.0 : -1e9;
@@ -437,10 +423,8 @@ static int generate_beams(run *s, int B, int *ids, int *lengths, float *scores) 
                (size_t)lengths[b] * sizeof(int));
         scores[b] = (float)h[b].score[best];
     }
-out:
     free(beam_score), free(next_score), free(next_token), free(src), free(seq2);
     free(h), free(hyp_tokens), free(done), free(top);
-    return rc;
 }
 
 int vlp_blip_generate(const vlp_blip *m, const vlp_tensor *image_embeds, const int *prompt,
@@ -476,24 +460,21 @@ int vlp_blip_generate(const vlp_blip *m, const vlp_tensor *image_embeds, const i
     run s = {.o = o, .N = B * K, .T = T, .V = V, .start = start};
     int rc = vlp_blip_decoder_init(&s.dec, m, image_embeds, K, T);
     if (rc != VLP_OK) return rc;
-    s.seq = malloc((size_t)s.N * T * sizeof *s.seq);
-    s.feed = malloc((size_t)s.N * sizeof *s.feed);
-    s.work = malloc((size_t)V * sizeof *s.work);
-    float *own_scores = scores ? NULL : malloc((size_t)B * sizeof *own_scores);
-    if (!s.seq || !s.feed || !s.work || (!scores && !own_scores)) {
-        rc = vlp_error_set(VLP_ENOMEM, "generate: out of memory");
-        goto out;
-    }
+    s.seq = vlp_malloc((size_t)s.N * T * sizeof *s.seq);
+    s.feed = vlp_malloc((size_t)s.N * sizeof *s.feed);
+    s.work = vlp_malloc((size_t)V * sizeof *s.work);
+    float *own_scores = scores ? NULL : vlp_malloc((size_t)B * sizeof *own_scores);
     for (int r = 0; r < s.N; r++) {
         int *row = s.seq + (size_t)r * T;
         row[0] = cfg->dec_token_id;
         memcpy(row + 1, prompt, (size_t)n_prompt * sizeof *prompt);
     }
     for (int pos = 0; pos + 1 < start; pos++) feed_column(&s, pos); /* the prompt's cache */
-    rc = beam ? generate_beams(&s, B, ids, lengths, scores ? scores : own_scores)
-              : generate_rows(&s, rng, ids, lengths, scores ? scores : own_scores);
-out:
+    if (beam)
+        generate_beams(&s, B, ids, lengths, scores ? scores : own_scores);
+    else
+        generate_rows(&s, rng, ids, lengths, scores ? scores : own_scores);
     free(s.seq), free(s.feed), free(s.work), free(own_scores);
     vlp_blip_decoder_free(s.dec);
-    return rc;
+    return VLP_OK;
 }

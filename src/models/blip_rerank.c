@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 /* The k best of row (C, stride apart) into top and itc, best first (ties:
  * the lower index). */
@@ -31,11 +32,7 @@ int vlp_blip_rerank(const vlp_blip *m, const float *sims, int NI, int NT, const 
     int grid = cfg->image_size / cfg->patch_size, Ti = 1 + grid * grid, Cv = cfg->vision_width;
     int T = cfg->context_length;
     long P = (long)Q * k;
-    float *itc = malloc((size_t)P * sizeof *itc), *prob = malloc((size_t)P * sizeof *prob);
-    if (!itc || !prob) {
-        free(itc), free(prob);
-        return vlp_error_set(VLP_ENOMEM, "re-ranking: out of memory for %ld pairs", P);
-    }
+    float *itc = vlp_malloc((size_t)P * sizeof *itc), *prob = vlp_malloc((size_t)P * sizeof *prob);
     for (int q = 0; q < Q; q++) {
         const float *row = image_queries ? sims + (long)q * NT : sims + q;
         top_k(row, image_queries ? 1 : NT, C, k, top + (long)q * k, itc + (long)q * k);

@@ -12,6 +12,7 @@
 
 #include "base/file.h"
 #include "base/error.h"
+#include "base/mem.h"
 #include "train/config.h"
 #include "train/weights.h"
 
@@ -67,11 +68,11 @@ static int read_string(hid_t f, const char *name, char **v) {
     H5Tset_cset(t, H5T_CSET_UTF8);
     char *s = NULL;
     int ok = a >= 0 && one_value(a) && H5Aread(a, t, &s) >= 0 && s;
-    *v = ok ? strdup(s) : NULL;
+    *v = ok ? vlp_strdup(s) : NULL;
     if (s) H5free_memory(s);
     if (a >= 0) H5Aclose(a);
     H5Tclose(t);
-    return ok && *v ? VLP_OK : VLP_EFORMAT;
+    return ok ? VLP_OK : VLP_EFORMAT;
 }
 
 static bool has_suffix(const char *name, const char *suffix) {
@@ -111,10 +112,9 @@ static char **list_checkpoints(const char *dir, int *count) {
         if (!is_checkpoint_name(e->d_name)) continue;
         if (*count == cap) {
             cap = cap ? 2 * cap : 16;
-            names = realloc(names, (size_t)cap * sizeof *names);
-            VLP_ASSERT(names, "out of memory");
+            names = vlp_realloc(names, (size_t)cap * sizeof *names);
         }
-        names[(*count)++] = strdup(e->d_name);
+        names[(*count)++] = vlp_strdup(e->d_name);
     }
     closedir(d);
     if (*count) qsort(names, (size_t)*count, sizeof *names, cmp_names);

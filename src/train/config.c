@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 typedef enum { KEY_INT, KEY_LONG, KEY_FLOAT, KEY_BOOL, KEY_STRING, KEY_CHOICE } key_kind;
 
@@ -543,8 +544,7 @@ static void format_value(const vlp_config *c, const key *k, char *value, size_t 
 
 char *vlp_config_to_text(const vlp_config *c) {
     size_t cap = 8192, len = 0;
-    char *out = malloc(cap);
-    VLP_ASSERT(out, "out of memory");
+    char *out = vlp_malloc(cap);
     out[0] = '\0';
     for (size_t i = 0; i < N_KEYS; i++) {
         const key *k = &KEYS[i];
@@ -556,10 +556,7 @@ char *vlp_config_to_text(const vlp_config *c) {
         int n = snprintf(line, sizeof line, "%s%s%s%s%s =%s%s\n", new_section && i ? "\n" : "",
                          new_section ? "[" : "", new_section ? k->section : "",
                          new_section ? "]\n" : "", k->name, value[0] == ';' ? "" : " ", value);
-        while (len + (size_t)n + 1 > cap) {
-            out = realloc(out, cap *= 2);
-            VLP_ASSERT(out, "out of memory");
-        }
+        while (len + (size_t)n + 1 > cap) out = vlp_realloc(out, cap *= 2);
         memcpy(out + len, line, (size_t)n + 1), len += (size_t)n;
     }
     return out;

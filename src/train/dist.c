@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 int vlp_dist_init(vlp_dist *d, int *argc, char ***argv) {
     *d = (vlp_dist){.rank = 0, .world = 1, .mpi = false};
@@ -43,8 +44,7 @@ static uint64_t fnv1a(const void *data, size_t n) {
 
 int vlp_dist_check_same(const vlp_dist *d, const void *data, size_t n, const char *what) {
     if (!d->mpi) return VLP_OK;
-    uint64_t mine = fnv1a(data, n), *all = malloc(sizeof(uint64_t) * (size_t)d->world);
-    VLP_ASSERT(all, "out of memory");
+    uint64_t mine = fnv1a(data, n), *all = vlp_malloc(sizeof(uint64_t) * (size_t)d->world);
     MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
     int differs = -1;
     for (int r = 1; r < d->world && differs < 0; r++)

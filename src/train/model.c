@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 const char *vlp_model_kind_name(int kind) {
     static const char *names[] = {"clip", "blip", "groupvit"};
@@ -360,10 +361,9 @@ int vlp_model_gradients(vlp_model *m, vlp_tape *tp, const vlp_dist *d, const vlp
     }
     if (m->momentum && !m->pending_img) {
         size_t rows = (size_t)d->world * b->B;
-        m->pending_img = malloc(sizeof(float) * rows * m->embed_dim);
-        m->pending_txt = malloc(sizeof(float) * rows * m->embed_dim);
-        m->pending_ids = malloc(sizeof(int) * rows);
-        VLP_ASSERT(m->pending_img && m->pending_txt && m->pending_ids, "out of memory");
+        m->pending_img = vlp_malloc(sizeof(float) * rows * m->embed_dim);
+        m->pending_txt = vlp_malloc(sizeof(float) * rows * m->embed_dim);
+        m->pending_ids = vlp_malloc(sizeof(int) * rows);
     }
     vlp_tape_reset(tp);
     vlp_params_zero_grad(m->params);

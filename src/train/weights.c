@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 
 /* HDF5 prints its own error stack by default; vlp reports errors itself. */
 static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -160,7 +161,7 @@ int vlp_h5_write_image(hid_t f, const char *path) {
     /* H5Fget_file_image copies what the driver holds: without the flush,
      * object headers still in the metadata cache would be missing. */
     ssize_t size = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(f, NULL, 0);
-    char *image = size > 0 ? malloc((size_t)size) : NULL;
+    char *image = size > 0 ? vlp_malloc((size_t)size) : NULL;
     bool built = image && H5Fget_file_image(f, image, (size_t)size) == size;
     H5Fclose(f);
     if (!built) {
