@@ -31,6 +31,12 @@ expect "vlpreport: --images: '-1' is not a whole number" vlpreport run --images 
 expect "vlpsegment: --topk: 'x' is not a whole number" vlpsegment run images --classes c.txt --topk x
 expect "vlpsegment: --threshold: 'nan' is not a number" vlpsegment run images --classes c.txt --threshold nan
 expect "vlpvqa: --seed: '1e3' is not a whole number" vlpvqa run image.png "what?" --seed 1e3
+# The decoding options of vlpcaption, vlpvqa and vlpfilter (src/cli/decode_args.h).
+expect "vlpcaption: --beams: '2.5' is not a whole number in \[1, 16\]" vlpcaption run data --beams 2.5
+expect "vlpvqa: --max-length: '1' is not a whole number in \[2, 1000000\]" vlpvqa run image.png "what?" --max-length 1
+expect "vlpfilter: --top-p: '0' is not a number in \[1e-09, 1\]" vlpfilter run data -o c.tsv --top-p 0
+expect "vlpcaption: --method sampling: greedy, beam or nucleus" vlpcaption run data --method sampling
+expect "vlptok: --context-length: '5000000' is not a whole number in \[2, 1048576\]" vlptok encode --merges m --context-length 5000000
 expect "vlpbench: --steps: '0' is not a whole number in \[1, 1000000\]" vlpbench --config A --steps 0
 expect "vlpdemo: --lr: 'inf' is not a number" vlpdemo --lr inf
 expect "vlpdata: --batch: '0' is not a whole number" vlpdata bench data --batch 0

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "autograd/kernels.h"
 #include "base/rng.h"
 #include "train/trainer.h"
@@ -123,11 +125,8 @@ int vlp_bench_gemm_measure(vlp_bench_gemm *g, int n, int reps) {
         long a = (long)g[i].M * g[i].K, b = (long)g[i].K * g[i].N, c = (long)g[i].M * g[i].N;
         na = a > na ? a : na, nb = b > nb ? b : nb, nc = c > nc ? c : nc;
     }
-    float *A = malloc(sizeof(float) * na), *Bm = malloc(sizeof(float) * nb), *C = calloc((size_t)nc, sizeof(float));
-    if (!A || !Bm || !C) {
-        free(A), free(Bm), free(C);
-        return vlp_error_set(VLP_ENOMEM, "sgemm operands: %ld floats", na + nb + nc);
-    }
+    float *A = vlp_malloc(sizeof(float) * na), *Bm = vlp_malloc(sizeof(float) * nb);
+    float *C = vlp_calloc((size_t)nc, sizeof(float));
     vlp_rng rng;
     vlp_rng_init(&rng, 1);
     vlp_rng_fill_uniform(&rng, A, na, -1.0f, 1.0f);
@@ -204,12 +203,10 @@ int vlp_bench_comm_measure(const vlp_dist *d, int B, int D, long P, int reps, vl
     r->allreduce_bytes = (double)P * sizeof(float);
     if (!d->mpi || reps < 1) return VLP_OK; /* one process: nothing to time */
     long local = (long)B * D, all = local * d->world;
-    float *mine = calloc((size_t)local, sizeof(float)), *gathered = calloc((size_t)all, sizeof(float));
-    float *grads = calloc((size_t)P, sizeof(float));
+    float *mine = vlp_calloc((size_t)local, sizeof(float)), *gathered = vlp_calloc((size_t)all, sizeof(float));
+    float *grads = vlp_calloc((size_t)P, sizeof(float));
     double *t[3];
-    for (int k = 0; k < 3; k++) t[k] = malloc(sizeof(double) * (size_t)reps);
-    if (!mine || !gathered || !grads || !t[0] || !t[1] || !t[2])
-        return vlp_error_set(VLP_ENOMEM, "out of memory for the communication benchmark");
+    for (int k = 0; k < 3; k++) t[k] = vlp_malloc(sizeof(double) * (size_t)reps);
     for (int i = 0; i <= reps; i++) { /* i = 0 warms the connections up */
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = vlp_bench_now();
@@ -229,4 +226,198 @@ int vlp_bench_comm_measure(const vlp_dist *d, int B, int D, long P, int reps, vl
     for (int k = 0; k < 3; k++) free(t[k]);
     free(mine), free(gathered), free(grads);
     return VLP_OK;
+}
+
+/* ---- vlpbench's run ---------------------------------------------------------- */
+
+/* Median of x[0..n), x left as it is. */
+static double median(const double *x, int n) {
+    double *s = vlp_malloc(sizeof(double) * (size_t)n);
+    memcpy(s, x, sizeof(double) * (size_t)n);
+    double m = median_of(s, n);
+    free(s);
+    return m;
+}
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
+}
+
+static void add_env(cJSON *o, const char *key, const char *var) {
+    const char *v = getenv(var);
+    if (v) cJSON_AddStringToObject(o, key, v);
+    else cJSON_AddNullToObject(o, key);
+}
+
+/* Everything about the BLAS and threads the numbers depend on. */
+static void add_machine(cJSON *o) {
+    char note[512];
+    vlp_blas_kernel_note(note, sizeof note);
+    cJSON_AddNumberToObject(o, "threads", vlp_kernel_threads());
+    add_env(o, "openblas_num_threads", "OPENBLAS_NUM_THREADS");
+    add_env(o, "openblas_coretype", "OPENBLAS_CORETYPE");
+    add_env(o, "omp_num_threads", "OMP_NUM_THREADS");
+    cJSON_AddStringToObject(o, "openblas_core", openblas_get_corename());
+    cJSON_AddStringToObject(o, "openblas_config", openblas_get_config());
+    if (*note) cJSON_AddStringToObject(o, "kernel_note", note);
+    else cJSON_AddNullToObject(o, "kernel_note");
+}
+
+static cJSON *sgemm_json(const vlp_bench_gemm *g, int n, int reps) {
+    cJSON *s = cJSON_CreateObject(), *shapes = cJSON_AddArrayToObject(s, "shapes");
+    cJSON_AddNumberToObject(s, "reps", reps);
+    for (int i = 0; i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "what", g[i].what);
+        cJSON_AddStringToObject(e, "op", g[i].ta ? (g[i].tb ? "TT" : "TN") : (g[i].tb ? "NT" : "NN"));
+        cJSON_AddNumberToObject(e, "M", g[i].M);
+        cJSON_AddNumberToObject(e, "N", g[i].N);
+        cJSON_AddNumberToObject(e, "K", g[i].K);
+        cJSON_AddNumberToObject(e, "count", g[i].count);
+        cJSON_AddNumberToObject(e, "gflops_openblas", g[i].gflops_blas);
+        cJSON_AddNumberToObject(e, "gflops_vlp_gemm", g[i].gflops_vlp);
+        cJSON_AddItemToArray(shapes, e);
+    }
+    cJSON_AddNumberToObject(s, "gflops_openblas", vlp_bench_gemm_weighted(g, n, vlp_bench_gemm_blas));
+    cJSON_AddNumberToObject(s, "gflops_vlp_gemm", vlp_bench_gemm_weighted(g, n, vlp_bench_gemm_vlp));
+    cJSON_AddNumberToObject(s, "gflops", vlp_bench_gemm_weighted(g, n, vlp_bench_gemm_best));
+    cJSON_AddStringToObject(s, "note",
+                            "the blocks' linear layers (forward, dX, dW) of both towers; each shape "
+                            "at the better of cblas_sgemm on OpenBLAS's own threads and vlp_gemm "
+                            "(vlp's threads, 1-thread OpenBLAS); gflops: the FLOP-weighted rate "
+                            "(total FLOPs / total time) of one step's worth of these calls");
+    return s;
+}
+
+/* What one rank measured. */
+typedef struct measured {
+    int B;
+    const double *seconds, *waited; /* (steps) */
+    float loss_first, loss;
+    float rss[2]; /* this rank's peak RSS, the sum over ranks */
+    size_t arena, arena_forward, grad_peak, params;
+    const vlp_bench_comm *comm;
+    const vlp_bench_gemm *g;
+    int ng;
+} measured;
+
+static cJSON *results_json(const vlp_bench_opts *o, const vlp_dist *d, const measured *r) {
+    const vlp_bench_config *bc = o->config;
+    double med = median(r->seconds, o->steps);
+    double flops = 3.0 * vlp_bench_forward_flops(&bc->model, r->B, bc->batch);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "program", "vlp");
+    cJSON_AddStringToObject(out, "config", bc->name);
+    cJSON_AddNumberToObject(out, "batch", bc->batch);
+    cJSON_AddNumberToObject(out, "ranks", d->world);
+    cJSON_AddNumberToObject(out, "batch_per_rank", r->B);
+    cJSON_AddBoolToObject(out, "allreduce_overlapped", d->world > 1 && !o->no_overlap);
+    cJSON_AddNumberToObject(out, "allreduce_wait_s", median(r->waited, o->steps));
+    cJSON_AddStringToObject(out, "allreduce_wait_note",
+                            "median over the steps of the time rank 0 waited, once backward "
+                            "had ended, for the gradient all-reduce (the part that compute "
+                            "did not hide; with --no-overlap, all of it)");
+    add_machine(out);
+    cJSON_AddNumberToObject(out, "params", (double)r->params);
+    cJSON_AddNumberToObject(out, "warmup", o->warmup);
+    cJSON_AddNumberToObject(out, "steps", o->steps);
+    cJSON_AddItemToObject(out, "step_s", cJSON_CreateDoubleArray(r->seconds, o->steps));
+    cJSON_AddNumberToObject(out, "median_s", med);
+    cJSON_AddNumberToObject(out, "samples_per_s", bc->batch / med);
+    cJSON_AddNumberToObject(out, "loss_first", r->loss_first);
+    cJSON_AddNumberToObject(out, "loss_last", r->loss);
+    cJSON_AddNumberToObject(out, "peak_rss_mb", r->rss[0]);
+    cJSON_AddNumberToObject(out, "peak_rss_mb_all_ranks", r->rss[1]);
+    cJSON_AddNumberToObject(out, "arena_mb", (double)r->arena / (1 << 20));
+    cJSON_AddNumberToObject(out, "arena_forward_mb", (double)r->arena_forward / (1 << 20));
+    cJSON_AddNumberToObject(out, "arena_grad_peak_mb", (double)r->grad_peak / (1 << 20));
+    cJSON_AddStringToObject(out, "arena_note",
+                            "arena_mb: the step's high-water mark; arena_forward_mb: in use when "
+                            "backward began (activations, what ops saved); arena_grad_peak_mb: "
+                            "activation gradients alive at once (backward releases each when "
+                            "dead); the rest of arena_mb is backward's scratch and the holes "
+                            "of released blocks no later request of that size took");
+    cJSON_AddNumberToObject(out, "model_flops_per_step", flops);
+    cJSON_AddStringToObject(out, "model_flops_note",
+                            "matmul FLOPs of this rank's step, 3x the forward's (backward = "
+                            "dX + dW): linear layers, attention QK^T and PV over the full T x T "
+                            "(causal half included), patch embedding, projections, logits");
+    cJSON_AddNumberToObject(out, "model_gflops_per_s", flops / med * 1e-9);
+    if (o->sgemm_reps > 0) {
+        cJSON *s = sgemm_json(r->g, r->ng, o->sgemm_reps);
+        double rate = cJSON_GetObjectItem(s, "gflops")->valuedouble;
+        cJSON_AddItemToObject(out, "sgemm", s);
+        cJSON_AddNumberToObject(out, "sgemm_fraction", flops / med * 1e-9 / rate);
+    } else {
+        cJSON_AddNullToObject(out, "sgemm");
+        cJSON_AddNullToObject(out, "sgemm_fraction");
+    }
+    if (o->comm_reps > 0 && d->world > 1) {
+        const vlp_bench_comm *comm = r->comm;
+        cJSON *c = cJSON_AddObjectToObject(out, "comm");
+        cJSON_AddNumberToObject(c, "reps", o->comm_reps);
+        cJSON_AddNumberToObject(c, "gather_s", comm->gather_s);
+        cJSON_AddNumberToObject(c, "reduce_scatter_s", comm->scatter_s);
+        cJSON_AddNumberToObject(c, "allreduce_s", comm->allreduce_s);
+        cJSON_AddNumberToObject(c, "gather_bytes_per_rank", comm->gather_bytes);
+        cJSON_AddNumberToObject(c, "allreduce_bytes", comm->allreduce_bytes);
+        cJSON_AddNumberToObject(c, "fraction_of_step", (comm->gather_s + comm->scatter_s + comm->allreduce_s) / med);
+        cJSON_AddStringToObject(c, "note",
+                                "medians of the collectives timed alone: 2 all-gathers of B x D "
+                                "floats (image, text embeddings), 2 reduce-scatters (their "
+                                "gradients), 1 all-reduce of every gradient");
+    }
+    return out;
+}
+
+int vlp_bench_run(const vlp_bench_opts *o, vlp_dist *d, cJSON **out) {
+    const vlp_bench_config *bc = o->config;
+    *out = NULL;
+    if (bc->batch % d->world) return vlp_error_set(VLP_EINVAL, "the ranks must divide the batch");
+    d->no_overlap = o->no_overlap;
+    int B = bc->batch / d->world, S = bc->model.image_size, T = bc->model.context_length;
+    vlp_clip m;
+    int rc = vlp_clip_init(&m, &bc->model, 0);
+    if (rc) return rc;
+    /* the global batch from one seed; this rank's rows of it */
+    float *images = vlp_malloc(sizeof(float) * (size_t)bc->batch * 3 * S * S);
+    int *ids = vlp_malloc(sizeof(int) * (size_t)bc->batch * T);
+    double *seconds = vlp_malloc(sizeof(double) * (size_t)o->steps);
+    double *waited = vlp_malloc(sizeof(double) * (size_t)o->steps); /* for the all-reduce, after backward */
+    vlp_bench_random_pairs(&bc->model, bc->batch, 7, images, ids);
+    float *my_images = images + (long)d->rank * B * 3 * S * S;
+    const int *my_ids = ids + (long)d->rank * B * T;
+    vlp_tape tp;
+    vlp_tape_init(&tp);
+    vlp_adamw opt;
+    vlp_adamw_init(&opt);
+
+    measured r = {.B = B, .seconds = seconds, .waited = waited};
+    for (int s = 0; s < o->warmup + o->steps; s++) {
+        double t0 = vlp_bench_now();
+        r.loss = vlp_bench_step(&m, &tp, &opt, d, B, my_images, my_ids);
+        if (s >= o->warmup) {
+            seconds[s - o->warmup] = vlp_bench_now() - t0;
+            waited[s - o->warmup] = vlp_dist_backward_wait_s();
+        }
+        if (s == 0) r.loss_first = r.loss;
+    }
+    r.rss[0] = r.rss[1] = (float)peak_rss_mb(); /* before sgemm's operands */
+    vlp_dist_allreduce_sum(d, r.rss + 1, 1);
+    r.arena = tp.arena.high_water, r.arena_forward = tp.forward_bytes, r.grad_peak = tp.grad_peak;
+    r.params = m.params.n;
+
+    vlp_bench_comm comm;
+    vlp_bench_gemm g[VLP_BENCH_GEMM_MAX];
+    r.comm = &comm, r.g = g;
+    rc = vlp_bench_comm_measure(d, B, bc->model.embed_dim, (long)m.params.n, o->comm_reps, &comm);
+    r.ng = vlp_bench_gemm_shapes(&bc->model, B, g);
+    if (!rc && o->sgemm_reps > 0) rc = vlp_bench_gemm_measure(g, r.ng, o->sgemm_reps);
+    if (!rc && d->rank == 0) *out = results_json(o, d, &r);
+    vlp_tape_free(&tp);
+    vlp_clip_free(&m);
+    free(images), free(ids), free(seconds), free(waited);
+    return rc;
 }

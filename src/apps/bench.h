@@ -1,10 +1,12 @@
 /* What vlpbench measures: the two benchmark configs of issue 7, a CLIP
  * training step on random data, the step's matmul FLOPs counted from the
- * shapes, and OpenBLAS sgemm timed on the step's main shapes. Not a
- * trainer (no data loading, schedule, checkpoints) and not a profiler. */
+ * shapes, and OpenBLAS sgemm timed on the step's main shapes; and the whole
+ * run as JSON. Not a trainer (no data loading, schedule, checkpoints), not
+ * a profiler, and not the command line (src/cli). */
 #ifndef VLP_BENCH_H
 #define VLP_BENCH_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -49,8 +51,7 @@ typedef struct vlp_bench_gemm {
 int vlp_bench_gemm_shapes(const vlp_clip_config *c, int B, vlp_bench_gemm *g);
 
 /* Times each shape (best of `reps` calls after one warm-up call) both ways,
- * on vlp_kernel_threads() threads. Returns VLP_ENOMEM if the operands do
- * not fit. */
+ * on vlp_kernel_threads() threads. */
 int vlp_bench_gemm_measure(vlp_bench_gemm *g, int n, int reps);
 
 /* The rate a step's worth of these products runs at: their total FLOPs
@@ -84,5 +85,22 @@ int vlp_bench_comm_measure(const vlp_dist *d, int B, int D, long P, int reps, vl
 
 /* Seconds on a monotonic clock. */
 double vlp_bench_now(void);
+
+/* What vlpbench runs. */
+typedef struct vlp_bench_opts {
+    const vlp_bench_config *config;
+    int steps, warmup; /* steps timed, after warm-up steps */
+    int sgemm_reps;    /* sgemm: the best of this many calls per shape; 0: not timed */
+    int comm_reps;     /* the collectives alone: the median of this many; 0: not timed */
+    bool no_overlap;   /* all-reduce the gradients after backward, not during it */
+} vlp_bench_opts;
+
+/* The benchmark, on every rank (collective): o->warmup + o->steps steps of
+ * this rank's share of the config's global batch (which d->world must
+ * divide), then the collectives and sgemm as o asks. *out: on rank 0 the
+ * results as scripts/bench.sh reads them (times, rates, memory, the BLAS
+ * and threads, notes on what each number is), the caller's to
+ * cJSON_Delete; NULL on the other ranks. */
+int vlp_bench_run(const vlp_bench_opts *o, vlp_dist *d, cJSON **out);
 
 #endif

@@ -3,8 +3,9 @@
  * rates the pair's own caption, and the captioner writes a synthetic
  * caption for the image that the filter rates too; the pairs whose match
  * probability reaches a threshold are kept. One model serves as captioner
- * and filter. Not the writing of manifests or reports (vlpfilter), nor the
- * fine-tuning that makes a good filter (vlptrain). */
+ * and filter. Also vlpfilter's run, which writes the cleaned manifest and
+ * the report. Not the fine-tuning that makes a good filter (vlptrain), nor
+ * the command line (src/cli). */
 #ifndef VLP_CAPFILT_H
 #define VLP_CAPFILT_H
 
@@ -48,5 +49,34 @@ void vlp_capfilt_result_free(vlp_capfilt_result *r);
  * tokenizer does (cut to the context, the end token last). */
 int vlp_capfilt_match(const vlp_model *m, const vlp_tokenizer *tok, vlp_tensor *image_embeds,
                       const char *const *texts, int B, float *prob);
+
+/* What vlpfilter does: CapFilt on a dataset, its decisions written as a
+ * cleaned manifest and/or a report. */
+typedef struct vlp_capfilt_clean_opts {
+    const char *model;   /* a BLIP checkpoint or run folder: the captioner and the filter */
+    const char *data;    /* a manifest or folder (a shard: report only) */
+    const char *out;     /* the cleaned TSV manifest, or NULL */
+    const char *report;  /* the TSV report, one row per pair, or NULL */
+    double threshold;    /* a caption is kept when its match probability is >= this */
+    bool synthetic;      /* caption each image too (BLIP's union); false: originals only */
+    const char *prompt;  /* the captioner's; NULL: the model's [blip] prompt */
+    vlp_blip_decode_options decode;
+    bool max_length_set; /* false: decode.max_length cut to the model's context */
+    uint64_t seed;
+    int batch, workers;
+} vlp_capfilt_clean_opts;
+
+typedef struct vlp_capfilt_clean_result {
+    long n, kept, kept_synthetic, unreadable; /* pairs; kept captions of each kind; unreadable images */
+    bool refused; /* with an error: the request does not fit the data (a manifest asked of a shard) */
+} vlp_capfilt_clean_result;
+
+/* Rates every pair of o->data (vlp_capfilt_run, with a progress line on
+ * stderr), then writes o->report (row, image, caption, match_prob,
+ * caption_decision, synthetic, synthetic_prob, synthetic_decision) and
+ * o->out (filepath relative to its folder, title, [class_id], [concept_id],
+ * source: the kept pairs, then the kept synthetic captions). Errors name
+ * the file. */
+int vlp_capfilt_clean(const vlp_capfilt_clean_opts *o, vlp_capfilt_clean_result *r);
 
 #endif

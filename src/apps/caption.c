@@ -1,23 +1,26 @@
 /* BLIP captioning and VQA from images to text (see caption.h). */
 #include "apps/caption.h"
 
-#include <errno.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "data/loader.h"
 #include "data/strtab.h"
+#include "eval/caption_metrics.h"
 #include "eval/eval.h"
 #include "eval/eval_blip.h"
+#include "train/checkpoint.h"
 
-/* s as one line of text, malloc'd: every byte that does not start a valid
+/* s as one line of text, allocated: every byte that does not start a valid
  * UTF-8 character replaced by U+FFFD (a byte-level BPE can stop
  * mid-character), control characters (tabs, newlines) by spaces. */
 static char *valid_utf8(const char *s, size_t n) {
-    char *out = malloc(3 * n + 1), *o = out;
-    if (!out) return NULL;
+    char *out = vlp_malloc(3 * n + 1), *o = out;
     for (size_t i = 0; i < n;) {
         utf8proc_int32_t c;
         utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &c);
@@ -42,15 +45,10 @@ int vlp_caption_generate(const vlp_model *m, const vlp_tokenizer *tok, float *im
     const vlp_blip *blip = &m->blip;
     int S = blip->cfg.image_size, ctx = blip->cfg.context_length, T = o->max_length;
     int vocab = vlp_tokenizer_vocab_size(tok), n_prompt = 0;
-    int *prompt_ids = malloc((size_t)ctx * sizeof *prompt_ids);
-    int *ids = malloc((size_t)B * T * sizeof *ids), *lengths = malloc((size_t)B * sizeof *lengths);
+    int *prompt_ids = vlp_malloc((size_t)ctx * sizeof *prompt_ids), *ids = NULL, *lengths = NULL;
     vlp_tape t;
     vlp_tape_init(&t);
     int rc = VLP_OK;
-    if (!prompt_ids || !ids || !lengths) {
-        rc = vlp_error_set(VLP_ENOMEM, "captions: out of memory");
-        goto out;
-    }
     if (prompt && prompt[0]) {
         rc = vlp_tokenizer_tokens(tok, prompt, prompt_ids, ctx, &n_prompt);
         if (!rc && n_prompt > ctx)
@@ -58,6 +56,12 @@ int vlp_caption_generate(const vlp_model *m, const vlp_tokenizer *tok, float *im
                                            "of %d", prompt, n_prompt, ctx);
         if (rc) goto out;
     }
+    if (T > ctx) { /* vlp_blip_generate's refusal, before B * T ids are allocated */
+        rc = vlp_error_set(VLP_EINVAL, "generate: max_length %d must exceed [DEC] + the prompt's "
+                                       "%d tokens and fit the context of %d", T, n_prompt, ctx);
+        goto out;
+    }
+    ids = vlp_malloc((size_t)B * T * sizeof *ids), lengths = vlp_malloc((size_t)B * sizeof *lengths);
     vlp_blip_decode_options od = *o;
     od.end_token_id = vlp_tokenizer_eot(tok);
     vlp_tape_no_grad_begin(&t);
@@ -72,10 +76,11 @@ int vlp_caption_generate(const vlp_model *m, const vlp_tokenizer *tok, float *im
         size_t len = 0;
         char probe[1], *bytes = NULL;
         rc = vlp_tokenizer_decode(tok, row, n, probe, sizeof probe, &len);
-        if (!rc && !(bytes = malloc(len + 1))) rc = vlp_error_set(VLP_ENOMEM, "captions: out of memory");
-        if (!rc) rc = vlp_tokenizer_decode(tok, row, n, bytes, len + 1, NULL);
+        if (!rc) {
+            bytes = vlp_malloc(len + 1);
+            rc = vlp_tokenizer_decode(tok, row, n, bytes, len + 1, NULL);
+        }
         out[b] = rc ? NULL : valid_utf8(bytes, len);
-        if (!rc && !out[b]) rc = vlp_error_set(VLP_ENOMEM, "captions: out of memory");
         free(bytes);
     }
 out:
@@ -87,17 +92,15 @@ out:
 int vlp_caption_images_group(vlp_caption_images *g, const vlp_dataset *ds) {
     memset(g, 0, sizeof *g);
     long n = ds->n;
-    int *image_of = malloc((size_t)(n + 1) * sizeof *image_of);  /* sample -> image */
-    int *path_image = malloc((size_t)(n + 1) * sizeof *path_image); /* interned path -> image */
-    int *count = calloc((size_t)n + 2, sizeof *count);
+    int *image_of = vlp_malloc((size_t)(n + 1) * sizeof *image_of);  /* sample -> image */
+    int *path_image = vlp_malloc((size_t)(n + 1) * sizeof *path_image); /* interned path -> image */
+    int *count = vlp_calloc((size_t)n + 2, sizeof *count);
     g->view = *ds;
-    g->view.samples = malloc((size_t)(n + 1) * sizeof *g->view.samples);
-    g->ref_start = calloc((size_t)n + 2, sizeof *g->ref_start);
-    g->refs = malloc((size_t)(n + 1) * sizeof *g->refs);
+    g->view.samples = vlp_malloc((size_t)(n + 1) * sizeof *g->view.samples);
+    g->ref_start = vlp_calloc((size_t)n + 2, sizeof *g->ref_start);
+    g->refs = vlp_malloc((size_t)(n + 1) * sizeof *g->refs);
     vlp_strtab paths = {0};
     int rc = VLP_OK, images = 0;
-    if (!image_of || !path_image || !count || !g->view.samples || !g->ref_start || !g->refs)
-        rc = vlp_error_set(VLP_ENOMEM, "captions: out of memory for %ld samples", n);
     for (long i = 0; i < n && !rc; i++) {
         const vlp_sample *s = &ds->samples[i];
         int seen = s->path ? vlp_strtab_find(&paths, s->path, strlen(s->path)) : -1;
@@ -142,9 +145,8 @@ int vlp_caption_dataset(const vlp_model *m, const vlp_tokenizer *tok, const vlp_
     int rc = vlp_loader_open(&l, ds, &lo, 0, 0);
     if (rc) return rc;
     for (long i = 0; i < ds->n; i++) captions[i] = NULL;
-    char **out = malloc((size_t)batch * sizeof *out);
-    float *sc = malloc((size_t)batch * sizeof *sc);
-    if (!out || !sc) rc = vlp_error_set(VLP_ENOMEM, "captions: out of memory");
+    char **out = vlp_malloc((size_t)batch * sizeof *out);
+    float *sc = vlp_malloc((size_t)batch * sizeof *sc);
     vlp_rng root, rng;
     vlp_rng_init(&root, seed);
     rng = vlp_rng_split(&root, VLP_RNG_STREAM_SAMPLE);
@@ -163,62 +165,6 @@ int vlp_caption_dataset(const vlp_model *m, const vlp_tokenizer *tok, const vlp_
     return rc;
 }
 
-const char VLP_CAPTION_DECODE_USAGE[] =
-    "  --method greedy|beam|nucleus   decoding (default beam: 3 beams, as BLIP)\n"
-    "  --beams N  --length-penalty F  beam search: score / length^F\n"
-    "  --top-p F  --top-k N  --temperature F   nucleus sampling (0.9, 50, 1; top-k 0: none)\n"
-    "  --repetition-penalty F         1: none (nucleus default 1.1)\n"
-    "  --max-length N  --min-length N tokens, [DEC] and the prompt included (20, 5)\n";
-
-static int number(const char *flag, const char *value, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    *out = strtod(value, &end);
-    if (errno || end == value || *end || !(*out >= lo && *out <= hi))
-        return vlp_error_set(VLP_EINVAL, "%s %s: not a number in [%g, %g]", flag, value, lo, hi);
-    return VLP_OK;
-}
-
-int vlp_caption_decode_args(int argc, char **argv, vlp_blip_decode_options *o, bool *used,
-                            bool *max_length_set) {
-    static const char *const methods[] = {"greedy", "beam", "nucleus"};
-    int method = VLP_BLIP_DECODE_BEAM, rc;
-    *max_length_set = false;
-    for (int i = 1; i + 1 < argc; i++) {
-        if (strcmp(argv[i], "--method")) continue;
-        for (method = 0; method < 3 && strcmp(argv[i + 1], methods[method]); method++) {}
-        if (method == 3)
-            return vlp_error_set(VLP_EINVAL, "--method %s: greedy, beam or nucleus", argv[i + 1]);
-        used[i] = used[i + 1] = true;
-    }
-    *o = vlp_blip_decode_defaults(method, 0);
-    for (int i = 1; i + 1 < argc; i++) {
-        const char *flag = argv[i], *value = argv[i + 1];
-        double x;
-#define FLAG(name, lo, hi, field, type)                              \
-    if (!strcmp(flag, name)) {                                        \
-        if ((rc = number(flag, value, lo, hi, &x))) return rc;        \
-        o->field = (type)x;                                           \
-        used[i] = used[i + 1] = true;                                 \
-        i++;                                                          \
-        continue;                                                     \
-    }
-        FLAG("--beams", 1, VLP_BLIP_MAX_BEAMS, num_beams, int)
-        FLAG("--max-length", 2, 1e6, max_length, int)
-        FLAG("--min-length", 0, 1e6, min_length, int)
-        FLAG("--length-penalty", -100, 100, length_penalty, float)
-        FLAG("--top-p", 1e-9, 1, top_p, float)
-        FLAG("--top-k", 0, 1e9, top_k, int)
-        FLAG("--temperature", 1e-6, 1e6, temperature, float)
-        FLAG("--repetition-penalty", 1e-6, 1e6, repetition_penalty, float)
-#undef FLAG
-        if (!strcmp(flag, "--method")) i++;
-    }
-    for (int i = 1; i + 1 < argc; i++)
-        if (used[i] && !strcmp(argv[i], "--max-length")) *max_length_set = true;
-    return VLP_OK;
-}
-
 int vlp_caption_nearest(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds, const char *train_path,
                         int batch, int workers, char **captions, float *scores) {
     vlp_dataset train;
@@ -227,13 +173,12 @@ int vlp_caption_nearest(const vlp_model *m, const vlp_tokenizer *tok, const vlp_
     vlp_dist one = {.rank = 0, .world = 1, .mpi = false};
     long n = ds->n;
     int D = m->embed_dim;
-    float *img = malloc(sizeof(float) * (size_t)(n * D + 1)), *txt = malloc(sizeof(float) * (size_t)(n * D + 1));
-    float *timg = malloc(sizeof(float) * (size_t)(train.n * D + 1)), *ttxt = malloc(sizeof(float) * (size_t)(train.n * D + 1));
-    long *best = malloc(sizeof(long) * (size_t)(n + 1));
-    bool *read = malloc(sizeof(bool) * (size_t)(n + 1)), *tread = malloc(sizeof(bool) * (size_t)(train.n + 1));
-    if (!img || !txt || !timg || !ttxt || !best || !read || !tread)
-        rc = vlp_error_set(VLP_ENOMEM, "out of memory for the features of %ld and %ld images", n, train.n);
-    if (!rc) rc = vlp_eval_embed(m, tok, ds, &one, batch, workers, img, txt, read);
+    float *img = vlp_malloc(sizeof(float) * (size_t)(n * D + 1)), *txt = vlp_malloc(sizeof(float) * (size_t)(n * D + 1));
+    float *timg = vlp_malloc(sizeof(float) * (size_t)(train.n * D + 1));
+    float *ttxt = vlp_malloc(sizeof(float) * (size_t)(train.n * D + 1));
+    long *best = vlp_malloc(sizeof(long) * (size_t)(n + 1));
+    bool *read = vlp_malloc(sizeof(bool) * (size_t)(n + 1)), *tread = vlp_malloc(sizeof(bool) * (size_t)(train.n + 1));
+    rc = vlp_eval_embed(m, tok, ds, &one, batch, workers, img, txt, read);
     if (!rc) rc = vlp_eval_embed(m, tok, &train, &one, batch, workers, timg, ttxt, tread);
     if (!rc) {
         /* only training images that were read can lend their caption; an
@@ -243,7 +188,7 @@ int vlp_caption_nearest(const vlp_model *m, const vlp_tokenizer *tok, const vlp_
         if (seen.n) vlp_eval_nearest(img, n, timg, seen.n, D, best);
         for (long i = 0; i < n; i++) {
             if (!read[i] || seen.n == 0) continue;
-            captions[i] = strdup(seen.samples[best[i]].caption);
+            captions[i] = vlp_strdup(seen.samples[best[i]].caption);
             scores[i] = 0;
             for (int c = 0; c < D; c++) scores[i] += img[i * D + c] * timg[best[i] * D + c];
         }
@@ -251,5 +196,121 @@ int vlp_caption_nearest(const vlp_model *m, const vlp_tokenizer *tok, const vlp_
     }
     free(img), free(txt), free(timg), free(ttxt), free(best), free(read), free(tread);
     vlp_dataset_free(&train);
+    return rc;
+}
+
+/* ---- vlpcaption's run ------------------------------------------------------ */
+
+/* Image i's name: its file, or the dataset and sample number for a shard. */
+static void image_name(const vlp_dataset *view, long i, char *buf, size_t size) {
+    if (view->samples[i].path) snprintf(buf, size, "%s", view->samples[i].path);
+    else snprintf(buf, size, "%s#%ld", view->source, i);
+}
+
+/* The captioned images against their references. */
+static int score(const vlp_caption_images *g, char *const *captions, long n_refs, vlp_caption_run_result *r) {
+    long n = g->view.n;
+    const char **cands = vlp_malloc((size_t)n * sizeof *cands);
+    const char **refs = vlp_malloc((size_t)n_refs * sizeof *refs);
+    int *start = vlp_malloc((size_t)(n + 1) * sizeof *start), k = 0;
+    start[0] = 0;
+    for (long i = 0; i < n; i++) {
+        if (!captions[i]) continue;
+        cands[r->scored] = captions[i];
+        for (int j = g->ref_start[i]; j < g->ref_start[i + 1]; j++) refs[k++] = g->refs[j];
+        start[++r->scored] = k;
+    }
+    vlp_caption_corpus c = {r->scored, cands, refs, start};
+    int rc = vlp_caption_bleu(&c, r->bleu);
+    if (!rc) rc = vlp_caption_cider_d(&c, &r->cider, NULL);
+    free(cands), free(refs), free(start);
+    return rc;
+}
+
+static void write_json(FILE *f, const vlp_caption_run_opts *o, const char *prompt, const vlp_dataset *view,
+                       char *const *captions, const float *scores, const vlp_caption_run_result *r) {
+    char name[4096];
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "model", o->model);
+    cJSON_AddStringToObject(root, "data", o->data);
+    cJSON_AddStringToObject(root, "prompt", prompt);
+    if (o->score) {
+        cJSON *metrics = cJSON_AddObjectToObject(root, "metrics");
+        cJSON_AddNumberToObject(metrics, "images", r->scored);
+        static const char *const names[] = {"bleu1", "bleu2", "bleu3", "bleu4"};
+        for (int k = 0; k < 4; k++) cJSON_AddNumberToObject(metrics, names[k], r->bleu[k]);
+        cJSON_AddNumberToObject(metrics, "cider_d", r->cider);
+    }
+    cJSON *list = cJSON_AddArrayToObject(root, "captions");
+    for (long i = 0; i < view->n; i++) {
+        if (!captions[i]) continue;
+        cJSON *item = cJSON_CreateObject();
+        image_name(view, i, name, sizeof name);
+        cJSON_AddStringToObject(item, "image", name);
+        cJSON_AddStringToObject(item, "caption", captions[i]);
+        cJSON_AddNumberToObject(item, "score", scores[i]);
+        cJSON_AddItemToArray(list, item);
+    }
+    char *text = cJSON_Print(root);
+    fprintf(f, "%s\n", text);
+    free(text);
+    cJSON_Delete(root);
+}
+
+static void write_tsv(FILE *f, const vlp_dataset *view, char *const *captions, const float *scores) {
+    char name[4096];
+    fprintf(f, "image\tcaption\tscore\n");
+    for (long i = 0; i < view->n; i++) {
+        if (!captions[i]) continue;
+        image_name(view, i, name, sizeof name);
+        fprintf(f, "%s\t%s\t%.6f\n", name, captions[i], scores[i]);
+    }
+}
+
+int vlp_caption_run(const vlp_caption_run_opts *o, vlp_caption_run_result *r) {
+    memset(r, 0, sizeof *r);
+    vlp_model m;
+    vlp_tokenizer *tok;
+    int rc = vlp_model_load(o->model, &m, &tok);
+    if (rc) return rc;
+    const char *prompt = o->prompt ? o->prompt : m.cfg.blip.prompt;
+    vlp_blip_decode_options decode = o->decode;
+    if (!o->max_length_set && decode.max_length > m.context_length) decode.max_length = m.context_length;
+    vlp_dataset ds;
+    vlp_caption_images g = {0};
+    char **captions = NULL;
+    float *scores = NULL;
+    long n = 0;
+    if ((rc = vlp_dataset_open(&ds, o->data, NULL))) goto free_model;
+    if ((rc = vlp_caption_images_group(&g, &ds))) goto free_data;
+    n = r->images = g.view.n;
+    r->references = ds.n;
+    captions = vlp_calloc((size_t)n + 1, sizeof *captions);
+    scores = vlp_calloc((size_t)n + 1, sizeof *scores);
+    if (o->nearest) /* the captions of the nearest training images by ITC */
+        rc = vlp_caption_nearest(&m, tok, &g.view, o->nearest, o->batch, o->workers, captions, scores);
+    else
+        rc = vlp_caption_dataset(&m, tok, &g.view, prompt, &decode, o->seed, o->batch, o->workers, captions,
+                                 scores);
+    if (!rc && o->score) rc = score(&g, captions, ds.n, r);
+    if (rc) goto out;
+    FILE *f = strcmp(o->out, "-") ? fopen(o->out, "w") : stdout;
+    if (!f) {
+        rc = vlp_error_set(VLP_EIO, "cannot write %s", o->out);
+        goto out;
+    }
+    size_t len = strlen(o->out);
+    if (len >= 5 && !strcmp(o->out + len - 5, ".json")) write_json(f, o, prompt, &g.view, captions, scores, r);
+    else write_tsv(f, &g.view, captions, scores);
+    if (f != stdout && fclose(f)) rc = vlp_error_set(VLP_EIO, "cannot write %s", o->out);
+out:
+    for (long i = 0; i < n; i++) free(captions[i]);
+    free(captions), free(scores);
+    vlp_caption_images_free(&g);
+free_data:
+    vlp_dataset_free(&ds);
+free_model:
+    vlp_tokenizer_free(tok);
+    vlp_model_free(&m);
     return rc;
 }

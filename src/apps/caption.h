@@ -1,8 +1,9 @@
 /* Captioning and visual question answering with a trained BLIP model (a
  * vlp_model of kind blip): images in, text out, through the decoder's
- * strategies (models/blip_decode.h) and the tokenizer; and the images of a
- * dataset grouped with their reference captions for scoring. Not the
- * strategies themselves, nor the metrics (caption_metrics.h). */
+ * strategies (models/blip_decode.h) and the tokenizer; the images of a
+ * dataset grouped with their reference captions for scoring; and the whole
+ * of vlpcaption's run. Not the strategies themselves, nor the metrics
+ * (caption_metrics.h), nor the command line (src/cli). */
 #ifndef VLP_CAPTION_H
 #define VLP_CAPTION_H
 
@@ -48,15 +49,32 @@ int vlp_caption_dataset(const vlp_model *m, const vlp_tokenizer *tok, const vlp_
 int vlp_caption_nearest(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dataset *ds, const char *train_path,
                         int batch, int workers, char **captions, float *scores);
 
-/* The decoding options from the command line, shared by vlpcaption and
- * vlpvqa: "--method greedy|beam|nucleus" (its vlp_blip_decode_defaults;
- * beam without it), then "--beams", "--max-length", "--min-length",
- * "--length-penalty", "--top-p", "--top-k", "--temperature",
- * "--repetition-penalty", each with a value, wherever they stand. Marks
- * used[i] for every argument it read (argv[0] excluded). VLP_EINVAL names
- * a bad value. *max_length_set tells whether --max-length was given. */
-int vlp_caption_decode_args(int argc, char **argv, vlp_blip_decode_options *o, bool *used,
-                            bool *max_length_set);
-extern const char VLP_CAPTION_DECODE_USAGE[];
+/* What vlpcaption does: every image of a dataset captioned (or given its
+ * nearest training image's caption), written as TSV or JSON, and scored
+ * against the dataset's own captions if asked. */
+typedef struct vlp_caption_run_opts {
+    const char *model;   /* a BLIP checkpoint or run folder */
+    const char *data;    /* a manifest, folder or shard */
+    const char *out;     /* "-": TSV on stdout; a name ending in .json: JSON; else TSV */
+    const char *prompt;  /* NULL: the model's [blip] prompt */
+    const char *nearest; /* a training dataset: vlp_caption_nearest instead of decoding; or NULL */
+    vlp_blip_decode_options decode;
+    bool max_length_set; /* false: decode.max_length cut to the model's context */
+    bool score;          /* BLEU-1..4 and CIDEr-D against each image's references */
+    uint64_t seed;
+    int batch, workers;
+} vlp_caption_run_opts;
+
+typedef struct vlp_caption_run_result {
+    long images;           /* the dataset's images, read or not */
+    long references;       /* its samples: every caption is a reference */
+    int scored;            /* images with a caption (with score) */
+    double bleu[4], cider; /* with score */
+} vlp_caption_run_result;
+
+/* Writes o->out: TSV rows (image, caption, score) after a header line, or
+ * a JSON object {"model", "data", "prompt", ["metrics"], "captions"}; an
+ * image that could not be read has no row. Errors name the file. */
+int vlp_caption_run(const vlp_caption_run_opts *o, vlp_caption_run_result *r);
 
 #endif

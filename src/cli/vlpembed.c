@@ -11,6 +11,7 @@
 
 #include "base/file.h"
 #include "base/error.h"
+#include "base/mem.h"
 #include "train/checkpoint.h"
 #include "eval/eval.h"
 #include "apps/search.h"
@@ -31,9 +32,8 @@ static int embed_texts(const vlp_model *m, const vlp_tokenizer *tok, const char 
         vlp_free_lines(lines, n);
         return vlp_error_set(VLP_EFORMAT, "%s: no text (every line is empty)", file);
     }
-    float *features = malloc(sizeof(float) * (size_t)n * m->embed_dim);
-    int rc = features ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory for %d texts", n);
-    if (!rc) rc = vlp_eval_embed_texts(m, tok, (const char *const *)lines, n, batch, features);
+    float *features = vlp_malloc(sizeof(float) * (size_t)n * m->embed_dim);
+    int rc = vlp_eval_embed_texts(m, tok, (const char *const *)lines, n, batch, features);
     if (!rc) rc = vlp_index_save_texts(out, features, n, m->embed_dim, (const char *const *)lines, file);
     if (!rc) printf("vlpembed: %d texts of %s embedded into %s (%d-d)\n", n, file, out, m->embed_dim);
     free(features);
@@ -48,10 +48,9 @@ static int embed_images(const vlp_model *m, const vlp_tokenizer *tok, const char
     int rc = vlp_dataset_open(&ds, data, NULL);
     if (rc) return rc;
     int D = m->embed_dim;
-    float *img = malloc(sizeof(float) * ds.n * D), *txt = malloc(sizeof(float) * ds.n * D);
-    bool *read = malloc(sizeof(bool) * (size_t)ds.n);
-    rc = img && txt && read ? VLP_OK : vlp_error_set(VLP_ENOMEM, "out of memory for %ld images", ds.n);
-    if (!rc) rc = vlp_eval_embed(m, tok, &ds, &alone, batch, workers, img, txt, read);
+    float *img = vlp_malloc(sizeof(float) * ds.n * D), *txt = vlp_malloc(sizeof(float) * ds.n * D);
+    bool *read = vlp_malloc(sizeof(bool) * (size_t)ds.n);
+    rc = vlp_eval_embed(m, tok, &ds, &alone, batch, workers, img, txt, read);
     if (!rc) {
         vlp_dataset view; /* the images that were read: no row for the others */
         long unreadable = vlp_eval_keep_read(&view, &ds, read, img, txt, D);

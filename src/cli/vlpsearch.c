@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "train/checkpoint.h"
 #include "train/model.h"
 #include "apps/search.h"
@@ -57,7 +58,7 @@ int main(int argc, char **argv) {
     vlp_tensor *q;
     int rc = VLP_OK;
     if (text) {
-        int *ids = malloc(sizeof(int) * m.context_length);
+        int *ids = vlp_malloc(sizeof(int) * m.context_length);
         rc = vlp_tokenizer_encode(tok, text, ids, m.context_length, NULL);
         q = rc ? NULL : vlp_model_encode_text(&m, &t, ids, 1);
         free(ids);
@@ -76,8 +77,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (k > ix.n) k = (int)ix.n;
-    long *rows = malloc(sizeof(long) * k);
-    float *scores = malloc(sizeof(float) * k);
+    long *rows = vlp_malloc(sizeof(long) * k);
+    float *scores = vlp_malloc(sizeof(float) * k);
     vlp_index_top(&ix, q->data, k, rows, scores);
     double took = now() - start;
     printf("top %d of %ld for %s \"%s\" (%.3f s, model and index loading included)\n", k, ix.n,

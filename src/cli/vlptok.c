@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "data/tokenizer.h"
 #include "args.h"
 
@@ -58,14 +59,15 @@ static int train(const char *captions, const char *out, int vocab_size) {
     int n = 0, status = 1, got;
     vlp_tokenizer *tok = NULL;
     while ((got = read_line(f, captions, n + 1, &line, &cap)) > 0) {
+        if (n == INT_MAX) {
+            fprintf(stderr, "vlptok: %s: more than %d captions\n", captions, INT_MAX);
+            goto done;
+        }
         if ((size_t)n == cap_texts) {
             cap_texts = cap_texts ? 2 * cap_texts : 1024;
-            char **grown = realloc(texts, cap_texts * sizeof *grown);
-            if (!grown) goto oom;
-            texts = grown;
+            texts = vlp_realloc(texts, cap_texts * sizeof *texts);
         }
-        if (n == INT_MAX || !(texts[n] = strdup(line))) goto oom;
-        n++;
+        texts[n++] = vlp_strdup(line);
     }
     if (got < 0) goto done;
     struct timespec t0, t1;
@@ -80,9 +82,6 @@ static int train(const char *captions, const char *out, int vocab_size) {
            vlp_tokenizer_vocab_size(tok), (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
            out);
     status = 0;
-    goto done;
-oom:
-    fprintf(stderr, "vlptok: %s: out of memory at line %d\n", captions, n + 1);
 done:
     for (int i = 0; i < n; i++) free(texts[i]);
     free(texts);
@@ -99,7 +98,7 @@ static int encode(const vlp_tokenizer *tok, int context_length) {
     for (long lineno = 1; (got = read_line(stdin, "<stdin>", lineno, &line, &cap)) > 0; lineno++) {
         int n = 0, rc;
         if (context_length > 0) {
-            if (!ids && !(ids = malloc((size_t)context_length * sizeof *ids))) goto oom;
+            if (!ids) ids = vlp_malloc((size_t)context_length * sizeof *ids);
             rc = vlp_tokenizer_encode(tok, line, ids, context_length, NULL);
             n = context_length;
         } else {
@@ -108,7 +107,7 @@ static int encode(const vlp_tokenizer *tok, int context_length) {
             if (!rc && (size_t)n + 2 > cap_ids) {
                 free(ids);
                 cap_ids = (size_t)n + 64;
-                if (!(ids = malloc(cap_ids * sizeof *ids))) goto oom;
+                ids = vlp_malloc(cap_ids * sizeof *ids);
                 rc = vlp_tokenizer_tokens(tok, line, ids + 1, (int)cap_ids - 2, &n);
             }
             if (!rc) {
@@ -126,11 +125,6 @@ static int encode(const vlp_tokenizer *tok, int context_length) {
         putchar('\n');
     }
     if (got < 0) status = 1;
-    goto done;
-oom:
-    fprintf(stderr, "vlptok: out of memory\n");
-    status = 1;
-done:
     free(ids);
     free(line);
     return status;
@@ -155,9 +149,7 @@ static int decode(const vlp_tokenizer *tok) {
             }
             if (n == cap_ids) {
                 cap_ids = cap_ids ? 2 * cap_ids : 256;
-                int *grown = realloc(ids, (size_t)cap_ids * sizeof *grown);
-                if (!grown) goto oom;
-                ids = grown;
+                ids = vlp_realloc(ids, (size_t)cap_ids * sizeof *ids);
             }
             ids[n++] = (int)v;
             p = end;
@@ -166,7 +158,7 @@ static int decode(const vlp_tokenizer *tok) {
         if (vlp_tokenizer_decode(tok, ids, n, text, cap_text, &len) == VLP_OK && len >= cap_text) {
             free(text);
             cap_text = len + 256;
-            if (!(text = malloc(cap_text))) goto oom;
+            text = vlp_malloc(cap_text);
         }
         if (vlp_tokenizer_decode(tok, ids, n, text, cap_text, &len)) {
             fprintf(stderr, "vlptok: <stdin>:%ld: %s\n", lineno, vlp_error_message());
@@ -177,10 +169,6 @@ static int decode(const vlp_tokenizer *tok) {
         putchar('\n');
     }
     if (got < 0) status = 1;
-    goto done;
-oom:
-    fprintf(stderr, "vlptok: out of memory\n");
-    status = 1;
 done:
     free(ids);
     free(text);
@@ -188,8 +176,11 @@ done:
     return status;
 }
 
-static int parse_int(const char *opt, const char *v, int min, int *out) {
-    return vlp_arg_int("vlptok", opt, v, min, INT_MAX, out) ? 0 : 2;
+/* 0, or 2 after the usage line. */
+static int parse_int(const char *opt, const char *v, int min, int max, int *out) {
+    if (vlp_arg_int("vlptok", opt, v, min, max, out)) return 0;
+    usage(stderr);
+    return 2;
 }
 
 int main(int argc, char **argv) {
@@ -216,15 +207,15 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (is_train && !strcmp(a, "--vocab-size")) {
-            bad = parse_int(a, v, VLP_TOKENIZER_VOCAB_SIZE(0), &vocab_size), i++;
+            bad = parse_int(a, v, VLP_TOKENIZER_VOCAB_SIZE(0), 1 << 20, &vocab_size), i++;
         } else if (is_train && !strcmp(a, "-o") && v) {
             out = v, i++;
         } else if (!is_train && !strcmp(a, "--merges") && v) {
             merges = v, i++;
         } else if (!is_train && !strcmp(a, "--max-merges")) {
-            bad = parse_int(a, v, 0, &max_merges), i++;
+            bad = parse_int(a, v, 0, INT_MAX, &max_merges), i++;
         } else if (is_encode && !strcmp(a, "--context-length")) {
-            bad = parse_int(a, v, 2, &context_length), i++;
+            bad = parse_int(a, v, 2, 1 << 20, &context_length), i++;
         } else if (is_train && a[0] != '-' && !input) {
             input = a;
         } else {

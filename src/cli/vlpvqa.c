@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/mem.h"
 #include "data/image.h"
 #include "apps/caption.h"
 #include "train/checkpoint.h"
 #include "args.h"
+#include "decode_args.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -20,18 +22,18 @@ static void usage(FILE *f) {
             "--template: the prompt, {} standing for the question (default \"{}\").\n"
             "Decoding options (here greedy, min length 0 and max length the model's context\n"
             "unless given):\n%s",
-            VLP_CAPTION_DECODE_USAGE);
+            VLP_DECODE_ARGS_USAGE);
 }
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *image_path = NULL, *template = "{}";
-    const char **questions = calloc((size_t)argc + 1, sizeof *questions);
-    bool *used = calloc((size_t)argc + 1, sizeof *used), max_length_set, method_set = false;
+    const char **questions = vlp_calloc((size_t)argc + 1, sizeof *questions);
+    bool *used = vlp_calloc((size_t)argc + 1, sizeof *used), max_length_set, method_set = false;
     int n_questions = 0;
     long seed = 0;
     vlp_blip_decode_options o;
-    if (vlp_caption_decode_args(argc, argv, &o, used, &max_length_set))
-        return fprintf(stderr, "vlpvqa: %s\n", vlp_error_message()), 2;
+    if (!vlp_arg_decode("vlpvqa", argc, argv, VLP_BLIP_DECODE_BEAM, &o, used, &max_length_set))
+        return usage(stderr), 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
@@ -64,7 +66,7 @@ int main(int argc, char **argv) {
     int S = m.image_size;
     if (!max_length_set) o.max_length = m.context_length; /* the question counts in it */
     vlp_image img = {0}, crop = {0};
-    float *pixels = malloc(sizeof(float) * 3 * S * S);
+    float *pixels = vlp_malloc(sizeof(float) * 3 * S * S);
     vlp_loader_opts po = vlp_model_eval_loader(&m, 1, 1); /* the model's [preprocess] */
     if (vlp_image_load(&img, image_path, &po.image) ||
         vlp_image_eval_transform(&crop, &img, S, po.interpolation, po.resize_mode))
