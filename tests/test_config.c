@@ -134,7 +134,17 @@ START_TEST(test_errors_name_line_and_key) {
     expect_error(GOOD, bad_set, 1, "--set optim.lrr=1: unknown key");
     const char *bad_value[] = {"optim.lr=-1"};
     expect_error(GOOD, bad_value, 1, "--set optim.lr=-1: [optim] lr = -1 is out of range");
+    /* A separator of two characters would use the first (hostile input issue). */
+    expect_error(GOOD "[data]\nseparator = ab\n", NULL, 0, ":6: [data] separator = 'ab' is not one character (or \\t for a tab)");
+    const char *bad_sep[] = {"data.separator=;;"};
+    expect_error(GOOD, bad_sep, 1, "--set data.separator=;;: [data] separator = ';;' is not one character");
     vlp_config c;
+    ck_assert_int_eq(load_text(&c, GOOD "[data]\nseparator = \\t\n", NULL, 0), VLP_OK);
+    ck_assert_str_eq(c.data.separator, "\\t");
+    ck_assert(!c.log.overwrite);
+    const char *overwrite[] = {"log.overwrite=true"};
+    ck_assert_int_eq(load_text(&c, GOOD, overwrite, 1), VLP_OK);
+    ck_assert(c.log.overwrite);
     ck_assert_int_eq(vlp_config_load(&c, "/nonexistent/x.ini", NULL, 0), VLP_ECONFIG);
     ck_assert(strstr(vlp_error_message(), "/nonexistent/x.ini: No such file"));
     ck_assert_int_eq(vlp_config_load(&c, "/tmp", NULL, 0), VLP_ECONFIG);

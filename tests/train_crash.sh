@@ -9,7 +9,7 @@ source "$(dirname "$0")/train_fixture.sh"
 sed -i 's/^every = 20/every = 1/; s/^steps = 40/steps = 100000/' "$dir/tiny.ini"
 ckpt="$dir/run/checkpoints"
 for trial in $(seq "$trials"); do
-  resume=()
+  resume=(--set log.overwrite=true) # a run killed before its first checkpoint starts afresh over it
   ls "$ckpt"/step_*.h5 >/dev/null 2>&1 && resume=(--resume latest)
   "$build/vlptrain" "$dir/tiny.ini" "${resume[@]}" > "$dir/log" 2>&1 &
   pid=$!

@@ -1,6 +1,7 @@
 /* vlpeval's run: a model's evaluation from paths (see evaluation.h). */
 #include "apps/evaluation.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "base/error.h"
@@ -13,12 +14,23 @@ int vlp_evaluation_run(const vlp_evaluation_opts *o, const vlp_dist *d, vlp_eval
     if (rc) return rc;
     if ((rc = vlp_dataset_open(&e->data, o->data, NULL))) goto free_model;
     int n_templates = 0;
+    errno = 0;
     char **classes = o->classes ? vlp_read_lines(o->classes, &e->n_classes) : NULL;
+    int classes_errno = errno;
+    errno = 0;
     char **templates = o->templates ? vlp_read_lines(o->templates, &n_templates) : NULL;
-    if (o->classes && (!classes || e->n_classes == 0))
-        rc = vlp_error_set(VLP_EFORMAT, "no class names (one per line) in the --zeroshot file");
-    else if (o->templates && (!templates || n_templates == 0))
-        rc = vlp_error_set(VLP_EFORMAT, "no templates in the templates file");
+    int templates_errno = errno;
+    if (o->classes && !classes)
+        rc = vlp_error_set(VLP_ENOTFOUND, "%s: cannot read the --zeroshot class names: %s", o->classes,
+                           strerror(classes_errno ? classes_errno : EIO));
+    else if (o->classes && e->n_classes == 0)
+        rc = vlp_error_set(VLP_EFORMAT, "%s: no class names (one per line) for --zeroshot", o->classes);
+    else if (o->templates && !templates)
+        rc = vlp_error_set(VLP_ENOTFOUND, "%s: cannot read the --zeroshot templates: %s", o->templates,
+                           strerror(templates_errno ? templates_errno : EIO));
+    else if (o->templates && n_templates == 0)
+        rc = vlp_error_set(VLP_EFORMAT, "%s: no templates (one per line, {} for the class name) for --zeroshot",
+                           o->templates);
     vlp_eval_request q = {.classes = (const char *const *)classes, .n_classes = e->n_classes,
                           .templates = (const char *const *)templates, .n_templates = n_templates,
                           .each_template = true, .details = true, .batch = o->batch, .workers = o->workers,

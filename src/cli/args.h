@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static inline bool vlp_arg_long(const char *prog, const char *opt, const char *text, long min, long max, long *out) {
     char *end = NULL;
@@ -50,6 +51,21 @@ static inline bool vlp_arg_float(const char *prog, const char *opt, const char *
     if (!vlp_arg_double(prog, opt, text, min, max, &v)) return false;
     *out = (float)v;
     return true;
+}
+
+/* Why argument a was not taken, before the caller prints its usage line and
+ * exits 2: "PROG: --k needs a value" when a is one of value_options (NULL-
+ * terminated: the options that take a value) and none followed, else
+ * "PROG: unknown option '--x'", or "PROG: unexpected argument 'x'" for a
+ * word when the positional arguments are all there. */
+static inline void vlp_arg_reject(const char *prog, const char *a, const char *const *value_options) {
+    for (int k = 0; value_options && value_options[k]; k++)
+        if (!strcmp(a, value_options[k])) {
+            fprintf(stderr, "%s: %s needs a value\n", prog, a);
+            return;
+        }
+    if (a[0] == '-' && a[1]) fprintf(stderr, "%s: unknown option '%s'\n", prog, a);
+    else fprintf(stderr, "%s: unexpected argument '%s'\n", prog, a);
 }
 
 #endif

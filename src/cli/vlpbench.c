@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/output.h"
 #include "autograd/kernels.h"
 #include "apps/bench.h"
 #include "args.h"
@@ -24,6 +25,9 @@ static void usage(FILE *f) {
           "--no-overlap all-reduces the gradients after backward instead of during it.\n",
           f);
 }
+
+static const char *const VALUE_OPTIONS[] = {"--config", "--steps", "--warmup", "--json", "--sgemm-reps",
+                                             "--comm-reps", NULL};
 
 /* 0 or 2: exit with it; -1: go on. */
 static int parse(vlp_bench_opts *o, const char **json, int argc, char **argv) {
@@ -49,12 +53,14 @@ static int parse(vlp_bench_opts *o, const char **json, int argc, char **argv) {
             if (!vlp_arg_int("vlpbench", a, argv[++i], 0, 1000000, &o->comm_reps)) return usage(stderr), 2;
         }
         else if (!strcmp(a, "--no-overlap")) o->no_overlap = true;
-        else return fprintf(stderr, "vlpbench: unexpected argument '%s'\n", a), usage(stderr), 2;
+        else return vlp_arg_reject("vlpbench", a, VALUE_OPTIONS), usage(stderr), 2;
     }
     if (!config || !(o->config = vlp_bench_config_find(config))) {
         fprintf(stderr, "vlpbench: --config must be A or B\n");
         return usage(stderr), 2;
     }
+    if (vlp_output_check("--json", *json, NULL, 0))
+        return fprintf(stderr, "vlpbench: %s\n", vlp_error_message()), 2;
     return -1;
 }
 

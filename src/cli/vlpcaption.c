@@ -12,10 +12,16 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/output.h"
 #include "base/mem.h"
 #include "apps/caption.h"
 #include "args.h"
 #include "decode_args.h"
+
+static const char *const VALUE_OPTIONS[] = {"-o", "--prompt", "--nearest", "--seed", "--batch", "--workers",
+                                             "--method", "--beams", "--max-length", "--min-length",
+                                             "--length-penalty", "--top-p", "--top-k", "--temperature",
+                                             "--repetition-penalty", NULL};
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -58,10 +64,12 @@ int main(int argc, char **argv) {
         }
         else if (a[0] != '-' && !o.model) o.model = a;
         else if (a[0] != '-' && !o.data) o.data = a;
-        else return fprintf(stderr, "vlpcaption: unexpected argument '%s'\n", a), usage(stderr), 2;
+        else return vlp_arg_reject("vlpcaption", a, VALUE_OPTIONS), usage(stderr), 2;
     }
     free(used);
     if (!o.model || !o.data) return usage(stderr), 2;
+    const char *inputs[] = {o.model, o.data, o.nearest};
+    if (vlp_output_check("-o", o.out, inputs, 3)) return fprintf(stderr, "vlpcaption: %s\n", vlp_error_message()), 2;
     o.seed = (uint64_t)seed;
     vlp_caption_run_result r;
     if (vlp_caption_run(&o, &r)) return fprintf(stderr, "vlpcaption: %s\n", vlp_error_message()), 1;

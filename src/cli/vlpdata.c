@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "base/error.h"
+#include "base/output.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/scenes.h"
@@ -89,7 +90,7 @@ static int scenes(int argc, char **argv) {
     long train = o.count[VLP_SCENE_TRAIN], val = o.count[VLP_SCENE_VAL], unseen = o.count[VLP_SCENE_UNSEEN];
     for (int i = 3; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return fprintf(stderr, "vlpdata: %s needs a value\n", a), 2;
+        if (!v) return fprintf(stderr, "vlpdata: %s needs a value\n", a), usage(stderr), 2;
         i++;
         long *num = !strcmp(a, "--seed") ? &seed : !strcmp(a, "--size") ? &size
                   : !strcmp(a, "--train") ? &train : !strcmp(a, "--val") ? &val
@@ -98,7 +99,7 @@ static int scenes(int argc, char **argv) {
         if (!strcmp(a, "-o")) out = v;
         else if (!strcmp(a, "--root")) root = v;
         else if (!strcmp(a, "--backgrounds")) backgrounds = v;
-        else if (!num) return fprintf(stderr, "vlpdata: unknown option %s\n", a), usage(stderr), 2;
+        else if (!num) return fprintf(stderr, "vlpdata: unknown option '%s'\n", a), usage(stderr), 2;
         if (!num) continue;
         bool alpha = num == &threshold;
         if (!vlp_arg_long("vlpdata", a, v, alpha ? 1 : 0, alpha ? 255 : 1L << 30, num)) return usage(stderr), 2;
@@ -106,6 +107,8 @@ static int scenes(int argc, char **argv) {
     o.seed = (uint64_t)seed, o.size = (int)size, o.max_objects = (int)max_objects;
     o.count[VLP_SCENE_TRAIN] = train, o.count[VLP_SCENE_VAL] = val, o.count[VLP_SCENE_UNSEEN] = unseen;
     if (!out) return usage(stderr), 2;
+    const char *inputs[] = {spec, root, backgrounds};
+    if (vlp_output_check_dir("-o", out, inputs, 3)) return fprintf(stderr, "vlpdata: %s\n", vlp_error_message()), 2;
     vlp_scene_set s;
     double start = now();
     int rc = vlp_scene_set_load(&s, spec, root, backgrounds, (uint8_t)threshold, 2 * o.size);
@@ -141,7 +144,11 @@ int main(int argc, char **argv) {
             continue;
         }
         if (!v) {
-            fprintf(stderr, "vlpdata: %s needs a value\n", a);
+            if (a[0] == '-' && (num || !strcmp(a, "-o") || !strcmp(a, "--separator") || !strcmp(a, "--image-key") ||
+                                !strcmp(a, "--caption-key")))
+                fprintf(stderr, "vlpdata: %s needs a value\n", a);
+            else fprintf(stderr, "vlpdata: unknown option '%s'\n", a);
+            usage(stderr);
             return 2;
         }
         i++;
@@ -149,17 +156,28 @@ int main(int argc, char **argv) {
             if (!vlp_arg_int("vlpdata", a, v, 1, 1 << 20, num)) return usage(stderr), 2;
         } else if (!strcmp(a, "-o")) {
             output = v;
-        } else if (!strcmp(a, "--separator") && strlen(v) == 1) {
-            mo.separator = v[0];
+        } else if (!strcmp(a, "--separator")) {
+            if (strcmp(v, "\\t") && strcmp(v, "\t") && strlen(v) != 1) {
+                fprintf(stderr, "vlpdata: --separator '%s' is not one character (or \\t for a tab)\n", v);
+                usage(stderr);
+                return 2;
+            }
+            mo.separator = v[0] == '\\' && v[1] ? '\t' : v[0];
         } else if (!strcmp(a, "--image-key")) {
             mo.image_key = v;
         } else if (!strcmp(a, "--caption-key")) {
             mo.caption_key = v;
         } else {
-            fprintf(stderr, "vlpdata: unknown option %s\n", a);
+            fprintf(stderr, "vlpdata: unknown option '%s'\n", a);
             usage(stderr);
             return 2;
         }
+    }
+    if (!strcmp(cmd, "pack")) {
+        if (!output) return fprintf(stderr, "vlpdata: pack needs -o OUT.h5\n"), usage(stderr), 2;
+        const char *inputs[] = {input};
+        if (vlp_output_check("-o", output, inputs, 1)) return fprintf(stderr, "vlpdata: %s\n", vlp_error_message()), 2;
+        vlp_output_remove_stale_tmp(output); /* the shard is written through OUT.h5.tmp */
     }
     vlp_dataset ds;
     if (vlp_dataset_open(&ds, input, &mo) != VLP_OK) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/output.h"
 #include "apps/demo.h"
 #include "train/progress.h"
 #include "args.h"
@@ -35,7 +36,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--png") && v) {
             png = v;
         } else {
-            fprintf(stderr, "vlpdemo: unknown argument '%s'\n", a);
+            vlp_arg_reject("vlpdemo", a, (const char *const[]){"--steps", "--lr", "--seed", "--png", NULL});
             ok = false;
         }
         if (!ok) {
@@ -43,6 +44,10 @@ int main(int argc, char **argv) {
             return 2;
         }
         i++;
+    }
+    if (vlp_output_check("--png", png, NULL, 0)) {
+        fprintf(stderr, "vlpdemo: %s\n", vlp_error_message());
+        return 2;
     }
 
     vlp_demo d;

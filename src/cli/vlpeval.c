@@ -9,18 +9,23 @@
  * mpirun with the data sharded. Argument parsing and printing only; the
  * work is apps/evaluation.c. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "base/output.h"
 #include "apps/evaluation.h"
 #include "args.h"
+
+static const char *const VALUE_OPTIONS[] = {"--zeroshot", "--match", "--rerank", "--json", "--batch", "--workers",
+                                             NULL};
 
 static void usage(FILE *f) {
     fputs("usage: vlpeval MODEL DATA [--zeroshot CLASSNAMES [TEMPLATES]] [--retrieval [--match concept]]\n"
           "               [--rerank K] [--json OUT] [--batch N] [--workers N]\n"
-          "MODEL: a checkpoint (.h5) or a run folder; DATA: a manifest, folder or packed shard.\n"
+          "MODEL: a checkpoint (.h5), a run folder or its model.h5; DATA: a manifest, folder or packed shard.\n"
           "CLASSNAMES and TEMPLATES: one per line; templates hold {} for the class name\n"
           "(default: \"" VLP_DEFAULT_TEMPLATE "\"). --json - prints the JSON on stdout.\n"
           "--rerank K: a BLIP's retrieval also with ITC's top K re-scored by ITC + ITM.\n",
@@ -89,11 +94,14 @@ int main(int argc, char **argv) {
         }
         else if (a[0] != '-' && !o.model) o.model = a;
         else if (a[0] != '-' && !o.data) o.data = a;
-        else return fprintf(stderr, "vlpeval: unexpected argument '%s'\n", a), usage(stderr), 2;
+        else return vlp_arg_reject("vlpeval", a, VALUE_OPTIONS), usage(stderr), 2;
     }
     if (!o.model || !o.data || (!o.classes && !retrieval) || (rerank && !retrieval) ||
         (strcmp(match, "pair") && strcmp(match, "concept")))
         return usage(stderr), 2;
+    const char *inputs[] = {o.model, o.data, o.classes, o.templates};
+    if (vlp_output_check("--json", json_path, inputs, 4))
+        return fprintf(stderr, "vlpeval: %s\n", vlp_error_message()), 2;
     o.retrieval = !retrieval ? VLP_RETRIEVAL_NONE : strcmp(match, "concept") ? VLP_RETRIEVAL_PAIR
                                                                              : VLP_RETRIEVAL_CONCEPT;
     vlp_dist d;
@@ -108,7 +116,9 @@ int main(int argc, char **argv) {
     if (json_path && d.rank == 0) {
         char *text = cJSON_Print(e.scores);
         FILE *jf = strcmp(json_path, "-") ? fopen(json_path, "w") : stdout;
-        if (!jf) fail(&d, "cannot write the --json file");
+        char why[4200];
+        snprintf(why, sizeof why, "--json %s: cannot write: %s", json_path, strerror(errno));
+        if (!jf) fail(&d, why);
         fprintf(jf, "%s\n", text);
         if (jf != stdout) fclose(jf);
         free(text);

@@ -6,6 +6,8 @@
 
 #include "apps/pretrained.h"
 #include "base/error.h"
+#include "base/output.h"
+#include "args.h"
 
 static int usage(void) {
     fputs("usage: vlpexport RUN -o DIR --format open_clip|hf\n"
@@ -22,9 +24,19 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
         else if (argv[i][0] != '-' && !run) run = argv[i];
-        else return usage();
+        else return vlp_arg_reject("vlpexport", argv[i], (const char *const[]){"-o", "--format", NULL}), usage();
     }
-    if (!run || !out || !format || (strcmp(format, "open_clip") && strcmp(format, "hf"))) return usage();
+    if (format && strcmp(format, "open_clip") && strcmp(format, "hf"))
+        return fprintf(stderr, "vlpexport: --format %s: open_clip or hf\n", format), usage();
+    if (!run || !out || !format) return usage();
+    const char *inputs[] = {run};
+    if (vlp_output_check_dir("-o", out, inputs, 1)) return fprintf(stderr, "vlpexport: %s\n", vlp_error_message()), 2;
+    static const char *const written[] = {"open_clip_model.safetensors", "model.safetensors"};
+    for (size_t k = 0; k < sizeof written / sizeof written[0]; k++) { /* written through NAME.tmp */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", out, written[k]);
+        vlp_output_remove_stale_tmp(path);
+    }
     vlp_pretrained_format f = strcmp(format, "hf") ? VLP_PRETRAINED_OPEN_CLIP : VLP_PRETRAINED_HF;
     if (vlp_pretrained_export(run, out, f)) {
         fprintf(stderr, "vlpexport: %s\n", vlp_error_message());

@@ -10,10 +10,16 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/output.h"
 #include "base/mem.h"
 #include "apps/capfilt.h"
 #include "args.h"
 #include "decode_args.h"
+
+static const char *const VALUE_OPTIONS[] = {"-o", "--report", "--prompt", "--threshold", "--seed", "--batch",
+                                             "--workers", "--method", "--beams", "--max-length", "--min-length",
+                                             "--length-penalty", "--top-p", "--top-k", "--temperature",
+                                             "--repetition-penalty", NULL};
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -63,12 +69,17 @@ int main(int argc, char **argv) {
         }
         else if (a[0] != '-' && !o.model) o.model = a;
         else if (a[0] != '-' && !o.data) o.data = a;
-        else return fprintf(stderr, "vlpfilter: unexpected argument '%s'\n", a), usage(stderr), 2;
+        else return vlp_arg_reject("vlpfilter", a, VALUE_OPTIONS), usage(stderr), 2;
     }
     free(used);
     if (!o.model || !o.data) return usage(stderr), 2;
     if (!o.out && !o.report)
         return fprintf(stderr, "vlpfilter: nothing to write: give -o CLEAN.tsv and/or --report REPORT.tsv\n"), 2;
+    if (o.out && o.report && !strcmp(o.out, o.report)) /* as the same file when it exists, by name when not */
+        return fprintf(stderr, "vlpfilter: --report %s is also -o %s: give two paths\n", o.report, o.out), 2;
+    const char *inputs[] = {o.model, o.data, o.out};
+    if (vlp_output_check("-o", o.out, inputs, 2) || vlp_output_check("--report", o.report, inputs, 3))
+        return fprintf(stderr, "vlpfilter: %s\n", vlp_error_message()), 2;
     o.seed = (uint64_t)seed;
     vlp_capfilt_clean_result r;
     if (vlp_capfilt_clean(&o, &r)) return fprintf(stderr, "vlpfilter: %s\n", vlp_error_message()), r.refused ? 2 : 1;

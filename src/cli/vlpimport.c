@@ -6,6 +6,8 @@
 
 #include "apps/pretrained.h"
 #include "base/error.h"
+#include "base/output.h"
+#include "args.h"
 
 static int usage(void) {
     fputs("usage: vlpimport SRC -o RUN_DIR [--vocab FILE] [--arch NAME] [--gelu]\n"
@@ -31,9 +33,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--arch") && i + 1 < argc) o.arch = argv[++i];
         else if (!strcmp(argv[i], "--gelu")) o.quick_gelu = 0;
         else if (argv[i][0] != '-' && !src) src = argv[i];
-        else return usage();
+        else return vlp_arg_reject("vlpimport", argv[i], (const char *const[]){"-o", "--vocab", "--arch", NULL}), usage();
     }
     if (!src || !out) return usage();
+    const char *inputs[] = {src, o.vocab};
+    if (vlp_output_check_dir("-o", out, inputs, 2)) return fprintf(stderr, "vlpimport: %s\n", vlp_error_message()), 2;
+    char model[4200];
+    snprintf(model, sizeof model, "%s/model.h5", out);
+    vlp_output_remove_stale_tmp(model); /* written through model.h5.tmp */
     if (vlp_pretrained_import(src, out, &o)) {
         fprintf(stderr, "vlpimport: %s\n", vlp_error_message());
         return 1;

@@ -7,12 +7,14 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/output.h"
 #include "apps/report.h"
 #include "args.h"
 
 int main(int argc, char **argv) {
     const char *run = NULL, *out = NULL;
     vlp_report_opts o = {.images = 24, .captions = 3};
+    static const char *const value_options[] = {"-o", "--images", "--captions", NULL};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--images") && i + 1 < argc) {
@@ -23,7 +25,7 @@ int main(int argc, char **argv) {
             i++;
         }
         else if (argv[i][0] != '-' && !run) run = argv[i];
-        else run = NULL, i = argc;
+        else vlp_arg_reject("vlpreport", argv[i], value_options), run = NULL, i = argc;
     }
     if (!run || o.images < 0 || o.captions < 1) {
         fputs("usage: vlpreport RUN_DIR [-o report.html] [--images N] [--captions K]\n", stderr);
@@ -31,6 +33,11 @@ int main(int argc, char **argv) {
     }
     char path[4096];
     if (!out) snprintf(path, sizeof path, "%s/report.html", run), out = path;
+    const char *inputs[] = {run};
+    if (vlp_output_check("-o", out, inputs, 1)) {
+        fprintf(stderr, "vlpreport: %s\n", vlp_error_message());
+        return 2;
+    }
     if (vlp_report_write(run, out, &o)) {
         fprintf(stderr, "vlpreport: %s\n", vlp_error_message());
         return 1;

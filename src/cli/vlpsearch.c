@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/error.h"
+#include "base/output.h"
 #include "base/mem.h"
 #include "train/checkpoint.h"
 #include "train/model.h"
@@ -24,6 +25,7 @@ static double now(void) {
 int main(int argc, char **argv) {
     const char *model_path = NULL, *index_path = NULL, *text = NULL, *image = NULL, *html = NULL;
     int k = 10;
+    static const char *const value_options[] = {"--text", "--image", "--html", "-k", NULL};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--text") && i + 1 < argc) text = argv[++i];
         else if (!strcmp(argv[i], "--image") && i + 1 < argc) image = argv[++i];
@@ -34,12 +36,14 @@ int main(int argc, char **argv) {
         }
         else if (argv[i][0] != '-' && !model_path) model_path = argv[i];
         else if (argv[i][0] != '-' && !index_path) index_path = argv[i];
-        else model_path = NULL, i = argc;
+        else vlp_arg_reject("vlpsearch", argv[i], value_options), model_path = NULL, i = argc;
     }
     if (!model_path || !index_path || !text == !image || k < 1) {
         fputs("usage: vlpsearch MODEL INDEX.h5 (--text \"QUERY\" | --image FILE) [-k K] [--html OUT.html]\n", stderr);
         return 2;
     }
+    const char *inputs[] = {model_path, index_path, image};
+    if (vlp_output_check("--html", html, inputs, 3)) return fprintf(stderr, "vlpsearch: %s\n", vlp_error_message()), 2;
     double start = now();
     vlp_model m;
     vlp_tokenizer *tok;
@@ -48,49 +52,32 @@ int main(int argc, char **argv) {
         fprintf(stderr, "vlpsearch: %s\n", vlp_error_message());
         return 1;
     }
-    if (ix.dim != m.embed_dim) {
-        fprintf(stderr, "vlpsearch: %s holds %d-d features, the model makes %d-d ones\n", index_path, ix.dim, m.embed_dim);
+    if (vlp_index_check_model(&ix, index_path, &m, model_path)) {
+        fprintf(stderr, "vlpsearch: %s\n", vlp_error_message());
         return 1;
     }
-    vlp_tape t;
-    vlp_tape_init(&t);
-    vlp_tape_no_grad_begin(&t);
-    vlp_tensor *q;
-    int rc = VLP_OK;
-    if (text) {
-        int *ids = vlp_malloc(sizeof(int) * m.context_length);
-        rc = vlp_tokenizer_encode(tok, text, ids, m.context_length, NULL);
-        q = rc ? NULL : vlp_model_encode_text(&m, &t, ids, 1);
-        free(ids);
-    } else {
-        vlp_image img, sq;
-        int S = m.image_size;
-        vlp_loader_opts po = vlp_model_eval_loader(&m, 1, 1); /* the model's [preprocess] */
-        rc = vlp_image_load(&img, image, &po.image);
-        if (!rc) rc = vlp_image_eval_transform(&sq, &img, S, po.interpolation, po.resize_mode), vlp_image_free(&img);
-        vlp_tensor *x = vlp_tape_tensor(&t, 4, (int[]){1, 3, S, S});
-        if (!rc) vlp_image_normalize(x->data, sq.rgb, S, po.mean, po.std), vlp_image_free(&sq);
-        q = rc ? NULL : vlp_model_encode_image(&m, &t, x);
-    }
-    if (rc) {
+    float *q = vlp_malloc(sizeof(float) * m.embed_dim);
+    if (vlp_search_query(&m, tok, text, image, q)) {
         fprintf(stderr, "vlpsearch: %s\n", vlp_error_message());
         return 1;
     }
     if (k > ix.n) k = (int)ix.n;
     long *rows = vlp_malloc(sizeof(long) * k);
     float *scores = vlp_malloc(sizeof(float) * k);
-    vlp_index_top(&ix, q->data, k, rows, scores);
+    if (vlp_index_top(&ix, q, k, rows, scores)) {
+        fprintf(stderr, "vlpsearch: %s: %s\n", text ? text : image, vlp_error_message());
+        return 1;
+    }
     double took = now() - start;
     printf("top %d of %ld for %s \"%s\" (%.3f s, model and index loading included)\n", k, ix.n,
            text ? "text" : "image", text ? text : image, took);
     for (int j = 0; j < k; j++)
         printf("%3d. %.4f  %s%s%s\n", j + 1, scores[j], ix.captions[rows[j]], ix.paths[rows[j]][0] ? "  <- " : "", ix.paths[rows[j]]);
-    if (html && (rc = vlp_index_gallery(&ix, text ? text : image, rows, scores, k, html)))
+    int rc = html ? vlp_index_gallery(&ix, text ? text : image, rows, scores, k, html) : VLP_OK;
+    if (rc)
         fprintf(stderr, "vlpsearch: %s\n", vlp_error_message());
     else if (html) printf("wrote %s\n", html);
-    free(rows), free(scores);
-    vlp_tape_no_grad_end(&t);
-    vlp_tape_free(&t);
+    free(rows), free(scores), free(q);
     vlp_index_free(&ix);
     vlp_tokenizer_free(tok);
     vlp_model_free(&m);

@@ -23,7 +23,12 @@
 
 #include "apps/segmentation.h"
 #include "base/error.h"
+#include "base/output.h"
 #include "args.h"
+
+static const char *const VALUE_OPTIONS[] = {"--classes", "--templates", "--threshold", "--topk", "--naming",
+                                             "--dense-threshold", "--out", "--json", "--clip", "--limit",
+                                             "--overlays", "--tokenizer", NULL};
 
 static void usage(FILE *f) {
     fputs("usage: vlpsegment MODEL IMAGES --classes FILE [--templates FILE] [--topk N] [--threshold T]\n"
@@ -86,9 +91,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--tokenizer") && has) tokenizer_path = argv[++i];
         else if (a[0] != '-' && !model_path) model_path = a;
         else if (a[0] != '-' && !images_path) images_path = a;
-        else return fprintf(stderr, "vlpsegment: unexpected argument '%s'\n", a), usage(stderr), 2;
+        else return vlp_arg_reject("vlpsegment", a, VALUE_OPTIONS), usage(stderr), 2;
     }
     if (!model_path || !images_path || !classes_path) return usage(stderr), 2;
+    const char *inputs[] = {model_path, images_path, classes_path, templates_path, clip_path, tokenizer_path};
+    if (vlp_output_check_dir("--out", out_dir, inputs, 6) || vlp_output_check("--json", json_path, inputs, 6))
+        return fprintf(stderr, "vlpsegment: %s\n", vlp_error_message()), 2;
     if (isnan(threshold)) threshold = topk ? 0.95f : 0.2f;
     vlp_segmentation_opts o = {.model = model_path, .images = images_path, .classes = classes_path,
                                .templates = templates_path, .clip = clip_path, .tokenizer = tokenizer_path,

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "base/error.h"
+#include "base/output.h"
 #include "base/mem.h"
 #include "data/tokenizer.h"
 #include "args.h"
@@ -203,6 +204,14 @@ int main(int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
+        bool takes_value = (is_train && (!strcmp(a, "--vocab-size") || !strcmp(a, "-o"))) ||
+                           (!is_train && (!strcmp(a, "--merges") || !strcmp(a, "--max-merges"))) ||
+                           (is_encode && !strcmp(a, "--context-length"));
+        if (takes_value && !v) {
+            fprintf(stderr, "vlptok: %s needs a value\n", a);
+            usage(stderr);
+            return 2;
+        }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -219,7 +228,8 @@ int main(int argc, char **argv) {
         } else if (is_train && a[0] != '-' && !input) {
             input = a;
         } else {
-            fprintf(stderr, "vlptok: unexpected argument '%s' for %s\n", a, cmd);
+            if (a[0] == '-' && a[1]) fprintf(stderr, "vlptok: unknown option '%s' for %s\n", a, cmd);
+            else fprintf(stderr, "vlptok: unexpected argument '%s' for %s\n", a, cmd);
             usage(stderr);
             return 2;
         }
@@ -228,6 +238,11 @@ int main(int argc, char **argv) {
     if (is_train) {
         if (!vocab_size || !out || !input) {
             fprintf(stderr, "vlptok: train needs --vocab-size N, a caption file and -o MERGES\n");
+            return 2;
+        }
+        const char *inputs[] = {input};
+        if (vlp_output_check("-o", out, inputs, 1)) {
+            fprintf(stderr, "vlptok: %s\n", vlp_error_message());
             return 2;
         }
         return train(input, out, vocab_size);

@@ -16,6 +16,7 @@
 #include "train/dist.h"
 #include "eval/eval.h"
 #include "train/trainer.h"
+#include "args.h"
 
 static void usage(FILE *f) {
     fputs("usage: vlptrain CONFIG.ini [--set section.key=value ...] [--resume PATH|latest]\n"
@@ -67,7 +68,7 @@ int main(int argc, char **argv) {
         } else if (a[0] != '-' && !config_path) {
             config_path = a;
         } else {
-            fprintf(stderr, "vlptrain: unexpected argument '%s'\n", a);
+            vlp_arg_reject("vlptrain", a, (const char *const[]){"--set", "--resume", NULL});
             usage(stderr);
             return 2;
         }

@@ -25,6 +25,10 @@ static void usage(FILE *f) {
             VLP_DECODE_ARGS_USAGE);
 }
 
+static const char *const VALUE_OPTIONS[] = {"--template", "--seed", "--method", "--beams", "--max-length",
+                                             "--min-length", "--length-penalty", "--top-p", "--top-k",
+                                             "--temperature", "--repetition-penalty", NULL};
+
 int main(int argc, char **argv) {
     const char *model_path = NULL, *image_path = NULL, *template = "{}";
     const char **questions = vlp_calloc((size_t)argc + 1, sizeof *questions);
@@ -49,7 +53,7 @@ int main(int argc, char **argv) {
         else if (a[0] != '-' && !model_path) model_path = a;
         else if (a[0] != '-' && !image_path) image_path = a;
         else if (a[0] != '-') questions[n_questions++] = a;
-        else return fprintf(stderr, "vlpvqa: unexpected argument '%s'\n", a), usage(stderr), 2;
+        else return vlp_arg_reject("vlpvqa", a, VALUE_OPTIONS), usage(stderr), 2;
     }
     if (!model_path || !image_path || n_questions == 0) return usage(stderr), 2;
     if (!method_set) { /* short answers: greedy, no length floor */

@@ -78,6 +78,33 @@ long vlp_eval_keep_read(vlp_dataset *view, const vlp_dataset *ds, const bool *re
     return ds->n - n;
 }
 
+/* A sample for messages: its image's path, or its caption (a packed
+ * shard's images have no path). */
+static const char *sample_name(const vlp_dataset *ds, long i) {
+    const vlp_sample *s = &ds->samples[i];
+    return s->path && s->path[0] ? s->path : s->caption ? s->caption : "";
+}
+
+static long first_nonfinite(const float *x, long n) {
+    for (long i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}
+
+int vlp_eval_check_finite(const vlp_dataset *ds, const float *img, const float *txt, int D) {
+    for (long i = 0; i < ds->n; i++) {
+        if (img && first_nonfinite(img + i * D, D) >= 0)
+            return vlp_error_set(VLP_EFORMAT, "%s: the embedding of image %s (sample %ld) is not finite "
+                                 "(NaN or infinity): the model's output cannot be used", ds->source,
+                                 sample_name(ds, i), i);
+        if (txt && first_nonfinite(txt + i * D, D) >= 0)
+            return vlp_error_set(VLP_EFORMAT, "%s: the embedding of caption '%s' (sample %ld) is not finite "
+                                 "(NaN or infinity): the model's output cannot be used", ds->source,
+                                 ds->samples[i].caption ? ds->samples[i].caption : "", i);
+    }
+    return VLP_OK;
+}
+
 void vlp_eval_view_free(vlp_dataset *view) {
     free(view->samples);
     memset(view, 0, sizeof *view);
@@ -99,6 +126,10 @@ int vlp_eval_embed_texts(const vlp_model *m, const vlp_tokenizer *tok, const cha
         vlp_tape_no_grad_begin(&t);
         vlp_tensor *f = vlp_model_encode_text(m, &t, ids, B);
         memcpy(out + start * D, f->data, sizeof(float) * (size_t)B * D);
+        for (int j = 0; j < B && !rc; j++)
+            if (first_nonfinite(out + (start + j) * D, D) >= 0)
+                rc = vlp_error_set(VLP_EFORMAT, "the embedding of text %ld ('%s') is not finite (NaN or "
+                                   "infinity): the model's output cannot be used", start + j + 1, texts[start + j]);
         vlp_tape_no_grad_end(&t);
     }
     vlp_tape_free(&t);
@@ -133,6 +164,9 @@ int vlp_eval_class_embeddings(const vlp_model *m, const vlp_tokenizer *tok,
         vlp_tensor *unit = vlp_op_l2_normalize(&t, mean);
         memcpy(out + (long)c * D, unit->data, sizeof(float) * D);
         vlp_tape_no_grad_end(&t);
+        if (first_nonfinite(out + (long)c * D, D) >= 0)
+            rc = vlp_error_set(VLP_EFORMAT, "the embedding of class '%s' is not finite (NaN or infinity): the "
+                               "model's output cannot be used", classes[c]);
     }
     vlp_tape_free(&t);
     free(ids);
@@ -312,20 +346,30 @@ int vlp_eval_dataset(const vlp_model *m, const vlp_tokenizer *tok, const vlp_dat
     f.txt = vlp_malloc(sizeof(float) * ((size_t)ds->n * D + 1));
     bool *read = vlp_malloc(sizeof(bool) * ((size_t)ds->n + 1));
     int *labels = NULL, rc = VLP_OK;
+    /* Class ids first: a missing one should not cost an embedding pass. */
+    for (long i = 0; i < ds->n && q->n_classes > 0 && !rc; i++) {
+        int id = ds->samples[i].class_id;
+        if (id < 0)
+            rc = vlp_error_set(VLP_EFORMAT, "%s: sample %ld (%s) has no class id: zero-shot classification "
+                               "needs one for every sample (a class_id column in the manifest, or a folder "
+                               "of class folders)", ds->source, i, sample_name(ds, i));
+        else if (id >= q->n_classes)
+            rc = vlp_error_set(VLP_EFORMAT, "%s: sample %ld (%s) has class id %d, not one of the %d class names",
+                               ds->source, i, sample_name(ds, i), id, q->n_classes);
+    }
+    if (rc) goto done;
     if ((rc = vlp_eval_embed(m, tok, ds, d, q->batch, q->workers, f.img, f.txt, read))) goto done;
     /* from here on only the samples whose image was read: no number counts the others */
     f.unreadable = vlp_eval_keep_read(&f.view, ds, read, f.img, f.txt, D);
     long n = f.view.n;
+    if ((rc = vlp_eval_check_finite(&f.view, f.img, f.txt, D))) goto done;
     cJSON *o = *out = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "samples", (double)n);
     cJSON_AddNumberToObject(o, "unreadable", (double)f.unreadable);
     if (q->n_classes > 0) {
         labels = vlp_malloc(sizeof(int) * ((size_t)n + 1));
         for (long i = 0; i < n && !rc; i++) {
-            labels[i] = f.view.samples[i].class_id;
-            if (labels[i] < 0 || labels[i] >= q->n_classes)
-                rc = vlp_error_set(VLP_EFORMAT, "%s: sample %ld has class id %d, not one of the %d class names",
-                                   ds->source, i, labels[i], q->n_classes);
+            labels[i] = f.view.samples[i].class_id; /* checked before embedding */
         }
         if (!rc) rc = zeroshot_json(m, tok, q, f.img, labels, n, cJSON_AddObjectToObject(o, "zeroshot"));
     }

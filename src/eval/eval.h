@@ -30,6 +30,11 @@ long vlp_eval_keep_read(vlp_dataset *view, const vlp_dataset *ds, const bool *re
                         int D);
 void vlp_eval_view_free(vlp_dataset *view);
 
+/* Every row of img and txt ((ds->n, D) each; either may be NULL) finite,
+ * or an error naming the first sample whose image or caption embedded to
+ * NaN or infinity: checked before embeddings are scored or indexed. */
+int vlp_eval_check_finite(const vlp_dataset *ds, const float *img, const float *txt, int D);
+
 /* The features of n texts (L2-normalised, (n, embed_dim) into out), in
  * batches of batch. */
 int vlp_eval_embed_texts(const vlp_model *m, const vlp_tokenizer *tok, const char *const *texts, long n,

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <hdf5.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,19 +200,10 @@ int vlp_checkpoint_save(const char *dir, const vlp_params *p, const vlp_checkpoi
  * at all, or HDF5 that cannot be read (a truncated copy, a damaged disk). */
 static int open_error(const char *path) {
     struct stat st;
-    if (stat(path, &st) != 0) return vlp_error_set(VLP_ENOTFOUND, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) return vlp_error_set(VLP_EFORMAT, "%s: a folder, not a checkpoint file "
-                                                         "(--resume latest takes the newest of [log] dir)", path);
-    if (st.st_size == 0) return vlp_error_set(VLP_EFORMAT, "%s: empty file, not a checkpoint", path);
-    static const char signature[8] = "\x89HDF\r\n\x1a\n";
-    char head[8] = {0};
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(head, 1, sizeof head, f) : 0;
-    if (f) fclose(f);
-    if (n < sizeof head || memcmp(head, signature, sizeof head))
-        return vlp_error_set(VLP_EFORMAT, "%s: not an HDF5 file, so not a vlp checkpoint", path);
-    return vlp_error_set(VLP_EFORMAT, "%s: an HDF5 file that cannot be read (%lld bytes: truncated or damaged?)",
-                         path, (long long)st.st_size);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return vlp_error_set(VLP_EFORMAT, "%s: a folder, not a checkpoint file "
+                             "(--resume latest takes the newest of [log] dir)", path);
+    return vlp_h5_open_error(path, "a vlp checkpoint");
 }
 
 void vlp_checkpoint_meta_free(vlp_checkpoint_meta *m) {
@@ -293,6 +285,34 @@ int vlp_checkpoint_latest(const char *dir, char *path, size_t size) {
     return rc;
 }
 
+/* A model file (weights at the root, as a run's model.h5) rather than a
+ * checkpoint: 1 with config and merges set to the config.ini and
+ * tokenizer.bpe beside it when both exist, 0 when path is not such a file
+ * (a checkpoint, or not readable: the checkpoint path reports that), and
+ * an error saying what to pass when the architecture is nowhere. */
+static int bare_model_file(const char *path, char *config, char *merges) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return 0;
+    /* every kind's store has a temperature at the root: CLIP's and
+     * GroupViT's logit_scale, BLIP's temp (an index or a shard has none) */
+    bool bare = H5Aexists(f, "format_version") <= 0 && H5Lexists(f, "params", H5P_DEFAULT) <= 0 &&
+                (H5Lexists(f, "logit_scale", H5P_DEFAULT) > 0 || H5Lexists(f, "temp", H5P_DEFAULT) > 0);
+    H5Fclose(f);
+    if (!bare) return 0;
+    char copy[VLP_PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    const char *dir = dirname(copy);
+    snprintf(config, VLP_PATH_MAX + 32, "%s/config.ini", dir);
+    snprintf(merges, VLP_PATH_MAX + 32, "%s/tokenizer.bpe", dir);
+    if (access(config, R_OK) == 0 && access(merges, R_OK) == 0) return 1;
+    bool has_config = access(config, R_OK) == 0;
+    return vlp_error_set(VLP_EFORMAT, "%s: a model file (weights only), not a checkpoint, and its folder %s has "
+                         "no %s: pass the run folder that holds model.h5 with its config.ini and tokenizer.bpe, "
+                         "or a checkpoint (RUN/checkpoints/step_*.h5)", path, dir,
+                         has_config ? "tokenizer.bpe (the vocabulary)" : "config.ini (the architecture)");
+}
+
 int vlp_model_load(const char *path, vlp_model *m, vlp_tokenizer **tok) {
     *tok = NULL;
     struct stat st;
@@ -308,7 +328,14 @@ int vlp_model_load(const char *path, vlp_model *m, vlp_tokenizer **tok) {
         snprintf(weights, sizeof weights, "%s/model.h5", path);
         rc = meta.config && meta.tokenizer ? VLP_OK
              : vlp_error_set(VLP_ENOTFOUND, "%s: not a run folder (config.ini, tokenizer.bpe, model.h5)", path);
-    } else {
+    } else if ((rc = bare_model_file(path, file, merges)) > 0) {
+        folder = true; /* its folder's config.ini and tokenizer.bpe, as a run folder's */
+        snprintf(weights, sizeof weights, "%s", path);
+        meta.config = vlp_read_text(file);
+        meta.tokenizer = vlp_read_text(merges);
+        rc = meta.config && meta.tokenizer
+             ? VLP_OK : vlp_error_set(VLP_ENOTFOUND, "%s: cannot read %s", path, meta.config ? merges : file);
+    } else if (rc == 0) {
         rc = vlp_checkpoint_read_meta(path, &meta);
     }
     vlp_config cfg;

@@ -59,7 +59,10 @@ int vlp_checkpoint_load_state(const char *path, vlp_params *state, int *ints, in
 
 
 /* A trained model of any [model] kind for inference, from a checkpoint
- * file or a run folder (its config.ini, tokenizer.bpe and model.h5). */
+ * file, a run folder (its config.ini, tokenizer.bpe and model.h5), or a
+ * model file (weights at the root, as model.h5) with the config.ini and
+ * tokenizer.bpe beside it; a model file without them is an error saying
+ * what to pass. Weights holding NaN or infinity are refused (weights.h). */
 int vlp_model_load(const char *path, vlp_model *m, vlp_tokenizer **tok);
 
 /* The same for a CLIP model only (vlpsearch, vlpreport); another kind is

@@ -45,7 +45,7 @@ static const key KEYS[] = {
     {"data", "val", KEY_STRING, F(data.val), "", 0, 0, 0, "validation data for [eval], same forms; empty for none"},
     {"data", "tokenizer", KEY_STRING, F(data.tokenizer), "", 0, 0, 0, "BPE merges file (CLIP's format, .gz allowed); empty: learn one from the training captions"},
     {"data", "vocab_size", KEY_INT, F(data.vocab_size), "1024", 514, 1 << 20, 0, "vocabulary of the learned tokenizer (when tokenizer is empty)"},
-    {"data", "separator", KEY_STRING, F(data.separator), "", 0, 0, 0, "manifest separator; empty: tab, or ',' for .csv"},
+    {"data", "separator", KEY_STRING, F(data.separator), "", 0, 0, 0, "manifest separator: one character, or \\t for a tab; empty: tab, or ',' for .csv"},
     {"data", "image_key", KEY_STRING, F(data.image_key), "filepath", 0, 0, 0, "manifest column of image paths"},
     {"data", "caption_key", KEY_STRING, F(data.caption_key), "title", 0, 0, 0, "manifest column of captions"},
     {"data", "workers", KEY_INT, F(data.workers), "1", 1, 64, 0, "image decoding threads per rank"},
@@ -83,6 +83,7 @@ static const key KEYS[] = {
     {"eval", "batch_size", KEY_INT, F(eval.batch_size), "256", 1, 1 << 20, 0, "pairs per rank per evaluation batch"},
     {"log", "dir", KEY_STRING, F(log.dir), NULL, 0, 0, 0, "required to train: run folder: metrics.jsonl, checkpoints, tokenizer (relative to the working directory)"},
     {"log", "every", KEY_LONG, F(log.every), "10", 1, 1e12, 0, "steps between plain progress lines when not on a terminal"},
+    {"log", "overwrite", KEY_BOOL, F(log.overwrite), "false", 0, 0, 0, "a fresh run (no --resume) in a dir that holds a run (model.h5, checkpoints or metrics.jsonl) replaces it: its checkpoints and model.h5 are removed first; false: such a start is refused"},
     {"blip", "itc_weight", KEY_FLOAT, F(blip.itc_weight), "1", 0, 1000, 0, "weight of the image-text contrastive loss (ITC)"},
     {"blip", "itm_weight", KEY_FLOAT, F(blip.itm_weight), "1", 0, 1000, 0, "weight of the image-text matching loss on hard negatives (ITM)"},
     {"blip", "lm_weight", KEY_FLOAT, F(blip.lm_weight), "1", 0, 1000, 0, "weight of the captioning loss (LM)"},
@@ -449,6 +450,13 @@ static int check_required(vlp_config *c, const parse_state *s, bool training) {
     else if (c->model.text_width % c->model.text_heads) bad = "[model] text_heads must divide text_width";
     else if (c->optim.min_lr > c->optim.lr) bad = "[optim] min_lr must not exceed lr";
     if (bad) return vlp_error_set(VLP_ECONFIG, "%s: %s", s->name, bad);
+    const char *sep = c->data.separator;
+    if (strlen(sep) > 1 && strcmp(sep, "\\t")) {
+        char where[VLP_PATH_MAX + 64];
+        vlp_config_where(c, s->name, "data", "separator", where, sizeof where);
+        if (!strncmp(where, "--set ", 6)) snprintf(where, sizeof where, "--set data.separator=%s: [data] separator", sep);
+        return vlp_error_set(VLP_ECONFIG, "%s = '%s' is not one character (or \\t for a tab)", where, sep);
+    }
     float mean[4], std[4];
     bool mean_bad = vlp_config_float_list(c->preprocess.mean, mean, 4) != 3;
     if (mean_bad || vlp_config_float_list(c->preprocess.std, std, 4) != 3)

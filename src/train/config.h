@@ -81,6 +81,7 @@ typedef struct vlp_config {
     struct {
         char dir[VLP_PATH_MAX];
         long every;
+        bool overwrite; /* a fresh run may replace the run already in dir */
     } log;
     /* Where each key (by table order) got its value: 0 its default, > 0 a
      * line of the file, -1 --set, VLP_ORIGIN_PRESET [model] preset. For

@@ -1,6 +1,7 @@
 /* The training loop (see trainer.h). */
 #include "train/trainer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <hdf5.h>
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/file.h"
+#include "base/output.h"
 #include "base/error.h"
 #include "base/mem.h"
 #include "train/checkpoint.h"
@@ -120,7 +122,7 @@ static int setup_tokenizer(vlp_trainer *t, const vlp_checkpoint_meta *resumed, c
 static int load_init(vlp_trainer *t, const char *path) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot open as HDF5", path);
+    if (f < 0) return vlp_h5_open_error(path, "a vlp model file or checkpoint");
     bool checkpoint = H5Lexists(f, "params", H5P_DEFAULT) > 0;
     int rc = vlp_weights_read(f, path, checkpoint ? "/params" : "/", t->model.params, t->model.params->data);
     H5Fclose(f);
@@ -278,7 +280,8 @@ static void truncate_metrics(const char *path, long step) {
  * them: class ids, concept ids, the class names and templates. */
 static int open_data(vlp_trainer *t, const char *config_path) {
     const vlp_config *c = &t->cfg;
-    vlp_manifest_opts mo = {.separator = c->data.separator[0], .image_key = c->data.image_key,
+    char sep = strcmp(c->data.separator, "\\t") ? c->data.separator[0] : '\t';
+    vlp_manifest_opts mo = {.separator = sep, .image_key = c->data.image_key,
                             .caption_key = c->data.caption_key};
     int rc;
     if ((rc = vlp_dataset_open(&t->data, c->data.train, &mo))) return with_key(rc, c, config_path, "data", "train");
@@ -374,6 +377,16 @@ static int setup_steps(vlp_trainer *t, const vlp_checkpoint_meta *resumed) {
         return vlp_error_set(VLP_ECONFIG, "%s: %ld samples are fewer than one step's %d x %d x %d", c->data.train,
                              t->data.n, c->train.batch_size, t->dist->world, c->train.accum_freq);
     t->total_steps = c->train.steps ? c->train.steps : c->train.epochs * per_epoch;
+    if (resumed && t->step > t->total_steps) { /* every rank computes the same */
+        t->error_on_all_ranks = true;
+        if (c->train.steps)
+            return vlp_error_set(VLP_ECONFIG, "%s: resumed at step %ld, past the run's %ld steps ([train] steps = %ld): "
+                                 "resume a checkpoint of this run, or raise [train] steps", t->last_checkpoint,
+                                 t->step, t->total_steps, c->train.steps);
+        return vlp_error_set(VLP_ECONFIG, "%s: resumed at step %ld, past the run's %ld steps ([train] epochs = %ld of "
+                             "%ld steps): resume a checkpoint of this run, or raise [train] epochs",
+                             t->last_checkpoint, t->step, t->total_steps, c->train.epochs, per_epoch);
+    }
 
     size_t KB = (size_t)c->train.accum_freq * c->train.batch_size, S = (size_t)c->model.image_size;
     size_t D = (size_t)c->model.embed_dim;
@@ -386,17 +399,100 @@ static int setup_steps(vlp_trainer *t, const vlp_checkpoint_meta *resumed) {
     return VLP_OK;
 }
 
+/* The step_*.h5 files of the checkpoint folder whose names end in suffix
+ * (".h5.tmp": writes a kill cut short; ".h5": an overwritten run's) removed. */
+static void remove_checkpoint_files(const char *dir, const char *suffix) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    size_t m = strlen(suffix);
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, "step_", 5) || n <= m + 5 || strcmp(e->d_name + n - m, suffix)) continue;
+        char path[VLP_PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        remove(path);
+    }
+    closedir(d);
+}
+
+/* Whether dir holds a checkpoint file (step_*.h5). */
+static bool has_checkpoint(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    struct dirent *e;
+    bool found = false;
+    while (!found && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        found = !strncmp(e->d_name, "step_", 5) && n > 8 && !strcmp(e->d_name + n - 3, ".h5");
+    }
+    closedir(d);
+    return found;
+}
+
+/* Rank 0, a fresh run: a run folder that already holds a run (model.h5, a
+ * checkpoint, a metrics.jsonl with lines) is refused unless [log] overwrite,
+ * lest --resume latest later continue the other run and metrics.jsonl mix
+ * both. */
+static int check_run_folder_free(const vlp_trainer *t, bool resumed, const char *config_path) {
+    if (resumed || t->cfg.log.overwrite) return VLP_OK;
+    char path[VLP_PATH_MAX + 32], found[128] = "";
+    struct stat st;
+    snprintf(path, sizeof path, "%s/model.h5", t->run_dir);
+    if (stat(path, &st) == 0) strcat(found, "model.h5");
+    if (has_checkpoint(t->checkpoint_dir)) strcat(strcat(found, found[0] ? ", " : ""), "checkpoints");
+    snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        strcat(strcat(found, found[0] ? ", " : ""), "metrics.jsonl");
+    if (!found[0]) return VLP_OK;
+    char where[VLP_PATH_MAX + 64];
+    vlp_config_where(&t->cfg, config_path, "log", "dir", where, sizeof where);
+    return vlp_error_set(VLP_ECONFIG, "%s: %s already holds a run (%s): continue it with --resume latest, or "
+                         "start afresh over it with [log] overwrite = true (--set log.overwrite=true), or give "
+                         "another [log] dir", where, t->run_dir, found);
+}
+
+/* A path of the run's config.ini: absolute, so that the run folder's
+ * config.ini finds its files from any working directory (the paths were
+ * resolved against the config file, relative to where training started). */
+static void make_absolute(char *path) {
+    char cwd[VLP_PATH_MAX], out[VLP_PATH_MAX];
+    if (!path[0] || path[0] == '/' || !getcwd(cwd, sizeof cwd)) return;
+    const char *p = path;
+    while (p[0] == '.' && p[1] == '/') p += 2;
+    if (snprintf(out, sizeof out, "%s/%s", cwd, p) < (int)sizeof out) strcpy(path, out);
+}
+
 /* Rank 0: the run folder with the tokenizer, the effective config and
  * metrics.jsonl (cut back to the resumed step). */
-static int open_run_folder(vlp_trainer *t, bool resumed) {
+static int open_run_folder(vlp_trainer *t, bool resumed, const char *config_path) {
     if (t->dist->rank != 0) return VLP_OK;
+    int rc = check_run_folder_free(t, resumed, config_path);
+    if (rc) return rc;
     if (vlp_make_dirs(t->run_dir) != 0)
         return vlp_error_set(VLP_EIO, "%s: cannot create the run folder: %s", t->run_dir, strerror(errno));
     char path[VLP_PATH_MAX + 32];
+    /* Files a killed run left: partial writes, and an overwritten run's. */
+    snprintf(path, sizeof path, "%s/model.h5", t->run_dir);
+    vlp_output_remove_stale_tmp(path);
+    remove_checkpoint_files(t->checkpoint_dir, ".h5.tmp");
+    if (!resumed && t->cfg.log.overwrite) {
+        remove_checkpoint_files(t->checkpoint_dir, ".h5");
+        if (remove(path) != 0 && errno != ENOENT)
+            return vlp_error_set(VLP_EIO, "%s: cannot remove it ([log] overwrite = true): %s", path, strerror(errno));
+    }
     snprintf(path, sizeof path, "%s/tokenizer.bpe", t->run_dir);
     if (vlp_write_text(path, t->merges) != 0) return vlp_error_set(VLP_EIO, "cannot write %s: %s", path, strerror(errno));
     snprintf(path, sizeof path, "%s/config.ini", t->run_dir);
-    char *effective = vlp_config_to_text(&t->cfg);
+    vlp_config *kept = vlp_malloc(sizeof *kept);
+    *kept = t->cfg;
+    char *const paths[] = {kept->data.train,     kept->data.val,       kept->eval.classnames, kept->eval.templates,
+                           kept->data.tokenizer, kept->train.init,     kept->groupvit.nouns,  kept->groupvit.templates,
+                           kept->log.dir};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) make_absolute(paths[i]);
+    kept->log.overwrite = false; /* this run's config, rerun without --resume, must not replace this run */
+    char *effective = vlp_config_to_text(kept);
+    free(kept);
     int failed = vlp_write_text(path, effective);
     free(effective);
     if (failed) return vlp_error_set(VLP_EIO, "cannot write %s: %s", path, strerror(errno));
@@ -405,6 +501,23 @@ static int open_run_folder(vlp_trainer *t, bool resumed) {
     t->metrics = fopen(path, resumed ? "a" : "w");
     if (!t->metrics) return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
     return VLP_OK;
+}
+
+/* A contrastive loss over a global batch of one pair has no negatives: its
+ * loss is 0 and nothing is learnt. BLIP with only the captioning loss is
+ * not contrastive. */
+static int check_contrastive_batch(const vlp_config *c, const char *config_path, const vlp_dist *dist) {
+    bool contrastive = c->model.kind != VLP_MODEL_BLIP || c->blip.itc_weight > 0 || c->blip.itm_weight > 0;
+    long global = (long)c->train.batch_size * dist->world * c->train.accum_freq;
+    if (!contrastive || global >= 2) return VLP_OK;
+    char where[VLP_PATH_MAX + 64];
+    vlp_config_where(c, config_path, "train", "batch_size", where, sizeof where);
+    if (!strncmp(where, "--set ", 6)) /* as the --set errors read: "--set train.batch_size=1: [train] ..." */
+        snprintf(where, sizeof where, "--set train.batch_size=%d: [train] batch_size", c->train.batch_size);
+    return vlp_error_set(VLP_ECONFIG, "%s = %d: a contrastive batch of %d x %d rank%s x accum_freq %d = %ld pair has no "
+                         "negatives (its loss is 0): the contrastive loss needs at least 2 pairs; raise "
+                         "[train] batch_size", where, c->train.batch_size, c->train.batch_size, dist->world,
+                         dist->world > 1 ? "s" : "", c->train.accum_freq, global);
 }
 
 int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_path,
@@ -427,6 +540,7 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     /* These checks are collective: every rank fails them together. */
     rc = vlp_dist_check_same(dist, VLP_VERSION, strlen(VLP_VERSION), "vlp version");
     if (!rc) rc = check_same_config(t);
+    if (!rc) rc = check_contrastive_batch(c, config_path, dist);
     t->error_on_all_ranks = rc != VLP_OK;
     if (rc) return rc;
     if ((rc = read_nan_steps(t)) || (rc = open_data(t, config_path))) return rc;
@@ -437,7 +551,7 @@ int vlp_trainer_open(vlp_trainer *t, const vlp_config *cfg, const char *config_p
     if (!(resume && (rc = find_resumed(t, resume, ckpt, sizeof ckpt, &meta))) &&
         !(rc = setup_model(t, resumed, ckpt, config_path)) && !(rc = setup_steps(t, resumed)) &&
         !(rc = setup_kind(t, config_path)))
-        rc = open_run_folder(t, resumed != NULL);
+        rc = open_run_folder(t, resumed != NULL, config_path);
     vlp_checkpoint_meta_free(&meta);
     return rc;
 }

@@ -4,9 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/error.h"
@@ -66,7 +69,7 @@ static void shape_text(char *buf, size_t size, int ndim, const hsize_t *dims) {
     if (len < (int)size) snprintf(buf + len, size - len, ")");
 }
 
-static int read_one(hid_t g, const char *path, const vlp_param *e, float *dst) {
+static int read_one(hid_t g, const char *path, const char *group, const vlp_param *e, float *dst) {
     char want[96], got[96];
     vlp_tensor_shape_str(e->t, want, sizeof want);
     if (H5Lexists(g, e->name, H5P_DEFAULT) <= 0)
@@ -95,8 +98,22 @@ static int read_one(hid_t g, const char *path, const vlp_param *e, float *dst) {
                            e->name, got, want);
         goto done;
     }
-    if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
+    if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
         rc = vlp_error_set(VLP_EIO, "%s: cannot read tensor %s", path, e->name);
+        goto done;
+    }
+    /* One NaN spreads to every embedding and every score (a NaN model
+     * evaluated at R@1 100%, and a resumed run skipped every step): refused
+     * here, where every program, [train] init and --resume read weights. */
+    for (long i = 0; i < e->t->n; i++)
+        if (!isfinite(dst[i])) {
+            bool root = !strcmp(group, "/") || !strcmp(group, "/params");
+            rc = vlp_error_set(VLP_EFORMAT, "%s: tensor %s%s%s holds %s (element %ld of %ld): a model with "
+                               "non-finite weights cannot be used (did the run that wrote it diverge?)",
+                               path, e->name, root ? "" : " under ", root ? "" : group,
+                               isnan(dst[i]) ? "NaN" : "infinity", i, (long)e->t->n);
+            break;
+        }
 done:
     if (type >= 0) H5Tclose(type);
     if (space >= 0) H5Sclose(space);
@@ -111,7 +128,7 @@ int vlp_weights_read(hid_t file, const char *path, const char *group, const vlp_
     if (g < 0) return vlp_error_set(VLP_EFORMAT, "%s: no group %s", path, group);
     int rc = VLP_OK;
     for (int i = 0; i < p->count && rc == VLP_OK; i++)
-        rc = read_one(g, path, &p->table[i], buf + p->table[i].offset);
+        rc = read_one(g, path, group, &p->table[i], buf + p->table[i].offset);
     if (rc == VLP_OK) {
         extra_search s = {.p = p};
         if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, find_extra, &s) > 0)
@@ -193,10 +210,47 @@ int vlp_weights_save(const vlp_params *p, const char *path) {
     return vlp_h5_write_image(f, path);
 }
 
+int vlp_h5_open_error(const char *path, const char *what) {
+    struct stat st;
+    if (stat(path, &st) != 0) return vlp_error_set(VLP_ENOTFOUND, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return vlp_error_set(VLP_EFORMAT, "%s: a folder, not %s", path, what);
+    if (st.st_size == 0) return vlp_error_set(VLP_EFORMAT, "%s: empty file, not %s", path, what);
+    static const char signature[8] = "\x89HDF\r\n\x1a\n";
+    char head[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (n < sizeof head || memcmp(head, signature, sizeof head))
+        return vlp_error_set(VLP_EFORMAT, "%s: not an HDF5 file, so not %s", path, what);
+    return vlp_error_set(VLP_EFORMAT, "%s: an HDF5 file that cannot be read (%lld bytes: truncated or damaged?)",
+                         path, (long long)st.st_size);
+}
+
+void vlp_weights_identity(const vlp_params *p, char out[VLP_WEIGHTS_ID_SIZE]) {
+    /* FNV-1a, 64 bits, over each tensor's name, shape and float bytes in
+     * table order: a fingerprint, not a defence against forgery. */
+    uint64_t h = 0xcbf29ce484222325ull;
+#define MIX(ptr, len)                                                   \
+    for (size_t k_ = 0; k_ < (size_t)(len); k_++)                       \
+        h = (h ^ ((const unsigned char *)(ptr))[k_]) * 0x100000001b3ull;
+    for (int i = 0; i < p->count; i++) {
+        const vlp_param *e = &p->table[i];
+        MIX(e->name, strlen(e->name) + 1);
+        for (int d = 0; d < e->t->ndim; d++) {
+            int64_t dim = e->t->shape[d];
+            MIX(&dim, sizeof dim);
+        }
+        MIX(p->data + e->offset, sizeof(float) * (size_t)e->t->n);
+    }
+#undef MIX
+    snprintf(out, VLP_WEIGHTS_ID_SIZE, "%016llx", (unsigned long long)h);
+}
+
 int vlp_weights_load(vlp_params *p, const char *path) {
     quiet();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot open as HDF5", path);
+    if (f < 0) return vlp_h5_open_error(path, "a vlp model file");
     int rc = vlp_weights_read(f, path, "/", p, p->data);
     H5Fclose(f);
     return rc;

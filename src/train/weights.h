@@ -14,8 +14,8 @@
 int vlp_weights_write(hid_t file, const char *group, const vlp_params *p, const float *buf);
 
 /* Reads every parameter into buf, strictly: a missing tensor, a tensor of
- * another shape or type, or a tensor the model does not have is an error
- * naming it (and `path`, for the message). A one-element parameter also
+ * another shape or type, a tensor holding NaN or infinity, or a tensor the
+ * model does not have is an error naming it (and `path`, for the message). A one-element parameter also
  * reads from a scalar dataset (OpenCLIP's 0-d logit_scale). */
 int vlp_weights_read(hid_t file, const char *path, const char *group, const vlp_params *p,
                      float *buf);
@@ -38,5 +38,17 @@ int vlp_h5_write_image(hid_t f, const char *path);
  * never half written. */
 int vlp_weights_save(const vlp_params *p, const char *path);
 int vlp_weights_load(vlp_params *p, const char *path);
+
+/* Why H5Fopen refused path, in the user's terms, as the error message:
+ * missing (the system's reason), a folder, empty, not HDF5 at all ("not
+ * WHAT", e.g. "a vlp model file"), or HDF5 that cannot be read (truncated
+ * or damaged). Returns the status it set. */
+int vlp_h5_open_error(const char *path, const char *what);
+
+/* A model's identity: 16 hex digits hashing every parameter's name, shape
+ * and values (FNV-1a 64), what an index records of the model that made it.
+ * Two loads of one model file give the same; any changed weight another. */
+#define VLP_WEIGHTS_ID_SIZE 17
+void vlp_weights_identity(const vlp_params *p, char out[VLP_WEIGHTS_ID_SIZE]);
 
 #endif
