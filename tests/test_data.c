@@ -2,6 +2,9 @@
  * here: with stb_image_write, or byte by byte where stb cannot (16-bit and
  * palette PNG, GIF, PGM/PPM), plus broken files of every kind. */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +15,10 @@
 #include <zlib.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "data/safetensors.h"
 #include "testutil.h"
 
 static char tmpdir[256];
@@ -612,10 +617,206 @@ START_TEST(test_loader_tokenizes_and_counts_cut_captions) {
 }
 END_TEST
 
+/* ---- hostile and careless input ------------------------------------------------------------ */
+
+static void expect_error(int rc, int want, const char *says) {
+    ck_assert_msg(rc == want && strstr(vlp_error_message(), says), "rc %d, '%s' lacks '%s'", rc,
+                  vlp_error_message(), says);
+}
+
+/* A FIFO, a directory or a device where a file belongs: refused at once
+ * (a FIFO used to hang open() for ever), and skipped in training. */
+START_TEST(test_not_regular_files) {
+    make_dirs(tmp("nr/images"));
+    write_images(tmp("nr/images"), 2);
+    ck_assert_int_eq(mkfifo(tmp("nr/images/fifo.png"), 0600), 0);
+    ck_assert_int_eq(mkfifo(tmp("nr/fifo.tsv"), 0600), 0);
+    make_dirs(tmp("nr/images/dir.png"));
+    vlp_image img;
+    expect_error(vlp_image_load(&img, tmp("nr/images/fifo.png"), NULL), VLP_EIO,
+                 "fifo.png: not a regular file (a FIFO)");
+    expect_error(vlp_image_load(&img, tmp("nr/images/dir.png"), NULL), VLP_EIO,
+                 "dir.png: not a regular file (a directory)");
+    expect_error(vlp_image_load(&img, "/dev/zero", NULL), VLP_EIO, "/dev/zero: not a regular file (a device)");
+    expect_error(vlp_image_load(&img, tmp("nr/images/none.png"), NULL), VLP_EIO,
+                 "none.png: No such file or directory");
+    vlp_dataset ds;
+    expect_error(vlp_dataset_open(&ds, tmp("nr/fifo.tsv"), NULL), VLP_EIO, "fifo.tsv: not a regular file (a FIFO)");
+    ck_assert_int_eq(mkfifo(tmp("nr/fifo.h5"), 0600), 0);
+    expect_error(vlp_dataset_open(&ds, tmp("nr/fifo.h5"), NULL), VLP_EIO, "fifo.h5: not a regular file (a FIFO)");
+    errno = 0;
+    ck_assert_ptr_null(vlp_read_text(tmp("nr/fifo.tsv")));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert(strstr(vlp_error_message(), "fifo.tsv: not a regular file (a FIFO)"));
+    ck_assert_ptr_null(vlp_read_text("/dev/zero"));
+    ck_assert_ptr_null(vlp_read_text(tmp("nr")));
+    ck_assert_int_eq(errno, EISDIR);
+    vlp_tokenizer *tok;
+    expect_error(vlp_tokenizer_load(&tok, tmp("nr/fifo.tsv"), 0), VLP_EIO, "fifo.tsv: not a regular file (a FIFO)");
+    expect_error(vlp_tokenizer_load(&tok, "/dev/zero", 0), VLP_EIO, "/dev/zero: not a regular file (a device)");
+    vlp_safetensors st;
+    expect_error(vlp_safetensors_open(&st, tmp("nr/fifo.tsv")), VLP_EIO, "fifo.tsv: not a regular file (a FIFO)");
+
+    /* In training: skipped and counted, as any unreadable image. */
+    write_text(tmp("nr/list.tsv"), "filepath\ttitle\nimages/img0.png\ta\nimages/fifo.png\tb\n"
+                                   "images/dir.png\tc\nimages/img1.png\td\n");
+    ck_assert_int_eq(vlp_dataset_open(&ds, tmp("nr/list.tsv"), NULL), VLP_OK);
+    vlp_loader_opts o = vlp_loader_defaults(1, 4);
+    vlp_loader *l;
+    ck_assert_int_eq(vlp_loader_open(&l, &ds, &o, 0, 0), VLP_OK);
+    vlp_batch *batch;
+    int skipped = 0;
+    for (int s = 0; s < 4; s++) { /* the whole first epoch */
+        ck_assert_int_eq(vlp_loader_next(l, &batch), VLP_OK);
+        ck_assert(!strcmp(batch->caption[0], "a") || !strcmp(batch->caption[0], "d"));
+        skipped += batch->skipped;
+    }
+    ck_assert_int_eq(skipped, 2);
+    vlp_loader_close(l);
+    vlp_dataset_free(&ds);
+
+    /* A caption folder whose .txt is a FIFO: that image is skipped, no hang. */
+    write_images(tmp("nr/caps"), 2);
+    write_text(tmp("nr/caps/img0.txt"), "a caption");
+    ck_assert_int_eq(mkfifo(tmp("nr/caps/img1.txt"), 0600), 0);
+    ck_assert_int_eq(vlp_dataset_open(&ds, tmp("nr/caps"), NULL), VLP_OK);
+    ck_assert_int_eq(ds.n, 1);
+    ck_assert_str_eq(ds.samples[0].caption, "a caption");
+    vlp_dataset_free(&ds);
+}
+END_TEST
+
+/* Quotes: RFC 4180 in TSV and CSV, but a quote that would swallow rows is
+ * an error naming its line. */
+START_TEST(test_manifest_quotes) {
+    write_images(tmp("q/images"), 3);
+    vlp_dataset ds;
+    /* as Python's csv writes a caption holding quotes; a quote inside a field is text */
+    write_text(tmp("q/ok.tsv"), "filepath\ttitle\nimages/img0.png\t\"\"\"Arrow\"\" by Ed\"\n"
+                                "images/img1.png\ta 5\" screen\n");
+    ck_assert_int_eq(vlp_dataset_open(&ds, tmp("q/ok.tsv"), NULL), VLP_OK);
+    ck_assert_int_eq(ds.n, 2);
+    ck_assert_str_eq(ds.samples[0].caption, "\"Arrow\" by Ed");
+    ck_assert_str_eq(ds.samples[1].caption, "a 5\" screen");
+    vlp_dataset_free(&ds);
+    struct { const char *name, *text, *says; } bad[] = {
+        /* a caption that merely starts with a quote: used to swallow the next row */
+        {"q/open.tsv", "filepath\ttitle\nimages/img0.png\t\"Arrow\" by Ed\nimages/img1.png\tb\n",
+         "open.tsv:2: a quoted field does not end on its line"},
+        {"q/never.tsv", "filepath\ttitle\nimages/img0.png\ta\nimages/img1.png\t\"never\nimages/img2.png\tc\n",
+         "never.tsv:3: a quoted field does not end on its line"},
+        {"q/eof.tsv", "filepath\ttitle\nimages/img0.png\ta\nimages/img1.png\t\"never",
+         "eof.tsv:3: a quoted field does not end on its line"},
+        {"q/eof.csv", "filepath,title\nimages/img0.png,a\nimages/img1.png,\"never", "eof.csv:3: a quoted field"},
+        {"q/never.csv", "filepath,title\nimages/img0.png,a\n\nimages/img1.png,\"never\nimages/img2.png,c\n",
+         "never.csv:4: a quoted field (starting with '\"') is never closed"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_text(tmp(bad[i].name), bad[i].text);
+        expect_error(vlp_dataset_open(&ds, tmp(bad[i].name), NULL), VLP_EFORMAT, bad[i].says);
+    }
+    /* CSV keeps RFC 4180's line breaks inside quotes */
+    write_text(tmp("q/lines.csv"), "filepath,title\nimages/img0.png,\"two\nlines\"\nimages/img1.png,b\n");
+    ck_assert_int_eq(vlp_dataset_open(&ds, tmp("q/lines.csv"), NULL), VLP_OK);
+    ck_assert_int_eq(ds.n, 2);
+    ck_assert_str_eq(ds.samples[0].caption, "two\nlines");
+    vlp_dataset_free(&ds);
+}
+END_TEST
+
+/* A NUL byte would cut a caption or a path silently: refused with the line. */
+START_TEST(test_nul_bytes) {
+    write_images(tmp("nul/images"), 2);
+    vlp_dataset ds;
+    static const char cap[] = "filepath\ttitle\nimages/img0.png\ta\nimages/img1.png\ta cat\0 and a dog\n";
+    write_file(tmp("nul/cap.tsv"), cap, sizeof cap - 1);
+    expect_error(vlp_dataset_open(&ds, tmp("nul/cap.tsv"), NULL), VLP_EFORMAT, "cap.tsv:3: a NUL byte");
+    static const char path[] = "filepath,title\nimages/img0.png\0.jpg,a\n";
+    write_file(tmp("nul/path.csv"), path, sizeof path - 1);
+    expect_error(vlp_dataset_open(&ds, tmp("nul/path.csv"), NULL), VLP_EFORMAT, "path.csv:2: a NUL byte");
+    /* a caption file: that image is skipped with a warning naming file and line */
+    write_images(tmp("nul/caps"), 2);
+    write_text(tmp("nul/caps/img0.txt"), "fine");
+    static const char txt[] = "\nhalf\0cut\n";
+    write_file(tmp("nul/caps/img1.txt"), txt, sizeof txt - 1);
+    ck_assert_int_eq(vlp_dataset_open(&ds, tmp("nul/caps"), NULL), VLP_OK);
+    ck_assert_int_eq(ds.n, 1);
+    ck_assert_str_eq(ds.samples[0].caption, "fine");
+    ck_assert(strstr(vlp_error_message(), "img1.txt:2: a NUL byte in the caption"));
+    vlp_dataset_free(&ds);
+}
+END_TEST
+
+/* A shard as h5py writes it by default (contiguous, no compression) reads
+ * like vlp's own; images of another type are refused at open. */
+static void write_plain_shard(const char *path, hid_t type, int size) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[4] = {2, (hsize_t)size, (hsize_t)size, 3}, n = 2;
+    uint8_t px[2 * 8 * 8 * 3];
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)(i < sizeof px / 2 ? 50 : 200);
+    hid_t sp = H5Screate_simple(4, dims, NULL);
+    hid_t d = H5Dcreate2(f, "images", type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(H5Dwrite(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, px), 0);
+    H5Dclose(d), H5Sclose(sp);
+    hid_t st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, H5T_VARIABLE);
+    H5Tset_cset(st, H5T_CSET_UTF8);
+    const char *caps[2] = {"dark", "light"};
+    sp = H5Screate_simple(1, &n, NULL);
+    d = H5Dcreate2(f, "captions", st, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(H5Dwrite(d, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, caps), 0);
+    H5Dclose(d), H5Sclose(sp), H5Tclose(st);
+    int version = 1;
+    sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "vlp_shard_version", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT, &version);
+    H5Aclose(a), H5Sclose(sp), H5Fclose(f);
+}
+
+START_TEST(test_shard_layouts) {
+    make_dirs(tmp("sl"));
+    write_plain_shard(tmp("sl/plain.h5"), H5T_STD_U8LE, 8);
+    vlp_dataset ds;
+    int rc = vlp_dataset_open(&ds, tmp("sl/plain.h5"), NULL);
+    ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
+    vlp_image img;
+    for (int i = 0; i < 2; i++) {
+        rc = vlp_dataset_image(&ds, i, &img, NULL);
+        ck_assert_msg(rc == VLP_OK, "%s", vlp_error_message());
+        ck_assert(img.w == 8 && img.h == 8);
+        expect_pixel(&img, 7, 7, i ? 200 : 50, i ? 200 : 50, i ? 200 : 50, 0);
+        vlp_image_free(&img);
+    }
+    /* 8x8 images for a 32x32 model: upsampled, with a warning once */
+    char err_path[512];
+    snprintf(err_path, sizeof err_path, "%s", tmp("sl/stderr.txt"));
+    fflush(stderr);
+    int saved = dup(2), fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 2), close(fd);
+    vlp_loader_opts o = vlp_loader_defaults(1, 32);
+    vlp_loader *l;
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(vlp_loader_open(&l, &ds, &o, 0, 0), VLP_OK);
+        vlp_loader_close(l);
+    }
+    fflush(stderr);
+    dup2(saved, 2), close(saved);
+    char *said = vlp_read_text(err_path);
+    ck_assert_ptr_nonnull(said);
+    const char *w = strstr(said, "plain.h5: its images are 8x8, smaller than the model's 32x32: they are upsampled");
+    ck_assert_msg(w && !strstr(w + 1, "plain.h5: its images"), "warned: '%s'", said);
+    free(said);
+    vlp_dataset_free(&ds);
+    write_plain_shard(tmp("sl/float.h5"), H5T_IEEE_F32LE, 8);
+    expect_error(vlp_dataset_open(&ds, tmp("sl/float.h5"), NULL), VLP_EFORMAT,
+                 "float.h5: images must be (N, S, S, 3) uint8; they are stored with another type");
+}
+END_TEST
+
 VLP_SUITE(data_suite, "data", test_decode_every_kind, test_decode_package_files, test_bad_files, test_transforms,
           test_color_jitter, test_blur_posterize, test_manifests, test_folders, test_shard_roundtrip,
           test_sharding_covers_every_index_once, test_loader_deterministic_and_resumable,
-          test_loader_skips_bad_images, test_loader_tokenizes_and_counts_cut_captions)
+          test_loader_skips_bad_images, test_loader_tokenizes_and_counts_cut_captions,
+          test_not_regular_files, test_manifest_quotes, test_nul_bytes, test_shard_layouts)
 
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/vlp-test-data-XXXXXX");

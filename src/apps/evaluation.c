@@ -8,29 +8,32 @@
 #include "base/file.h"
 #include "train/checkpoint.h"
 
+/* The lines of a --zeroshot file (NULL path: none), or an error naming
+ * the file, what it should hold and why it could not be read. */
+static int zeroshot_lines(const char *path, const char *what, const char *form, char ***lines, int *n) {
+    *lines = NULL, *n = 0;
+    if (!path) return VLP_OK;
+    if (!(*lines = vlp_read_lines(path, n))) {
+        char why[1024]; /* "PATH: reason" from vlp_read_lines */
+        const char *msg = vlp_error_message();
+        size_t len = strlen(path);
+        snprintf(why, sizeof why, "%s", !strncmp(msg, path, len) && !strncmp(msg + len, ": ", 2) ? msg + len + 2 : msg);
+        return vlp_error_set(VLP_ENOTFOUND, "%s: cannot read the --zeroshot %s: %s", path, what, why);
+    }
+    if (*n == 0) return vlp_error_set(VLP_EFORMAT, "%s: no %s (%s) for --zeroshot", path, what, form);
+    return VLP_OK;
+}
+
 int vlp_evaluation_run(const vlp_evaluation_opts *o, const vlp_dist *d, vlp_evaluation *e) {
     memset(e, 0, sizeof *e);
     int rc = vlp_model_load(o->model, &e->model, &e->tok);
     if (rc) return rc;
     if ((rc = vlp_dataset_open(&e->data, o->data, NULL))) goto free_model;
     int n_templates = 0;
-    errno = 0;
-    char **classes = o->classes ? vlp_read_lines(o->classes, &e->n_classes) : NULL;
-    int classes_errno = errno;
-    errno = 0;
-    char **templates = o->templates ? vlp_read_lines(o->templates, &n_templates) : NULL;
-    int templates_errno = errno;
-    if (o->classes && !classes)
-        rc = vlp_error_set(VLP_ENOTFOUND, "%s: cannot read the --zeroshot class names: %s", o->classes,
-                           strerror(classes_errno ? classes_errno : EIO));
-    else if (o->classes && e->n_classes == 0)
-        rc = vlp_error_set(VLP_EFORMAT, "%s: no class names (one per line) for --zeroshot", o->classes);
-    else if (o->templates && !templates)
-        rc = vlp_error_set(VLP_ENOTFOUND, "%s: cannot read the --zeroshot templates: %s", o->templates,
-                           strerror(templates_errno ? templates_errno : EIO));
-    else if (o->templates && n_templates == 0)
-        rc = vlp_error_set(VLP_EFORMAT, "%s: no templates (one per line, {} for the class name) for --zeroshot",
-                           o->templates);
+    char **classes = NULL, **templates = NULL;
+    rc = zeroshot_lines(o->classes, "class names", "one per line", &classes, &e->n_classes);
+    if (!rc) rc = zeroshot_lines(o->templates, "templates", "one per line, {} for the class name", &templates,
+                                 &n_templates);
     vlp_eval_request q = {.classes = (const char *const *)classes, .n_classes = e->n_classes,
                           .templates = (const char *const *)templates, .n_templates = n_templates,
                           .each_template = true, .details = true, .batch = o->batch, .workers = o->workers,

@@ -2,17 +2,72 @@
 #include "base/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "base/mem.h"
 
+static const char *kind_of(mode_t mode) {
+    return S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO" : S_ISCHR(mode) || S_ISBLK(mode) ? "a device"
+           : S_ISSOCK(mode) ? "a socket" : "not a file";
+}
+
+static int refuse(const char *path, mode_t mode) {
+    vlp_error_set(VLP_EIO, "%s: not a regular file (%s)", path, kind_of(mode));
+    errno = S_ISDIR(mode) ? EISDIR : EINVAL;
+    return -1;
+}
+
+static int fail_errno(const char *path) {
+    int e = errno;
+    vlp_error_set(VLP_EIO, "%s: %s", path, strerror(e));
+    errno = e;
+    return -1;
+}
+
+/* stat first, so that a device is never even opened (opening some has
+ * effects); O_NONBLOCK and fstat after, for a file swapped in between. */
+int vlp_file_open_fd(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return fail_errno(path);
+    if (!S_ISREG(st.st_mode)) return refuse(path, st.st_mode);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return fail_errno(path);
+    int flags;
+    if (fstat(fd, &st) != 0 || (flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        fail_errno(path);
+        int e = errno;
+        close(fd);
+        return errno = e, -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return refuse(path, st.st_mode);
+    }
+    return fd;
+}
+
+FILE *vlp_file_open(const char *path) {
+    int fd = vlp_file_open_fd(path);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        fail_errno(path);
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
 char *vlp_read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = vlp_file_open(path);
     if (!f) return NULL;
     char *buf = NULL;
     size_t len = 0;

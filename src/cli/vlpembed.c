@@ -38,7 +38,7 @@ static int embed_texts(const vlp_model *m, const vlp_tokenizer *tok, const maker
                        const char *out, int batch) {
     int n;
     char **lines = vlp_read_lines(file, &n);
-    if (!lines) return vlp_error_set(VLP_EIO, "%s: cannot read", file);
+    if (!lines) return VLP_EIO; /* its message names the file */
     if (n == 0) {
         vlp_free_lines(lines, n);
         return vlp_error_set(VLP_EFORMAT, "%s: no text (every line is empty)", file);

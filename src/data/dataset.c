@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "base/mem.h"
 
 #define SHARD_VERSION 1
@@ -21,6 +23,7 @@
 struct vlp_shard {
     hid_t file, images;
     int size;
+    bool direct; /* vlp's layout: a deflated chunk per image, read raw and inflated here */
     pthread_mutex_t lock; /* HDF5 calls, whether or not the library is thread-safe */
 };
 
@@ -89,6 +92,7 @@ typedef struct manifest {
     char *dir;
     const char *image_key, *caption_key;
     long row, cap;
+    long line, row_line; /* physical lines: the one being read, where the current row began */
     int col_image, col_caption, col_class, col_concept, n_header;
     char **fields;
     int n_fields, cap_fields;
@@ -166,25 +170,61 @@ done:
     m->n_fields = 0;
 }
 
+/* Quoting is RFC 4180's for TSV and CSV alike: Python's csv and pandas
+ * (OpenCLIP's reader) write and read a caption holding '"' quoted, with
+ * its quotes doubled, and so does scripts/data/manifest.py. What would
+ * swallow rows silently is an error naming its line: in a TSV a quoted
+ * field must end on its line (TSV fields hold no line breaks; a caption
+ * that merely starts with '"' reopens the quote and runs on); in a CSV,
+ * where a quoted field may span lines, a quote never closed names the
+ * line where its row began. A NUL byte anywhere is an error naming its
+ * line: C strings would cut the caption or path there. The file goes to
+ * libcsv a physical line at a time so that each can name the line. */
+static int feed_lines(manifest *m, struct csv_parser *p, unsigned char sep, const char *buf, size_t n) {
+    for (size_t off = 0, len; off < n && !m->error; off += len) {
+        const char *nl = memchr(buf + off, '\n', n - off);
+        len = nl ? (size_t)(nl - (buf + off)) + 1 : n - off;
+        if (memchr(buf + off, '\0', len))
+            return vlp_error_set(VLP_EFORMAT, "%s:%ld: a NUL byte in the row (a binary file, or a corrupt manifest?)",
+                                 m->path, m->line);
+        if (csv_parse(p, buf + off, len, on_field, on_row, m) != len)
+            return vlp_error_set(VLP_EFORMAT, "%s:%ld: %s", m->path, m->row + 1, csv_strerror(csv_error(p)));
+        if (nl && p->quoted && sep == '\t') /* the newline went into the field */
+            return vlp_error_set(VLP_EFORMAT, "%s:%ld: a quoted field does not end on its line (a field that "
+                                 "starts with '\"' is quoted: it must end with '\"', inner quotes doubled)",
+                                 m->path, m->line);
+        if (nl) {
+            m->line++;
+            if (!p->quoted) m->row_line = m->line; /* outside a quoted field a newline ends the row */
+        }
+    }
+    return VLP_OK;
+}
+
 int vlp_dataset_open_manifest(vlp_dataset *ds, const char *path, const vlp_manifest_opts *opts) {
     memset(ds, 0, sizeof *ds);
-    FILE *f = fopen(path, "rb");
-    if (!f) return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
-    manifest m = {.ds = ds, .path = path, .dir = dir_of(path),
+    FILE *f = vlp_file_open(path); /* regular files only: a FIFO would hang */
+    if (!f) return VLP_EIO;
+    manifest m = {.ds = ds, .path = path, .dir = dir_of(path), .line = 1, .row_line = 1,
                   .image_key = opts && opts->image_key ? opts->image_key : "filepath",
                   .caption_key = opts && opts->caption_key ? opts->caption_key : "title"};
+    unsigned char sep = opts && opts->separator ? (unsigned char)opts->separator : '\t';
     struct csv_parser p;
     csv_init(&p, CSV_APPEND_NULL);
-    csv_set_delim(&p, opts && opts->separator ? (unsigned char)opts->separator : '\t');
+    csv_set_delim(&p, sep);
     char buf[1 << 16];
     size_t n;
     int rc = VLP_OK;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0 && !m.error)
-        if (csv_parse(&p, buf, n, on_field, on_row, &m) != n) {
-            rc = vlp_error_set(VLP_EFORMAT, "%s:%ld: %s", path, m.row + 1, csv_strerror(csv_error(&p)));
-            break;
-        }
+    char last = '\n';
+    while (rc == VLP_OK && !m.error && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+        rc = feed_lines(&m, &p, sep, buf, n);
+        last = buf[n - 1];
+    }
+    if (rc == VLP_OK && !m.error && last != '\n') rc = feed_lines(&m, &p, sep, "\n", 1); /* the last line's end */
     if (rc == VLP_OK && ferror(f)) rc = vlp_error_set(VLP_EIO, "%s: read error", path);
+    if (rc == VLP_OK && !m.error && p.quoted) /* still inside quotes after the last line's end */
+        rc = vlp_error_set(VLP_EFORMAT, "%s:%ld: a quoted field (starting with '\"') is never closed: "
+                           "it runs to the end of the file", path, m.row_line);
     if (rc == VLP_OK && csv_fini(&p, on_field, on_row, &m) != 0)
         rc = vlp_error_set(VLP_EFORMAT, "%s:%ld: %s", path, m.row + 1, csv_strerror(csv_error(&p)));
     csv_free(&p);
@@ -243,23 +283,39 @@ static bool is_dir(const char *path) {
 }
 
 /* The caption beside an image: the first non-blank line of its .txt,
- * whitespace runs as one space (Tux Paint's files add translations below). */
-static char *read_caption(const char *image_path) {
+ * whitespace runs as one space (Tux Paint's files add translations below).
+ * NULL when there is no .txt (*bad false), or when it is not a regular
+ * file or its caption holds a NUL byte (*bad true, message set). */
+static char *read_caption(const char *image_path, bool *bad) {
     size_t n = strlen(image_path);
     const char *dot = strrchr(image_path, '.');
     char *txt = vlp_malloc(n + 5);
     size_t stem = dot && !strchr(dot, '/') ? (size_t)(dot - image_path) : n;
     memcpy(txt, image_path, stem);
     strcpy(txt + stem, ".txt");
-    FILE *f = fopen(txt, "rb");
-    free(txt);
-    if (!f) return NULL;
+    *bad = false;
+    FILE *f = vlp_file_open(txt); /* regular files only: a FIFO would hang */
+    if (!f) {
+        *bad = errno != ENOENT;
+        free(txt);
+        return NULL;
+    }
     char *out = NULL;
     size_t len = 0, cap = 0;
+    long line = 1;
     int c;
     bool space = false;
     while ((c = fgetc(f)) != EOF) {
         if (c == '\n' && len > 0) break;
+        if (c == '\n') line++;
+        if (c == '\0') {
+            vlp_error_set(VLP_EFORMAT, "%s:%ld: a NUL byte in the caption", txt, line);
+            *bad = true;
+            free(out);
+            fclose(f);
+            free(txt);
+            return NULL;
+        }
         if (isspace(c)) {
             space = len > 0;
             continue;
@@ -272,6 +328,7 @@ static char *read_caption(const char *image_path) {
         out[len++] = (char)c;
     }
     fclose(f);
+    free(txt);
     if (!out) return vlp_strdup("");
     out[len] = '\0';
     return out;
@@ -288,9 +345,13 @@ static void walk_captions(vlp_dataset *ds, long *cap, const char *dir, long *mis
             walk_captions(ds, cap, path, missing);
             free(path);
         } else if (is_image_name(names[i])) {
-            char *caption = read_caption(path);
+            bool bad;
+            char *caption = read_caption(path, &bad);
             if (caption) {
                 add_sample(ds, cap, path, caption, -1, -1);
+            } else if (bad) { /* malformed, not missing: always named */
+                fprintf(stderr, "vlp: warning: %s; %s skipped\n", vlp_error_message(), path);
+                free(path);
             } else {
                 /* a few by name, then the count (vlp_dataset_open_caption_folder) */
                 if (*missing < MISSING_NAMED)
@@ -380,6 +441,9 @@ static int read_ints(hid_t f, const char *name, int *out, long n) {
 int vlp_dataset_open_shard(vlp_dataset *ds, const char *path) {
     memset(ds, 0, sizeof *ds);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    int fd = vlp_file_open_fd(path); /* regular files only: HDF5 would hang on a FIFO */
+    if (fd < 0) return VLP_EIO;
+    close(fd);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return vlp_error_set(VLP_EIO, "%s: cannot open as HDF5", path);
     int rc = VLP_OK, version = 0;
@@ -411,6 +475,25 @@ int vlp_dataset_open_shard(vlp_dataset *ds, const char *path) {
                            (unsigned long long)max_pixels);
         goto fail;
     }
+    /* Stored as vlp writes it (one deflated chunk per image), images are read
+     * raw and inflated outside the HDF5 lock; stored any other way (contiguous,
+     * other chunks or filters, as h5py writes by default) through H5Dread. */
+    hid_t type = H5Dget_type(images), dcpl = H5Dget_create_plist(images);
+    bool uint8 = type >= 0 && H5Tget_class(type) == H5T_INTEGER && H5Tget_size(type) == 1;
+    hsize_t chunk[4] = {0};
+    unsigned flags = 0, cd[8];
+    size_t n_cd = 8;
+    bool direct = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, 4, chunk) == 4 &&
+                  chunk[0] == 1 && chunk[1] == dims[1] && chunk[2] == dims[2] && chunk[3] == 3 &&
+                  H5Pget_nfilters(dcpl) == 1 &&
+                  H5Pget_filter2(dcpl, 0, &flags, &n_cd, cd, 0, NULL, NULL) == H5Z_FILTER_DEFLATE;
+    if (type >= 0) H5Tclose(type);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (!uint8) {
+        rc = vlp_error_set(VLP_EFORMAT, "%s: images must be (N, S, S, 3) uint8; they are stored with another type",
+                           path);
+        goto fail;
+    }
     hid_t caps_space = H5Dget_space(caps);
     hssize_t n_caps = caps_space >= 0 ? H5Sget_simple_extent_npoints(caps_space) : -1;
     if (caps_space >= 0) H5Sclose(caps_space);
@@ -439,7 +522,7 @@ int vlp_dataset_open_shard(vlp_dataset *ds, const char *path) {
                                       concept_id[i], i};
     ds->n = n;
     ds->shard = vlp_calloc(1, sizeof *ds->shard);
-    *ds->shard = (vlp_shard){.file = f, .images = images, .size = (int)dims[1]};
+    *ds->shard = (vlp_shard){.file = f, .images = images, .size = (int)dims[1], .direct = direct};
     pthread_mutex_init(&ds->shard->lock, NULL);
     ds->source = vlp_strdup(path);
     images = -1, f = -1; /* owned by the shard now */
@@ -463,11 +546,32 @@ fail:
 
 int vlp_dataset_image_size(const vlp_dataset *ds) { return ds->shard ? ds->shard->size : 0; }
 
+/* Any other layout: HDF5 reads (and inflates) image i under the lock. */
+static int shard_image_read(const vlp_dataset *ds, long i, vlp_image *out) {
+    vlp_shard *s = ds->shard;
+    hsize_t start[4] = {(hsize_t)i, 0, 0, 0}, count[4] = {1, (hsize_t)s->size, (hsize_t)s->size, 3};
+    memset(out, 0, sizeof *out);
+    out->rgb = vlp_malloc((size_t)s->size * s->size * 3);
+    out->w = out->h = s->size;
+    pthread_mutex_lock(&s->lock);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t fs = H5Dget_space(s->images), ms = H5Screate_simple(4, count, NULL);
+    bool ok = fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+              H5Dread(s->images, H5T_NATIVE_UCHAR, ms, fs, H5P_DEFAULT, out->rgb) >= 0;
+    if (fs >= 0) H5Sclose(fs);
+    if (ms >= 0) H5Sclose(ms);
+    pthread_mutex_unlock(&s->lock);
+    if (ok) return VLP_OK;
+    vlp_image_free(out);
+    return vlp_error_set(VLP_EFORMAT, "%s: image %ld unreadable", ds->source, i);
+}
+
 /* One chunk holds one image: read its compressed bytes under the lock and
  * inflate them outside it, so loader threads decompress in parallel. */
 static int shard_image(const vlp_dataset *ds, long i, vlp_image *out) {
     vlp_shard *s = ds->shard;
     size_t bytes = (size_t)s->size * s->size * 3;
+    if (!s->direct) return shard_image_read(ds, i, out);
     hsize_t offset[4] = {(hsize_t)i, 0, 0, 0}, stored = 0;
     uint32_t filters = 0;
     memset(out, 0, sizeof *out);

@@ -11,6 +11,7 @@
 #include <stb_image.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "base/mem.h"
 
 const float VLP_CLIP_MEAN[3] = {0.48145466f, 0.4578275f, 0.40821073f};
@@ -176,8 +177,8 @@ int vlp_image_decode(vlp_image *out, const uint8_t *bytes, size_t n, const char 
 
 int vlp_image_load(vlp_image *out, const char *path, const vlp_image_opts *opts) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
+    FILE *f = vlp_file_open(path); /* regular files only: a FIFO would hang */
+    if (!f) return VLP_EIO;
     uint8_t *buf = NULL;
     long size = -1;
     if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);

@@ -230,6 +230,24 @@ vlp_loader_opts vlp_loader_defaults(int batch_size, int image_size) {
     return o;
 }
 
+/* A shard packed smaller than the model's input is upsampled: allowed (a
+ * quick experiment may want it) but never silent. Once per shard and
+ * process (evaluation opens a loader each time), from rank 0. */
+static void warn_upsampling(const vlp_dataset *ds, int image_size, int rank) {
+    static char warned[4][512];
+    static int n_warned;
+    int S = vlp_dataset_image_size(ds);
+    if (!S || S >= image_size || rank != 0) return;
+    const char *source = ds->source ? ds->source : "the shard"; /* a view may have none */
+    for (int i = 0; i < n_warned; i++)
+        if (!strncmp(warned[i], source, sizeof warned[i] - 1)) return;
+    if (n_warned < 4) snprintf(warned[n_warned++], sizeof warned[0], "%s", source);
+    fprintf(stderr,
+            "vlp: warning: %s: its images are %dx%d, smaller than the model's %dx%d: they are upsampled "
+            "(pack the shard at %d to train on what the model sees)\n",
+            source, S, S, image_size, image_size, image_size);
+}
+
 int vlp_loader_open(vlp_loader **out, const vlp_dataset *ds, const vlp_loader_opts *opts,
                     long epoch, long step) {
     *out = NULL;
@@ -246,6 +264,7 @@ int vlp_loader_open(vlp_loader **out, const vlp_dataset *ds, const vlp_loader_op
     if (steps == 0)
         return vlp_error_set(VLP_EINVAL, "%s: %ld samples make no batch of %d x %d ranks",
                              ds->source, ds->n, o.batch_size, o.world);
+    warn_upsampling(ds, o.image_size, o.rank);
     vlp_loader *l = vlp_calloc(1, sizeof *l);
     *l = (vlp_loader){.ds = ds, .o = o, .start_epoch = epoch + step / steps,
                       .start_step = step % steps, .steps = steps};

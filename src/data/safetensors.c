@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "base/mem.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -208,14 +209,13 @@ done:
 
 int vlp_safetensors_open(vlp_safetensors *st, const char *path) {
     memset(st, 0, sizeof *st);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
+    int fd = vlp_file_open_fd(path); /* regular files only: a FIFO would hang open() */
+    if (fd < 0) return errno == EISDIR ? vlp_error_set(VLP_EIO, "%s: a folder, not a file", path) : VLP_EIO;
     struct stat s;
-    if (fstat(fd, &s) != 0 || !S_ISREG(s.st_mode)) {
+    if (fstat(fd, &s) != 0) {
         int err = errno;
         close(fd);
-        return vlp_error_set(VLP_EIO, "%s: %s", path, S_ISDIR(s.st_mode) ? "a folder, not a file"
-                             : !S_ISREG(s.st_mode) ? "not a regular file" : strerror(err));
+        return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(err));
     }
     size_t size = (size_t)s.st_size;
     void *map = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;

@@ -12,6 +12,7 @@
 #include <stb_image_write.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "base/mem.h"
 #include "base/rng.h"
 
@@ -41,13 +42,18 @@ void vlp_rgba_free(vlp_rgba *img) {
 int vlp_rgba_load(vlp_rgba *out, const char *path) {
     memset(out, 0, sizeof *out);
     int w, h, c;
-    if (!stbi_info(path, &w, &h, &c))
-        return vlp_error_set(VLP_EFORMAT, "%s: not an image stb_image can read (%s)", path,
-                             stbi_failure_reason());
-    if ((long)w * h > 1L << 26) return vlp_error_set(VLP_EINVAL, "%s: %dx%d is too large", path, w, h);
-    out->px = stbi_load(path, &out->w, &out->h, &c, 4);
-    if (!out->px) return vlp_error_set(VLP_EFORMAT, "%s: %s", path, stbi_failure_reason());
-    return VLP_OK;
+    FILE *f = vlp_file_open(path); /* regular files only: a FIFO would hang */
+    if (!f) return VLP_EIO; /* "PATH: not a regular file (a FIFO)", "PATH: No such file..." */
+    int rc = VLP_OK;
+    if (!stbi_info_from_file(f, &w, &h, &c))
+        rc = vlp_error_set(VLP_EFORMAT, "%s: not an image stb_image can read (%s)", path,
+                           stbi_failure_reason());
+    else if ((long)w * h > 1L << 26)
+        rc = vlp_error_set(VLP_EINVAL, "%s: %dx%d is too large", path, w, h);
+    else if (!(out->px = stbi_load_from_file(f, &out->w, &out->h, &c, 4)))
+        rc = vlp_error_set(VLP_EFORMAT, "%s: %s", path, stbi_failure_reason());
+    fclose(f);
+    return rc;
 }
 
 int vlp_rgba_resize(vlp_rgba *dst, const vlp_rgba *src, int w, int h) {
@@ -230,8 +236,8 @@ int vlp_scene_set_load(vlp_scene_set *s, const char *spec_path, const char *root
     memset(s, 0, sizeof *s);
     s->alpha_threshold = alpha_threshold ? alpha_threshold : 1;
     char *text = NULL;
-    FILE *f = fopen(spec_path, "rb");
-    if (!f) return vlp_error_set(VLP_EIO, "%s: %s", spec_path, strerror(errno));
+    FILE *f = vlp_file_open(spec_path); /* regular files only: a FIFO would hang */
+    if (!f) return VLP_EIO;
     size_t cap = 0, len = 0;
     for (size_t got = 1; got;) {
         if (len + 4096 + 1 > cap) {

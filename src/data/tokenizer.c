@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "base/mem.h"
 #include "data/strtab.h"
 #include "data/tokenizer_impl.h"
@@ -217,9 +219,17 @@ int vlp_tokenizer_eot(const vlp_tokenizer *tok) { return tok->vocab_size - 1; }
 
 static int read_all(const char *path, char **out, size_t *n_out) {
     *out = NULL;
+    int fd = vlp_file_open_fd(path); /* regular files only: a FIFO would hang, /dev/zero never end */
+    if (fd < 0) {
+        if (errno == EISDIR || errno == EINVAL) return VLP_EIO; /* "PATH: not a regular file (a FIFO)" */
+        return vlp_error_set(VLP_EIO, "%s: cannot open: %s", path, strerror(errno));
+    }
     errno = 0;
-    gzFile f = gzopen(path, "rb"); /* reads plain files as they are */
-    if (!f) return vlp_error_set(VLP_EIO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+    gzFile f = gzdopen(fd, "rb"); /* reads plain files as they are */
+    if (!f) {
+        close(fd);
+        return vlp_error_set(VLP_EIO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+    }
     size_t n = 0, cap = 1 << 20;
     char *buf = vlp_malloc(cap);
     int rc = VLP_OK;

@@ -75,7 +75,7 @@ static int inherit_init(vlp_config *c, const char *config_path) {
     vlp_checkpoint_meta meta = {0};
     if (S_ISDIR(st.st_mode)) {
         snprintf(name, sizeof name, "%s/config.ini", c->train.init);
-        if (!(text = vlp_read_text(name))) return vlp_error_set(VLP_ENOTFOUND, "%s: %s", name, strerror(errno));
+        if (!(text = vlp_read_text(name))) return VLP_ENOTFOUND; /* its message names the file */
     } else if (vlp_checkpoint_read_meta(c->train.init, &meta) == VLP_OK) {
         snprintf(name, sizeof name, "%s", c->train.init);
         text = meta.config, meta.config = NULL;
@@ -156,11 +156,10 @@ static void freeze(vlp_trainer *t) {
  * holds no line. */
 static int read_lines(const vlp_config *c, const char *config_path, const char *name, char ***lines, int *n) {
     const char *path = !strcmp(name, "classnames") ? c->eval.classnames : c->eval.templates;
-    errno = 0;
     *lines = vlp_read_lines(path, n);
     if (*n) return VLP_OK;
-    int rc = vlp_error_set(VLP_ECONFIG, "%s: %s", path, *lines ? "no line in it" : strerror(errno));
-    return with_key(rc, c, config_path, "eval", name);
+    if (*lines) vlp_error_set(VLP_ECONFIG, "%s: no line in it", path); /* else its message names the file */
+    return with_key(VLP_ECONFIG, c, config_path, "eval", name);
 }
 
 /* What BLIP's and GroupViT's steps need beyond CLIP's: the captioning
