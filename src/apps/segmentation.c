@@ -155,6 +155,68 @@ static int write_overlay(const char *path, const vlp_image *img, const uint8_t *
     return rc;
 }
 
+/* OUT with its labels/ and overlays/ folders, and index.tsv (which input
+ * each numbered output is) open with its header. */
+static int open_out_dir(const char *out, FILE **index) {
+    char path[4096];
+    int rc = make_dir(out);
+    snprintf(path, sizeof path, "%s/labels", out);
+    if (!rc) rc = make_dir(path);
+    snprintf(path, sizeof path, "%s/overlays", out);
+    if (!rc) rc = make_dir(path);
+    if (rc) return rc;
+    snprintf(path, sizeof path, "%s/index.tsv", out);
+    if (!(*index = fopen(path, "w"))) return vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
+    fprintf(*index, "output\tinput\n");
+    return VLP_OK;
+}
+
+/* What every image of a run shares. */
+typedef struct seg_run {
+    const vlp_segmentation_opts *o;
+    const vlp_model *gv, *clip; /* clip NULL: no dense baseline */
+    const float *gv_classes, *clip_classes;
+    char **classes;
+    int K, G; /* classes; GroupViT's final groups */
+    method *methods;
+    const vlp_dataset *masks; /* NULL: no truth */
+    FILE *index;
+} seg_run;
+
+/* Segments image i (read from input) by every method that is on, scores
+ * it against its mask when there is one, and writes its label map, its
+ * line of index.tsv and, for the first n_overlays, its overlay. */
+static int segment_one(seg_run *s, long i, const vlp_image *img, const char *input) {
+    const vlp_segmentation_opts *o = s->o;
+    long np = (long)img->w * img->h;
+    uint8_t *pred = vlp_malloc(np), *oracle = vlp_malloc(np), *dense = vlp_malloc(np), *groups = vlp_malloc(np);
+    uint8_t *gt = s->masks ? vlp_malloc(np) : NULL, *named = s->masks ? vlp_malloc(np) : NULL;
+    int *group = vlp_malloc(sizeof(int) * np);
+    char path[4096];
+    int rc = s->masks ? read_mask(s->masks, i, img, s->K, gt) : VLP_OK;
+    if (!rc) rc = vlp_segment_image(s->gv, img, s->gv_classes, s->K, &o->rule, gt, pred, group, oracle);
+    if (!rc && s->clip)
+        rc = vlp_segment_image(s->clip, img, s->clip_classes, s->K, &o->dense_rule, NULL, dense, NULL, NULL);
+    if (!rc && gt) {
+        vlp_segment_oracle_groups(group, s->G, gt, np, named);
+        const uint8_t *preds[N_METHODS] = {pred, oracle, dense, named};
+        for (int m = 0; m < N_METHODS && !rc; m++)
+            if (s->methods[m].on) rc = vlp_miou_add(&s->methods[m].miou, gt, preds[m], np);
+    }
+    if (!rc) {
+        fprintf(s->index, "%06ld\t%s\n", i, input);
+        snprintf(path, sizeof path, "%s/labels/%06ld.png", o->out_dir, i);
+        if (!stbi_write_png(path, img->w, img->h, 1, pred, img->w)) rc = vlp_error_set(VLP_EIO, "cannot write %s", path);
+    }
+    if (!rc && i < o->n_overlays) {
+        for (long p = 0; p < np; p++) groups[p] = (uint8_t)group[p];
+        snprintf(path, sizeof path, "%s/overlays/%06ld.png", o->out_dir, i);
+        rc = write_overlay(path, img, groups, pred, s->clip ? dense : NULL, gt, s->classes, s->K);
+    }
+    free(pred), free(oracle), free(dense), free(groups), free(group), free(gt), free(named);
+    return rc;
+}
+
 int vlp_segmentation_run(const vlp_segmentation_opts *o, vlp_segmentation_result *r) {
     memset(r, 0, sizeof *r);
     int K = 0, n_templates = 0, rc = VLP_OK;
@@ -170,7 +232,6 @@ int vlp_segmentation_run(const vlp_segmentation_opts *o, vlp_segmentation_result
                                  {.name = "dense_clip", .on = o->clip != NULL},
                                  {.name = "oracle_groups"}};
     FILE *index = NULL;
-    char path[4096];
     if (!classes || K == 0) {
         rc = vlp_error_set(VLP_EFORMAT, "%s: no class names (one per line)", o->classes);
         goto done;
@@ -215,22 +276,15 @@ int vlp_segmentation_run(const vlp_segmentation_opts *o, vlp_segmentation_result
                                             (const char *const *)templates, n_templates, clip_classes)))
             goto done;
     }
-    if ((rc = make_dir(o->out_dir))) goto done;
-    snprintf(path, sizeof path, "%s/labels", o->out_dir);
-    if ((rc = make_dir(path))) goto done;
-    snprintf(path, sizeof path, "%s/overlays", o->out_dir);
-    if ((rc = make_dir(path))) goto done;
     for (int i = 0; i < N_METHODS; i++)
         if ((rc = vlp_miou_init(&methods[i].miou, K + 1))) goto done;
-    snprintf(path, sizeof path, "%s/index.tsv", o->out_dir); /* which input each numbered output is */
-    if (!(index = fopen(path, "w"))) {
-        rc = vlp_error_set(VLP_EIO, "%s: %s", path, strerror(errno));
-        goto done;
-    }
-    fprintf(index, "output\tinput\n");
+    if ((rc = open_out_dir(o->out_dir, &index))) goto done;
     vlp_image_opts io = vlp_image_opts_default();
     io.alpha = gv.cfg.preprocess.alpha; /* the model's [preprocess] */
-    int G = gv.groupvit.cfg.output_groups[gv.groupvit.cfg.n_groupings - 1];
+    seg_run run = {.o = o, .gv = &gv, .clip = have_clip ? &clip : NULL, .gv_classes = gv_classes,
+                   .clip_classes = clip_classes, .classes = classes, .K = K,
+                   .G = gv.groupvit.cfg.output_groups[gv.groupvit.cfg.n_groupings - 1], .methods = methods,
+                   .masks = have_masks ? &masks : NULL, .index = index};
     for (long i = 0; i < n && !rc; i++) {
         vlp_image img;
         if (files ? vlp_image_load(&img, files[i], &io) : vlp_dataset_image(&ds, i, &img, &io)) {
@@ -238,31 +292,8 @@ int vlp_segmentation_run(const vlp_segmentation_opts *o, vlp_segmentation_result
             r->skipped++;
             continue;
         }
-        long np = (long)img.w * img.h;
-        uint8_t *pred = vlp_malloc(np), *oracle = vlp_malloc(np), *dense = vlp_malloc(np), *groups = vlp_malloc(np);
-        uint8_t *gt = have_masks ? vlp_malloc(np) : NULL, *named = have_masks ? vlp_malloc(np) : NULL;
-        int *group = vlp_malloc(sizeof(int) * np);
-        if (have_masks) rc = read_mask(&masks, i, &img, K, gt);
-        if (!rc) rc = vlp_segment_image(&gv, &img, gv_classes, K, &o->rule, gt, pred, group, oracle);
-        if (!rc && have_clip) rc = vlp_segment_image(&clip, &img, clip_classes, K, &o->dense_rule, NULL, dense, NULL, NULL);
-        if (!rc && gt) {
-            vlp_segment_oracle_groups(group, G, gt, np, named);
-            const uint8_t *preds[N_METHODS] = {pred, oracle, dense, named};
-            for (int m = 0; m < N_METHODS && !rc; m++)
-                if (methods[m].on) rc = vlp_miou_add(&methods[m].miou, gt, preds[m], np);
-        }
-        if (!rc) {
-            fprintf(index, "%06ld\t%s\n", i, files ? files[i] : ds.samples[i].path ? ds.samples[i].path : "(packed)");
-            snprintf(path, sizeof path, "%s/labels/%06ld.png", o->out_dir, i);
-            if (!stbi_write_png(path, img.w, img.h, 1, pred, img.w)) rc = vlp_error_set(VLP_EIO, "cannot write %s", path);
-        }
-        if (!rc && i < o->n_overlays) {
-            for (long p = 0; p < np; p++) groups[p] = (uint8_t)group[p];
-            snprintf(path, sizeof path, "%s/overlays/%06ld.png", o->out_dir, i);
-            rc = write_overlay(path, &img, groups, pred, have_clip ? dense : NULL, gt, classes, K);
-        }
+        rc = segment_one(&run, i, &img, files ? files[i] : ds.samples[i].path ? ds.samples[i].path : "(packed)");
         vlp_image_free(&img);
-        free(pred), free(oracle), free(dense), free(groups), free(group), free(gt), free(named);
         if (!rc) r->done++;
     }
     if (index && fclose(index) != 0 && !rc) rc = vlp_error_set(VLP_EIO, "%s/index.tsv: cannot write", o->out_dir);
