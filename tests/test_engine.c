@@ -22,6 +22,18 @@ START_TEST(test_errors) {
     int rc = vlp_error_set(VLP_ECONFIG, "%s:%d: unknown key '%s'", "a.ini", 7, "lr");
     ck_assert_int_eq(rc, VLP_ECONFIG);
     ck_assert_str_eq(vlp_error_message(), "a.ini:7: unknown key 'lr'");
+    /* A message may wrap the current one, and keeps a 4095-byte path whole. */
+    vlp_error_set(VLP_ECONFIG, "%s: %s", "recipe.ini:3: [data] train", vlp_error_message());
+    ck_assert_str_eq(vlp_error_message(), "recipe.ini:3: [data] train: a.ini:7: unknown key 'lr'");
+    char *path = malloc(4096);
+    memset(path, 'p', 4095), path[4095] = '\0';
+    vlp_error_set(VLP_EIO, "%s: not a regular file (a FIFO)", path);
+    ck_assert_uint_eq(strlen(vlp_error_message()), 4095 + strlen(": not a regular file (a FIFO)"));
+    /* Past its room, a message ends in "..." rather than stopping mid-word. */
+    vlp_error_set(VLP_EIO, "%s %s %s %s", path, path, path, path);
+    const char *m = vlp_error_message();
+    ck_assert_str_eq(m + strlen(m) - 3, "...");
+    free(path);
 }
 END_TEST
 

@@ -14,10 +14,9 @@ static int zeroshot_lines(const char *path, const char *what, const char *form, 
     *lines = NULL, *n = 0;
     if (!path) return VLP_OK;
     if (!(*lines = vlp_read_lines(path, n))) {
-        char why[1024]; /* "PATH: reason" from vlp_read_lines */
-        const char *msg = vlp_error_message();
+        const char *msg = vlp_error_message(); /* "PATH: reason" from vlp_read_lines */
         size_t len = strlen(path);
-        snprintf(why, sizeof why, "%s", !strncmp(msg, path, len) && !strncmp(msg + len, ": ", 2) ? msg + len + 2 : msg);
+        const char *why = !strncmp(msg, path, len) && !strncmp(msg + len, ": ", 2) ? msg + len + 2 : msg;
         return vlp_error_set(VLP_ENOTFOUND, "%s: cannot read the --zeroshot %s: %s", path, what, why);
     }
     if (*n == 0) return vlp_error_set(VLP_EFORMAT, "%s: no %s (%s) for --zeroshot", path, what, form);

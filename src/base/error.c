@@ -4,8 +4,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-static _Thread_local char last_message[1024];
+/* Room for a message that names two long paths (PATH_MAX is 4096). */
+#define VLP_MESSAGE_MAX 12288
+static _Thread_local char last_message[VLP_MESSAGE_MAX];
 
 const char *vlp_strerror(int code) {
     switch (code) {
@@ -18,11 +21,17 @@ const char *vlp_strerror(int code) {
     return "unknown error";
 }
 
+/* Formatted apart first, so that an argument may be the message itself
+ * (vlp_error_set(rc, "%s: %s", where, vlp_error_message())); a message cut
+ * to fit ends in "...". */
 int vlp_error_set(int code, const char *fmt, ...) {
+    char text[VLP_MESSAGE_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof text) memcpy(text + sizeof text - 4, "...", 4);
+    memcpy(last_message, text, sizeof text);
     return code;
 }
 

@@ -27,7 +27,9 @@ enum vlp_error {
 const char *vlp_strerror(int code);
 
 /* Records a message for the calling thread and returns code, so callers
- * write `return vlp_error_set(VLP_EFORMAT, "%s:%d: ...", path, line);`. */
+ * write `return vlp_error_set(VLP_EFORMAT, "%s:%d: ...", path, line);`.
+ * An argument may be vlp_error_message() itself, to wrap it. Messages keep
+ * up to 12 KB; a longer one is cut and ends in "...". */
 int vlp_error_set(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

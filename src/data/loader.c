@@ -69,7 +69,7 @@ struct vlp_loader {
     long next_fill, released; /* batches claimed by workers / given back by the consumer */
     bool holding, stop;
     int error;       /* a worker's fatal error (VLP_OK if none) */
-    char message[512];
+    char message[8192];
     epoch_order orders[2]; /* the epochs in flight: at most two at once */
     bool warned_cut; /* the first cut caption is shown, the rest counted */
     bool *bad; /* per sample: unreadable, not to be decoded or reported again */

@@ -175,10 +175,9 @@ int vlp_checkpoint_save(const char *dir, const vlp_params *p, const vlp_checkpoi
     if (rc && f >= 0) H5Fclose(f);
     if (!rc) rc = vlp_h5_write_image(f, path); /* closes f */
     if (rc) {
-        char reason[1024], newest[VLP_PATH_MAX + 64];
-        snprintf(reason, sizeof reason, "%s", vlp_error_message());
+        char newest[VLP_PATH_MAX + 64];
         newest_checkpoint(dir, newest, sizeof newest);
-        return vlp_error_set(rc, "checkpoint of step %ld not written: %s; %s", m->step, reason, newest);
+        return vlp_error_set(rc, "checkpoint of step %ld not written: %s; %s", m->step, vlp_error_message(), newest);
     }
     if (written) snprintf(written, VLP_PATH_MAX, "%s", path);
     remove_partial(dir);

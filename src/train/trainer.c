@@ -36,10 +36,9 @@ static void resolve(char *path, const char *config_path) {
  * from was set: "recipe.ini:17: [data] train: ...". */
 static int with_key(int rc, const vlp_config *c, const char *config_path, const char *section,
                     const char *name) {
-    char msg[1024], where[VLP_PATH_MAX + 64];
-    snprintf(msg, sizeof msg, "%s", vlp_error_message());
+    char where[VLP_PATH_MAX + 64];
     vlp_config_where(c, config_path, section, name, where, sizeof where);
-    return vlp_error_set(rc, "%s: %s", where, msg);
+    return vlp_error_set(rc, "%s: %s", where, vlp_error_message());
 }
 
 /* The weights file and tokenizer text of [train] init: a run folder (its
