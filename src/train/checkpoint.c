@@ -83,8 +83,7 @@ static bool has_suffix(const char *name, const char *suffix) {
 
 static bool is_checkpoint_name(const char *name) { return has_suffix(name, ".h5"); }
 
-/* Deletes the .tmp files of writes that a crash interrupted. */
-static void remove_partial(const char *dir) {
+void vlp_checkpoint_remove_partial(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
@@ -180,7 +179,7 @@ int vlp_checkpoint_save(const char *dir, const vlp_params *p, const vlp_checkpoi
         return vlp_error_set(rc, "checkpoint of step %ld not written: %s; %s", m->step, vlp_error_message(), newest);
     }
     if (written) snprintf(written, VLP_PATH_MAX, "%s", path);
-    remove_partial(dir);
+    vlp_checkpoint_remove_partial(dir);
     int n;
     char **names = list_checkpoints(dir, &n);
     for (int i = 0; i < n; i++) {
@@ -262,6 +261,26 @@ int vlp_checkpoint_load_state(const char *path, vlp_params *state, int *ints, in
     }
     H5Fclose(f);
     return rc;
+}
+
+bool vlp_checkpoint_any(const char *dir) {
+    int n;
+    char **names = list_checkpoints(dir, &n);
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return n > 0;
+}
+
+void vlp_checkpoint_remove_all(const char *dir) {
+    int n;
+    char **names = list_checkpoints(dir, &n);
+    for (int i = 0; i < n; i++) {
+        char path[VLP_PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        remove(path);
+        free(names[i]);
+    }
+    free(names);
 }
 
 int vlp_checkpoint_latest(const char *dir, char *path, size_t size) {

@@ -8,6 +8,7 @@
 #ifndef VLP_CHECKPOINT_H
 #define VLP_CHECKPOINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "autograd/params.h"
@@ -39,6 +40,13 @@ typedef struct vlp_checkpoint_meta {
  * `keep`. *written gets the path (size VLP_PATH_MAX). */
 int vlp_checkpoint_save(const char *dir, const vlp_params *p, const vlp_checkpoint_meta *m,
                         int keep, char *written);
+
+/* Deletes the .tmp files of checkpoint writes a crash or kill cut short. */
+void vlp_checkpoint_remove_partial(const char *dir);
+/* Whether dir holds a checkpoint file; and removing them all (a run
+ * started over with [log] overwrite). */
+bool vlp_checkpoint_any(const char *dir);
+void vlp_checkpoint_remove_all(const char *dir);
 
 /* The newest readable checkpoint in dir; unreadable newer ones are reported
  * on stderr and passed over. VLP_ENOTFOUND when there is none. */

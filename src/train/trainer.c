@@ -1,7 +1,6 @@
 /* The training loop (see trainer.h). */
 #include "train/trainer.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <hdf5.h>
 #include <math.h>
@@ -397,37 +396,6 @@ static int setup_steps(vlp_trainer *t, const vlp_checkpoint_meta *resumed) {
     return VLP_OK;
 }
 
-/* The step_*.h5 files of the checkpoint folder whose names end in suffix
- * (".h5.tmp": writes a kill cut short; ".h5": an overwritten run's) removed. */
-static void remove_checkpoint_files(const char *dir, const char *suffix) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    size_t m = strlen(suffix);
-    while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (strncmp(e->d_name, "step_", 5) || n <= m + 5 || strcmp(e->d_name + n - m, suffix)) continue;
-        char path[VLP_PATH_MAX + 300];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        remove(path);
-    }
-    closedir(d);
-}
-
-/* Whether dir holds a checkpoint file (step_*.h5). */
-static bool has_checkpoint(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return false;
-    struct dirent *e;
-    bool found = false;
-    while (!found && (e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        found = !strncmp(e->d_name, "step_", 5) && n > 8 && !strcmp(e->d_name + n - 3, ".h5");
-    }
-    closedir(d);
-    return found;
-}
-
 /* Rank 0, a fresh run: a run folder that already holds a run (model.h5, a
  * checkpoint, a metrics.jsonl with lines) is refused unless [log] overwrite,
  * lest --resume latest later continue the other run and metrics.jsonl mix
@@ -438,7 +406,7 @@ static int check_run_folder_free(const vlp_trainer *t, bool resumed, const char 
     struct stat st;
     snprintf(path, sizeof path, "%s/model.h5", t->run_dir);
     if (stat(path, &st) == 0) strcat(found, "model.h5");
-    if (has_checkpoint(t->checkpoint_dir)) strcat(strcat(found, found[0] ? ", " : ""), "checkpoints");
+    if (vlp_checkpoint_any(t->checkpoint_dir)) strcat(strcat(found, found[0] ? ", " : ""), "checkpoints");
     snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
         strcat(strcat(found, found[0] ? ", " : ""), "metrics.jsonl");
@@ -473,9 +441,9 @@ static int open_run_folder(vlp_trainer *t, bool resumed, const char *config_path
     /* Files a killed run left: partial writes, and an overwritten run's. */
     snprintf(path, sizeof path, "%s/model.h5", t->run_dir);
     vlp_output_remove_stale_tmp(path);
-    remove_checkpoint_files(t->checkpoint_dir, ".h5.tmp");
+    vlp_checkpoint_remove_partial(t->checkpoint_dir);
     if (!resumed && t->cfg.log.overwrite) {
-        remove_checkpoint_files(t->checkpoint_dir, ".h5");
+        vlp_checkpoint_remove_all(t->checkpoint_dir);
         if (remove(path) != 0 && errno != ENOENT)
             return vlp_error_set(VLP_EIO, "%s: cannot remove it ([log] overwrite = true): %s", path, strerror(errno));
     }
