@@ -571,11 +571,9 @@ static int write_run_folder(const char *out, const vlp_config *c, const vlp_toke
     if (rc) return rc;
     snprintf(path, sizeof path, "%s/config.ini", out);
     char *text = vlp_config_to_text(c);
-    FILE *f = fopen(path, "w");
-    bool ok = f && fputs(text, f) >= 0;
-    if (f && fclose(f) != 0) ok = false;
+    int failed = vlp_write_text(path, text);
     free(text);
-    if (!ok) return vlp_error_set(VLP_EIO, "cannot write %s: %s", path, strerror(errno));
+    if (failed) return vlp_error_set(VLP_EIO, "cannot write %s: %s", path, strerror(errno));
     snprintf(path, sizeof path, "%s/model.h5", out);
     return vlp_weights_save(p, path);
 }
